@@ -1,0 +1,98 @@
+# contactgate - build, test, demo.
+#
+#   make          build the daemon, the CLI and the plugins (no installs)
+#   make test     install missing Debian packages, build, run every test
+#   make demo     install missing Debian packages, build, run the demo
+#   make asan     build and run the unit tests under ASan/UBSan
+#
+# Everything is built under build/ (override with BUILD=dir).
+
+CC      ?= gcc
+BUILD   ?= build
+PKG     := sqlite3 jansson
+OPT     ?= -O2 -g
+WARN    := -Wall -Wextra -Werror
+CPPFLAGS += -Iinclude -Imilter -D_GNU_SOURCE
+CFLAGS  += -std=c11 $(OPT) $(WARN) -fPIC $(shell pkg-config --cflags $(PKG))
+LDLIBS_CORE := $(shell pkg-config --libs $(PKG)) -ldl -lpthread -lm
+LDLIBS_MILTER := $(shell pkg-config --libs milter 2>/dev/null || echo -lmilter)
+SPF_LIBS := -lspf2
+
+PREFIX  ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+LIBDIR  ?= $(PREFIX)/lib/contactgate
+INCDIR  ?= $(PREFIX)/include
+MANDIR  ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+
+CORE_SRC := $(filter-out milter/cg_milter.c milter/cg_main.c,$(wildcard milter/cg_*.c))
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+LIBCG    := $(BUILD)/libcg.a
+
+PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/*.c)))
+PLUGIN_NAMES := $(notdir $(patsubst %/,%,$(PLUGIN_DIRS)))
+PLUGINS := $(PLUGIN_NAMES:%=$(BUILD)/plugins/%.so)
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TEST_PLUGIN_SRC := $(wildcard tests/plugins/*.c)
+TEST_PLUGINS := $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
+
+HDRS := $(wildcard milter/*.h) include/contactgate/plugin.h
+
+.PHONY: all deps test unit e2e demo asan clean install bench
+all: $(BUILD)/contactgate $(BUILD)/contactgatectl $(PLUGINS)
+
+deps:
+	@sh scripts/deps.sh
+
+$(BUILD)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIBCG): $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/contactgate: $(BUILD)/milter/cg_main.o $(BUILD)/milter/cg_milter.o $(LIBCG)
+	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LDLIBS_MILTER) $(LDLIBS_CORE)
+
+$(BUILD)/contactgatectl: $(patsubst %.c,$(BUILD)/%.o,$(wildcard ctl/*.c)) $(LIBCG)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_CORE)
+
+# A plugin sees only include/contactgate/plugin.h and exports one symbol.
+$(BUILD)/plugins/%.so: plugins/%/*.c include/contactgate/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) -Iinclude $(CFLAGS) -fvisibility=hidden -shared -o $@ $(filter %.c,$^) \
+		$(if $(filter spf,$*),$(SPF_LIBS)) -lm
+	@chmod 755 $@
+
+$(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/contactgate/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) -Iinclude $(CFLAGS) -fvisibility=hidden -shared -o $@ $<
+	@chmod 755 $@
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/cg_test.h $(LIBCG)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -o $@ $< $(LIBCG) $(LDLIBS_CORE)
+
+unit: all $(UNIT_BIN) $(TEST_PLUGINS)
+	@sh tests/run-unit.sh $(BUILD)
+
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TEST_PLUGINS)
+	@sh tests/run-all.sh $(BUILD)
+
+e2e: deps all
+	@sh tests/e2e/run.sh $(BUILD)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/e2e/demo.sh $(BUILD)
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan \
+		OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" unit
+
+clean:
+	rm -rf $(BUILD) build-asan

@@ -1,0 +1,264 @@
+/*
+ * ctl_query.c - contactgatectl history and decisions: what a customer got
+ * and what contactgate decided, for admins and compliance.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_util.h"
+#include "ctl.h"
+
+/* jstr - a JSON string or null */
+static json_t *jstr(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/* contact_json - one contact as JSON */
+static json_t *contact_json(const struct cg_contact_row *r)
+{
+    char ts[32];
+    json_t *o = json_object();
+    json_object_set_new(o, "kind", json_string("contact"));
+    json_object_set_new(o, "time", json_string(cg_format_time(r->ts, ts, sizeof ts)));
+    json_object_set_new(o, "ts", json_integer(r->ts));
+    json_object_set_new(o, "customer", jstr(r->customer));
+    json_object_set_new(o, "address", jstr(r->address));
+    json_object_set_new(o, "department", jstr(r->department));
+    json_object_set_new(o, "category", jstr(r->category));
+    json_object_set_new(o, "channel", jstr(r->channel));
+    json_object_set_new(o, "weight", json_real(r->weight));
+    json_object_set_new(o, "message_id", jstr(r->message_id));
+    json_object_set_new(o, "queue_id", jstr(r->queue_id));
+    return o;
+}
+
+/* decision_json - one decision as JSON */
+static json_t *decision_json(const struct cg_decision_row *d)
+{
+    char ts[32], ra[32];
+    json_t *o = json_object();
+    json_object_set_new(o, "kind", json_string("decision"));
+    json_object_set_new(o, "time", json_string(cg_format_time(d->ts, ts, sizeof ts)));
+    json_object_set_new(o, "ts", json_integer(d->ts));
+    json_object_set_new(o, "ref", jstr(d->ref));
+    json_object_set_new(o, "stage", jstr(d->stage));
+    json_object_set_new(o, "verdict", jstr(d->verdict));
+    json_object_set_new(o, "monitor", json_boolean(d->monitor));
+    json_object_set_new(o, "policy", jstr(d->policy));
+    json_object_set_new(o, "reason", jstr(d->reason));
+    json_object_set_new(o, "detail", jstr(d->detail));
+    json_object_set_new(o, "department", jstr(d->department));
+    json_object_set_new(o, "sender", jstr(d->sender));
+    json_object_set_new(o, "recipient", jstr(d->recipient));
+    json_object_set_new(o, "customer", jstr(d->customer));
+    json_object_set_new(o, "category", jstr(d->category));
+    json_object_set_new(o, "message_id", jstr(d->message_id));
+    json_object_set_new(o, "queue_id", jstr(d->queue_id));
+    json_object_set_new(o, "config_version", jstr(d->config_version));
+    json_object_set_new(o, "retry_after",
+                        d->retry_after ? json_string(cg_format_time(d->retry_after, ra, sizeof ra))
+                                       : json_null());
+    return o;
+}
+
+/* collect_contact / collect_decision - gather rows as JSON */
+static int collect_contact(const struct cg_contact_row *r, void *arg)
+{
+    json_array_append_new((json_t *)arg, contact_json(r));
+    return 0;
+}
+
+static int collect_decision(const struct cg_decision_row *d, void *arg)
+{
+    json_array_append_new((json_t *)arg, decision_json(d));
+    return 0;
+}
+
+/* str_of - a JSON member as text */
+static const char *str_of(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "-";
+}
+
+/* print_row - one timeline row as text */
+static void print_row(json_t *o)
+{
+    if (!strcmp(str_of(o, "kind"), "contact"))
+        printf("%-20s %-9s %-14s %-24s %-6s %s\n", str_of(o, "time"), "contact",
+               str_of(o, "department"), str_of(o, "category"), str_of(o, "channel"),
+               str_of(o, "address"));
+    else
+        printf("%-20s %-9s %-14s %-24s %-6s %s %s%s%s: %s\n", str_of(o, "time"),
+               str_of(o, "verdict"), str_of(o, "department"), str_of(o, "category"),
+               str_of(o, "stage"), str_of(o, "recipient"), str_of(o, "policy"),
+               json_is_true(json_object_get(o, "monitor")) ? " (monitor)" : "",
+               "", str_of(o, "reason"));
+}
+
+/* by_ts_desc - newest first */
+static int by_ts_desc(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "ts"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "ts"));
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* history_run - every contact and decision of one customer */
+static int history_run(struct ctl *c, int argc, char **argv)
+{
+    const char *cmd = "history";
+    if (argc != 1)
+        return ctl_err(CTL_USAGE, cmd, "usage: history CUSTOMER|ADDRESS [--json]");
+    int rc = CTL_OK;
+    char *cust = ctl_customer(c, argv[0], &rc);
+    if (!cust)
+        return rc;
+    cg_store *st = ctl_store(c);
+    if (!st) {
+        free(cust);
+        return CTL_STORE;
+    }
+    json_t *rows = json_array();
+    struct cg_decision_filter f = {.customer = cust};
+    if (cg_store_contacts(st, cust, 0, INT64_MAX, collect_contact, rows) < 0 ||
+        cg_store_decisions(st, &f, collect_decision, rows) < 0) {
+        rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));
+        json_decref(rows);
+        free(cust);
+        return rc;
+    }
+    size_t n = json_array_size(rows);
+    json_t **v = cg_xcalloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(rows, i));
+    qsort(v, n, sizeof *v, by_ts_desc);
+    if (c->json) {
+        json_t *o = json_object(), *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append(arr, v[i]);
+        json_object_set_new(o, "customer", json_string(cust));
+        json_object_set_new(o, "events", arr);
+        ctl_json_print(o);
+    } else {
+        printf("customer %s: %zu event%s, newest first\n", cust, n, n == 1 ? "" : "s");
+        for (size_t i = 0; i < n; i++)
+            print_row(v[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        json_decref(v[i]);
+    free(v);
+    json_decref(rows);
+    free(cust);
+    return rc;
+}
+
+/* decisions_run - the decision log, filtered */
+static int decisions_run(struct ctl *c, int argc, char **argv)
+{
+    const char *cmd = "decisions";
+    struct cg_decision_filter f = {0};
+    char *cust = NULL;
+    int rc = CTL_OK;
+    for (int i = 0; i < argc; i++) {
+        const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!val)
+            return ctl_err(CTL_USAGE, cmd, "option \"%s\" needs a value or is unknown", o);
+        i++;
+        if (!strcmp(o, "--verdict")) {
+            static const char *const ok[] = {"tag", "defer", "reject", "hold", "tempfail",
+                                              "accept", NULL};
+            int good = 0;
+            for (int k = 0; ok[k]; k++)
+                good |= !strcmp(ok[k], val);
+            if (!good)
+                return ctl_err(CTL_USAGE, cmd, "--verdict \"%s\" is not one of tag, defer, "
+                               "reject, hold, tempfail, accept", val);
+            f.verdict = val;
+        } else if (!strcmp(o, "--department")) {
+            f.department = val;
+        } else if (!strcmp(o, "--policy")) {
+            f.policy = val;
+        } else if (!strcmp(o, "--queue-id")) {
+            f.queue_id = val;
+        } else if (!strcmp(o, "--customer")) {
+            free(cust);
+            if (!(cust = ctl_customer(c, val, &rc)))
+                return rc;
+            f.customer = cust;
+        } else if (!strcmp(o, "--since")) {
+            if (ctl_time_arg(c, cmd, o, val, &f.since))
+                return free(cust), CTL_USAGE;
+        } else if (!strcmp(o, "--until")) {
+            if (ctl_time_arg(c, cmd, o, val, &f.until))
+                return free(cust), CTL_USAGE;
+        } else if (!strcmp(o, "--limit")) {
+            char *end;
+            f.limit = strtol(val, &end, 10);
+            if (*end || f.limit <= 0)
+                return free(cust), ctl_err(CTL_USAGE, cmd, "--limit \"%s\" is not a positive number", val);
+        } else {
+            free(cust);
+            return ctl_err(CTL_USAGE, cmd, "unknown option \"%s\" (see --help)", o);
+        }
+    }
+    cg_store *st = ctl_store(c);
+    if (!st) {
+        free(cust);
+        return CTL_STORE;
+    }
+    json_t *rows = json_array();
+    if (cg_store_decisions(st, &f, collect_decision, rows) < 0) {
+        rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));
+        json_decref(rows);
+        free(cust);
+        return rc;
+    }
+    if (c->json) {
+        ctl_json_print(rows);
+    } else {
+        size_t n = json_array_size(rows);
+        if (n)
+            printf("%-20s %-9s %-18s %-12s %-24s %-30s %s\n", "TIME", "VERDICT", "REF", "DEPT",
+                   "POLICY", "RECIPIENT", "REASON");
+        for (size_t i = 0; i < n; i++) {
+            json_t *o = json_array_get(rows, i);
+            printf("%-20s %-9s %-18s %-12s %-24s %-30s %s%s\n", str_of(o, "time"),
+                   str_of(o, "verdict"), str_of(o, "ref"), str_of(o, "department"),
+                   str_of(o, "policy"), str_of(o, "recipient"), str_of(o, "reason"),
+                   json_is_true(json_object_get(o, "monitor")) ? " (monitor)" : "");
+        }
+        if (!n)
+            printf("no decisions match\n");
+        json_decref(rows);
+    }
+    free(cust);
+    return rc;
+}
+
+const struct ctl_cmd ctl_cmd_history = {
+    .name = "history",
+    .synopsis = "every contact and decision for one customer, newest first",
+    .help = "SYNOPSIS\n  contactgatectl history CUSTOMER|ADDRESS [--json]\n\n"
+            "DESCRIPTION\n  Lists the recorded contacts (mail let through, other channels) and\n"
+            "  the decisions (tag, defer, reject, hold) for one customer. An address\n"
+            "  is mapped to its customer through the customer map.\n\n"
+            "EXIT STATUS\n  0 ok, 1 usage or input error, 2 store error\n",
+    .run = history_run,
+};
+
+const struct ctl_cmd ctl_cmd_decisions = {
+    .name = "decisions",
+    .synopsis = "the decision log, filtered by verdict, department, policy, time",
+    .help = "SYNOPSIS\n  contactgatectl decisions [--verdict V] [--department D] [--policy P]\n"
+            "                          [--customer C] [--queue-id Q] [--since TIME]\n"
+            "                          [--until TIME] [--limit N] [--json]\n\n"
+            "DESCRIPTION\n  Every non-accept decision (and every monitored violation) with\n"
+            "  its reference, policy, reason, department, recipient, category,\n"
+            "  message-id, queue ID and configuration version, newest first.\n"
+            "  V is tag, defer, reject, hold or tempfail.\n\n"
+            "EXIT STATUS\n  0 ok, 1 usage or input error, 2 store error\n",
+    .run = decisions_run,
+};

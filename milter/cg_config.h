@@ -1,0 +1,120 @@
+/*
+ * cg_config.h - the configuration snapshot: load, validate, print, free.
+ *
+ * A cg_config is immutable once loaded. The daemon keeps one current
+ * snapshot and reference-counts it (cg_config_ref/unref): a reload builds
+ * and validates a complete new snapshot, swaps it in, and the old one is
+ * freed when the last message that uses it is done.
+ *
+ * Every key is described once, in the key table of cg_config.c (name,
+ * type, default, meaning); the validator, the -n printout and the man page
+ * follow that table. Any error names the key path, e.g.
+ *   policies[2].params.window: "7x" is not a duration
+ *   departments[0].match.client_addr[1]: "10.0.0.0/33" is not a CIDR
+ * and an unknown key is an error, never silently ignored.
+ */
+#ifndef CG_CONFIG_H
+#define CG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "cg_util.h"
+
+/* Verdict actions, in order of severity. */
+enum cg_action {
+    CG_ACT_ACCEPT = 0,
+    CG_ACT_TAG = 1,
+    CG_ACT_HOLD = 2,
+    CG_ACT_DEFER = 3,
+    CG_ACT_REJECT = 4,
+};
+const char *cg_action_name(int action);
+int cg_action_parse(const char *s);     /* -1 if unknown */
+
+enum cg_mode { CG_MODE_ENFORCE = 0, CG_MODE_MONITOR = 1 };
+enum cg_on_error { CG_ONERR_TEMPFAIL = 0, CG_ONERR_ACCEPT = 1 };
+
+struct cg_plugin_so;                     /* cg_plugin.h */
+
+struct cg_department {
+    char *name;
+    /* match: any listed criterion that matches selects the department */
+    char **senders;          /* glob patterns on the envelope sender */
+    size_t n_senders;
+    char **auth_users;       /* exact SASL login names ({auth_authen}) */
+    size_t n_auth_users;
+    struct cg_cidr *clients; /* client_addr CIDRs */
+    size_t n_clients;
+    char **daemon_names;     /* {daemon_name} values */
+    size_t n_daemon_names;
+    char **header_values;    /* X-Department values, from trusted clients only */
+    size_t n_header_values;
+    char *default_category;  /* e.g. "functional.bill" */
+    char **allowed;          /* allowed category patterns, NULL-terminated */
+    size_t n_allowed;
+};
+
+struct cg_policy {
+    char *name;
+    char *plugin_name;
+    char **departments;      /* NULL-terminated; NULL = every department */
+    size_t n_departments;
+    char **categories;       /* category patterns, NULL-terminated; NULL = all */
+    size_t n_categories;
+    int action;              /* enum cg_action (never ACCEPT) */
+    int mode;                /* effective: policy "mode", else the global one */
+    struct cg_plugin_so *so; /* NULL when loaded without plugins */
+    void *instance;          /* plugin instance from init() */
+};
+
+struct cg_config {
+    int refs;                /* managed by cg_config_ref/unref */
+    char *path;
+    char version[17];        /* FNV-1a of every file read, hex */
+    char *socket;
+    char *database;
+    char *plugin_dir;
+    int mode;                /* enum cg_mode */
+    int on_error;            /* enum cg_on_error */
+    char *timezone;          /* default recipient time zone, IANA */
+    char *tag_header;        /* "X-Contact-Gate" */
+    struct cg_cidr *trusted_clients; /* may send X-Department */
+    size_t n_trusted_clients;
+
+    /* classify */
+    char *category_header;   /* "X-Contact-Category" */
+    char *department_header; /* "X-Department" */
+    int heuristics;          /* List-Unsubscribe / Precedence: bulk */
+    char *bulk_category;     /* what heuristics imply, "promotional.bulk" */
+
+    /* recipients */
+    int fold_local;          /* lowercase the local part too */
+    int strip_plus;          /* strip +tag */
+    char **exempt;           /* glob patterns, NULL-terminated */
+    size_t n_exempt;
+
+    struct cg_department *departments;
+    size_t n_departments;
+    struct cg_policy *policies;
+    size_t n_policies;
+
+    struct cg_plugin_so **sos; /* every plugin .so loaded for this snapshot */
+    size_t n_sos;
+};
+
+/* load flags */
+#define CG_CONFIG_NO_PLUGINS 0x01 /* validate without loading plugins */
+
+/* cg_config_load - read, validate and build a snapshot (refs = 1).
+ * On error returns NULL with a one-line message naming the file and key
+ * path in err. */
+struct cg_config *cg_config_load(const char *path, int flags, char *err, size_t errlen);
+/* cg_config_ref / cg_config_unref - thread-safe reference counting;
+ * unref frees at zero (destroying plugin instances, closing .so files). */
+struct cg_config *cg_config_ref(struct cg_config *c);
+void cg_config_unref(struct cg_config **c);
+/* cg_config_print - the effective configuration and policy set, for -n. */
+void cg_config_print(const struct cg_config *c, FILE *fp);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * cg_engine.h - the message model, identification and the policy engine.
+ *
+ * Nothing here knows libmilter. The milter callbacks (cg_milter.c) fill a
+ * struct cg_msg; contactgatectl check and the unit tests fill the same
+ * struct by hand; all of them call the same cg_engine_* functions.
+ *
+ * Stages:
+ *  - cg_engine_rcpt(): one recipient, envelope only. Returns a verdict only
+ *    when the envelope settles it (no header could change it): defer or
+ *    reject for that recipient at RCPT time; else CG_ACT_ACCEPT ("wait for
+ *    end of message").
+ *  - cg_engine_eom(): all recipients, headers known. Evaluates every
+ *    customer, combines to the strictest verdict, writes the decision log
+ *    and, when the verdict lets the message through (accept, tag) and
+ *    `record` is set, records one contact per customer. The caller runs it
+ *    inside one store transaction (cg_decider), which makes it the atomic
+ *    check-and-record step.
+ */
+#ifndef CG_ENGINE_H
+#define CG_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "cg_config.h"
+#include "cg_store.h"
+
+struct cg_header {
+    char *name;
+    char *value;
+};
+
+struct cg_rcpt {
+    char *raw;               /* as given in RCPT TO */
+    char *addr;              /* normalised; NULL if malformed */
+    char *customer;          /* customer id, else addr */
+    char *timezone;          /* from the customer map, else NULL */
+    int exempt;              /* not a customer: never limited, never counted */
+    int refused;             /* given a 4xx/5xx at RCPT: not in the message */
+};
+
+struct cg_msg {
+    int64_t now;
+    int non_smtp;            /* submitted with sendmail(1) (pickup) */
+    char *queue_id;
+    char *sender;            /* normalised envelope sender, "" null sender */
+    char *auth_user;
+    char *client_addr;
+    char *daemon_name;
+    char *message_id;
+    char *subject;
+    struct cg_header *hdrs;
+    size_t n_hdrs, cap_hdrs;
+    struct cg_rcpt *rcpts;
+    size_t n_rcpts, cap_rcpts;
+
+    /* set by identification */
+    const struct cg_department *dept; /* NULL: department "unknown" */
+    const char *department;  /* name, "unknown" when dept is NULL */
+    const char *dept_source; /* "sender", "auth_user", "client_addr",
+                                "daemon_name", "header", "none" */
+    char *category;          /* final category (EOM) */
+    const char *category_source; /* "header", "heuristic", "default", "none" */
+    char *category_claim;    /* a refused X-Contact-Category claim, for the log */
+};
+
+/* Message building (all copy their arguments). */
+void cg_msg_init(struct cg_msg *m);
+void cg_msg_clear(struct cg_msg *m);               /* free contents; reusable */
+void cg_msg_reset_transaction(struct cg_msg *m);   /* keep connection data */
+void cg_msg_set(char **field, const char *value);
+void cg_msg_add_header(struct cg_msg *m, const char *name, const char *value);
+const char *cg_msg_header(const struct cg_msg *m, const char *name); /* first */
+struct cg_rcpt *cg_msg_add_rcpt(struct cg_msg *m, const char *raw);
+
+/* --- identification (cg_ident.c) ------------------------------------- */
+/* Department from the envelope (and, when use_headers, the trusted
+ * header). *settled_r = 1 when no header can change the result. */
+void cg_ident_department(const struct cg_config *cfg, struct cg_msg *m,
+                         int use_headers, int *settled_r);
+/* Normalise the recipient, apply exemptions, look up the customer map.
+ * Returns 0, or -1 on a store error. A malformed address leaves r->addr
+ * NULL and is not an error (the MTA decides about it). */
+int cg_ident_recipient(const struct cg_config *cfg, cg_store *st, struct cg_rcpt *r);
+/* Category from the control header, heuristics, department default. */
+void cg_ident_category(const struct cg_config *cfg, struct cg_msg *m);
+/* Candidate categories at RCPT: default, allowed patterns, heuristic
+ * category. Fills a NULL-terminated array of at most max-1 entries. */
+size_t cg_ident_candidates(const struct cg_config *cfg, const struct cg_msg *m,
+                           const char **out, size_t max);
+
+/* --- decisions --------------------------------------------------------- */
+#define CG_MAX_HITS 32
+
+struct cg_hit {
+    const struct cg_policy *policy;
+    int action;              /* the policy's action */
+    int monitor;             /* 1 if monitor mode: logged and tagged only */
+    int error;               /* 1 if the plugin could not decide */
+    char reason[200];
+    int64_t retry_after;
+};
+
+struct cg_decision {
+    int verdict;             /* enum cg_action: what the MTA is told */
+    int error;               /* 1: internal error, on_error applied */
+    const struct cg_policy *policy; /* deciding policy (NULL for accept) */
+    char reason[200];
+    int64_t retry_after;     /* for defer */
+    char ref[24];            /* reference for reply, header and log */
+    int mixed;               /* recipients had different verdicts */
+    struct cg_hit hits[CG_MAX_HITS];
+    size_t n_hits;
+    char smtp_code[4];       /* "451", "550" ... when verdict is defer/reject */
+    char smtp_xcode[8];      /* "4.7.1" */
+    char smtp_text[512];     /* "contact strategy: ..." */
+    char tag_value[256];     /* X-Contact-Gate value for tag/hold, else "" */
+};
+
+/* cg_engine_rcpt - see above. Never records; logs only an acted-on verdict. */
+int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
+                   struct cg_rcpt *r, struct cg_decision *d);
+/* cg_engine_eom - see above. record = 0 for dry runs (nothing written). */
+int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
+                  int record, struct cg_decision *d);
+/* cg_engine_error - turn an internal error into the on_error decision. */
+void cg_engine_error(const struct cg_config *cfg, struct cg_decision *d, const char *why);
+
+#endif

@@ -1,0 +1,153 @@
+/*
+ * cg_host.c - the host table handed to plugins: logging, params, category
+ * helpers and history queries.
+ *
+ * Queries go to the store behind the view's ctx and never expose SQL, so
+ * the store can change without touching a plugin. A failed query marks
+ * the ctx as failed: the engine then treats the policy as undecided
+ * (on_error) even if the plugin ignored the error code.
+ */
+#include <stdarg.h>
+#include <string.h>
+
+#include "cg_engine.h"
+#include "cg_log.h"
+#include "cg_param.h"
+#include "cg_plugin.h"
+#include "cg_store.h"
+#include "cg_util.h"
+
+/* host_log - plugin log lines, prefixed with "plugin:" */
+static void host_log(int level, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    cg_log(level, "plugin: %s", line);
+}
+
+/* host_category_match - does category match one of the patterns */
+static int host_category_match(const char *category, const char *const *patterns)
+{
+    for (size_t i = 0; patterns && patterns[i]; i++)
+        if (cg_category_match(patterns[i], category))
+            return 1;
+    return 0;
+}
+
+/* host_categories_within - is every candidate inside the patterns */
+static int host_categories_within(const struct cg_message_view *v, const char *const *patterns)
+{
+    if (!patterns || !patterns[0] || v->n_categories == 0)
+        return 0;
+    for (size_t i = 0; i < v->n_categories; i++) {
+        int inside = 0;
+        for (size_t k = 0; patterns[k] && !inside; k++)
+            inside = cg_category_subsumes(patterns[k], v->categories[i]);
+        if (!inside)
+            return 0;
+    }
+    return 1;
+}
+
+struct contacts_arg {
+    cg_contact_cb cb;
+    void *arg;
+};
+
+/* contacts_adapt - store row to plugin contact */
+static int contacts_adapt(const struct cg_contact_row *row, void *arg)
+{
+    struct contacts_arg *ca = arg;
+    struct cg_contact c = {
+        .struct_size = sizeof c,
+        .ts = row->ts,
+        .department = row->department ? row->department : "",
+        .category = row->category ? row->category : "",
+        .channel = row->channel ? row->channel : "email",
+        .weight = row->weight,
+        .digest = row->digest,
+    };
+    return ca->cb(&c, ca->arg);
+}
+
+/* host_contacts - the customer's contacts in [since, until) */
+static int host_contacts(const struct cg_message_view *v, int64_t since, int64_t until,
+                         cg_contact_cb cb, void *arg)
+{
+    struct contacts_arg ca = {cb, arg};
+    if (cg_store_contacts(v->ctx->st, v->customer, since, until, contacts_adapt, &ca) < 0) {
+        cg_log(LOG_ERR, "store: contact query failed: %s", cg_store_errmsg(v->ctx->st));
+        v->ctx->failed = 1;
+        return CG_ERROR;
+    }
+    return CG_OK;
+}
+
+struct states_arg {
+    cg_state_cb cb;
+    void *arg;
+};
+
+/* states_adapt - store row to plugin state */
+static int states_adapt(const struct cg_state_row *row, void *arg)
+{
+    struct states_arg *sa = arg;
+    struct cg_state s = {
+        .struct_size = sizeof s,
+        .name = row->state,
+        .since = row->since,
+        .until = row->until,
+    };
+    return sa->cb(&s, sa->arg);
+}
+
+/* host_states - the customer's open states */
+static int host_states(const struct cg_message_view *v, cg_state_cb cb, void *arg)
+{
+    struct states_arg sa = {cb, arg};
+    if (cg_store_states(v->ctx->st, v->customer, v->now > 0 ? v->now : 1, states_adapt, &sa) < 0) {
+        cg_log(LOG_ERR, "store: state query failed: %s", cg_store_errmsg(v->ctx->st));
+        v->ctx->failed = 1;
+        return CG_ERROR;
+    }
+    return CG_OK;
+}
+
+/* host_opted_out - customer or address opted out of category */
+static int host_opted_out(const struct cg_message_view *v, const char *category, int *r)
+{
+    *r = 0;
+    if (cg_store_opted_out(v->ctx->st, v->customer, category, v->now, r) < 0 ||
+        (!*r && v->address && strcmp(v->address, v->customer) != 0 &&
+         cg_store_opted_out(v->ctx->st, v->address, category, v->now, r) < 0)) {
+        cg_log(LOG_ERR, "store: opt-out query failed: %s", cg_store_errmsg(v->ctx->st));
+        v->ctx->failed = 1;
+        return CG_ERROR;
+    }
+    return CG_OK;
+}
+
+const struct cg_host cg_host_table = {
+    .struct_size = sizeof(struct cg_host),
+    .abi_version = CG_PLUGIN_ABI_VERSION,
+    .log = host_log,
+    .param_keys = cg_param_keys,
+    .param_get = cg_param_get,
+    .param_len = cg_param_len,
+    .param_item = cg_param_item,
+    .param_string = cg_param_string,
+    .param_number = cg_param_number,
+    .param_int = cg_param_int,
+    .param_bool = cg_param_bool,
+    .param_duration = cg_param_duration,
+    .param_strlist = cg_param_strlist,
+    .param_error = cg_param_error,
+    .category_match = host_category_match,
+    .categories_within = host_categories_within,
+    .contacts = host_contacts,
+    .states = host_states,
+    .opted_out = host_opted_out,
+};

@@ -1,0 +1,230 @@
+/*
+ * cg_ident.c - identification: which department sends, who the customer
+ * is, which category the message has.
+ *
+ * Department: the first configured department any of whose match rules
+ * fits wins (SPEC). Rules: envelope sender glob, SASL login, client CIDR,
+ * {daemon_name}, and the X-Department header, which counts only when the
+ * SMTP client is in trusted_clients. No match: department "unknown".
+ *
+ * Category: X-Contact-Category when the department's allowed_categories
+ * permit the value (a refused claim is kept for the decision log), else
+ * the heuristics (List-Unsubscribe, Precedence: bulk|list|junk imply
+ * promotional mail: the department default when that is promotional,
+ * else classify.bulk_category), else the department default. Mail of the
+ * unknown department with no permitted claim gets the category "unknown".
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cg_engine.h"
+#include "cg_util.h"
+
+#define CG_UNKNOWN_CATEGORY "unknown"
+
+/* list_has - exact (case-insensitive) membership */
+static int list_has(char **list, size_t n, const char *s)
+{
+    if (!s)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(list[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+/* client_trusted - may this client select a department by header? */
+static int client_trusted(const struct cg_config *cfg, const char *addr)
+{
+    for (size_t i = 0; i < cfg->n_trusted_clients; i++)
+        if (cg_cidr_match(&cfg->trusted_clients[i], addr))
+            return 1;
+    return 0;
+}
+
+/* trim_dup - copy without surrounding blanks */
+static char *trim_dup(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
+    return cg_xstrndup(s, n);
+}
+
+/* dept_envelope_match - the envelope rules of one department */
+static const char *dept_envelope_match(const struct cg_department *d, const struct cg_msg *m)
+{
+    for (size_t k = 0; k < d->n_senders; k++)
+        if (m->sender && cg_glob_match(d->senders[k], m->sender))
+            return "sender";
+    if (list_has(d->auth_users, d->n_auth_users, m->auth_user))
+        return "auth_user";
+    for (size_t k = 0; k < d->n_clients; k++)
+        if (cg_cidr_match(&d->clients[k], m->client_addr))
+            return "client_addr";
+    if (list_has(d->daemon_names, d->n_daemon_names, m->daemon_name))
+        return "daemon_name";
+    return NULL;
+}
+
+/* cg_ident_department - see cg_engine.h */
+void cg_ident_department(const struct cg_config *cfg, struct cg_msg *m, int use_headers,
+                         int *settled_r)
+{
+    int trusted = m->client_addr && client_trusted(cfg, m->client_addr);
+    char *hval = NULL;
+    if (use_headers && trusted) {
+        const char *h = cg_msg_header(m, cfg->department_header);
+        if (h)
+            hval = trim_dup(h);
+    }
+    int settled = 1;
+    m->dept = NULL;
+    m->department = "unknown";
+    m->dept_source = "none";
+    for (size_t i = 0; i < cfg->n_departments; i++) {
+        const struct cg_department *d = &cfg->departments[i];
+        const char *why = dept_envelope_match(d, m);
+        if (!why && d->n_header_values) {
+            if (hval && list_has(d->header_values, d->n_header_values, hval))
+                why = "header";
+            else if (!use_headers && trusted)
+                settled = 0; /* a header could still select this department */
+        }
+        if (why) {
+            m->dept = d;
+            m->department = d->name;
+            m->dept_source = why;
+            break;
+        }
+    }
+    free(hval);
+    if (settled_r)
+        *settled_r = settled;
+}
+
+/* cg_ident_recipient - see cg_engine.h */
+int cg_ident_recipient(const struct cg_config *cfg, cg_store *st, struct cg_rcpt *r)
+{
+    const char *why = NULL;
+    free(r->addr);
+    r->addr = cg_addr_normalise(r->raw, cfg->fold_local, cfg->strip_plus, 0, &why);
+    if (!r->addr)
+        return 0;
+    for (size_t i = 0; i < cfg->n_exempt; i++)
+        if (cg_glob_match(cfg->exempt[i], r->addr)) {
+            r->exempt = 1;
+            break;
+        }
+    free(r->customer);
+    free(r->timezone);
+    r->customer = r->timezone = NULL;
+    if (r->exempt || !st) {
+        r->customer = cg_xstrdup(r->addr);
+        return 0;
+    }
+    int found = cg_store_customer_lookup(st, r->addr, &r->customer, &r->timezone);
+    if (found < 0)
+        return -1;
+    if (!found)
+        r->customer = cg_xstrdup(r->addr);
+    return 0;
+}
+
+/* dept_allows - does the department permit this category */
+static int dept_allows(const struct cg_department *d, const char *cat)
+{
+    for (size_t i = 0; d && i < d->n_allowed; i++)
+        if (cg_category_match(d->allowed[i], cat))
+            return 1;
+    return 0;
+}
+
+/* looks_bulk - the header heuristics */
+static int looks_bulk(const struct cg_msg *m)
+{
+    if (cg_msg_header(m, "List-Unsubscribe") || cg_msg_header(m, "List-Id"))
+        return 1;
+    const char *p = cg_msg_header(m, "Precedence");
+    if (p) {
+        char *v = trim_dup(p);
+        int bulk = !strcasecmp(v, "bulk") || !strcasecmp(v, "list") || !strcasecmp(v, "junk");
+        free(v);
+        return bulk;
+    }
+    return 0;
+}
+
+/* heuristic_category - what the heuristics imply for this department */
+static const char *heuristic_category(const struct cg_config *cfg, const struct cg_msg *m)
+{
+    if (m->dept && cg_category_match("promotional.*", m->dept->default_category))
+        return m->dept->default_category;
+    return cfg->bulk_category;
+}
+
+/* cg_ident_category - see cg_engine.h */
+void cg_ident_category(const struct cg_config *cfg, struct cg_msg *m)
+{
+    free(m->category);
+    free(m->category_claim);
+    m->category = m->category_claim = NULL;
+    const char *h = cg_msg_header(m, cfg->category_header);
+    if (h) {
+        char *claim = trim_dup(h);
+        for (char *c = claim; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        if (cg_category_valid(claim, 0) && dept_allows(m->dept, claim)) {
+            m->category = claim;
+            m->category_source = "header";
+            return;
+        }
+        /* keep a printable, bounded copy of the refused claim for the log */
+        if (strlen(claim) > 64)
+            claim[64] = 0;
+        for (char *c = claim; *c; c++)
+            if (!isgraph((unsigned char)*c))
+                *c = '?';
+        m->category_claim = claim;
+    }
+    if (cfg->heuristics && looks_bulk(m)) {
+        m->category = cg_xstrdup(heuristic_category(cfg, m));
+        m->category_source = "heuristic";
+        return;
+    }
+    m->category = cg_xstrdup(m->dept ? m->dept->default_category : CG_UNKNOWN_CATEGORY);
+    m->category_source = m->dept ? "default" : "none";
+}
+
+/* cg_ident_candidates - every category the message could still get */
+size_t cg_ident_candidates(const struct cg_config *cfg, const struct cg_msg *m,
+                           const char **out, size_t max)
+{
+    size_t n = 0;
+    int overflow = 0;
+#define ADD(c)                                                                \
+    do {                                                                      \
+        int dup_ = 0;                                                         \
+        for (size_t k_ = 0; k_ < n; k_++)                                     \
+            if (strcmp(out[k_], (c)) == 0)                                    \
+                dup_ = 1;                                                     \
+        if (!dup_ && n + 1 < max)                                             \
+            out[n++] = (c);                                                   \
+        else if (!dup_)                                                       \
+            overflow = 1;                                                     \
+    } while (0)
+    ADD(m->dept ? m->dept->default_category : CG_UNKNOWN_CATEGORY);
+    for (size_t i = 0; m->dept && i < m->dept->n_allowed; i++)
+        ADD(m->dept->allowed[i]);
+    if (cfg->heuristics)
+        ADD(heuristic_category(cfg, m));
+#undef ADD
+    if (overflow && max >= 2) /* too many to list: anything is possible */
+        out[0] = "*", n = 1;
+    out[n] = NULL;
+    return n;
+}

@@ -1,0 +1,149 @@
+/*
+ * cg_main.c - the contactgate daemon: options, start-up, reload, stop.
+ *
+ *   contactgate [-c FILE] [-f] [-n] [-v]
+ *
+ * -c config file (default /etc/contactgate/contactgate.json), -f stay in
+ * the foreground and log to stderr too, -n check the configuration and
+ * plugins, print the effective policy set and exit (non-zero with a
+ * precise message on any error), -v debug logging.
+ *
+ * Signals: libmilter owns SIGHUP/SIGTERM (stop) and SIGINT (abort).
+ * SIGUSR1 reloads: a dedicated thread waits for it (the signal is blocked
+ * everywhere else), loads and validates a complete new snapshot, and swaps
+ * it in; connections that started before keep the old snapshot until they
+ * end. A bad new configuration is logged and the old one keeps running.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cg_config.h"
+#include "cg_decider.h"
+#include "cg_log.h"
+#include "cg_milter.h"
+#include "cg_util.h"
+
+#define CG_DEFAULT_CONFIG "/etc/contactgate/contactgate.json"
+
+static const char *config_path = CG_DEFAULT_CONFIG;
+static char *running_database;
+
+/* usage - print the synopsis and exit 1 */
+static void usage(void)
+{
+    fprintf(stderr, "usage: contactgate [-c config] [-f] [-n] [-v]\n"
+                    "  -c FILE  configuration (default " CG_DEFAULT_CONFIG ")\n"
+                    "  -f       stay in the foreground, log to stderr too\n"
+                    "  -n       check the configuration and plugins, print the effective\n"
+                    "           policy set and exit\n"
+                    "  -v       debug logging\n");
+    exit(1);
+}
+
+/* reload - build and validate a new snapshot; keep the old on error */
+static void reload(void)
+{
+    char err[1024];
+    struct cg_config *cfg = cg_config_load(config_path, 0, err, sizeof err);
+    if (!cfg) {
+        cg_log(LOG_ERR, "reload: %s; keeping the running configuration", err);
+        return;
+    }
+    if (strcmp(cfg->database, running_database) != 0)
+        cg_log(LOG_WARNING, "reload: database changed to %s; that takes a restart, "
+               "still using %s", cfg->database, running_database);
+    cg_log(LOG_INFO, "reload: configuration %s loaded (version %s, %zu policies)", config_path,
+           cfg->version, cfg->n_policies);
+    cg_milter_config_swap(cfg);
+}
+
+/* reload_thread - wait for SIGUSR1 */
+static void *reload_thread(void *arg)
+{
+    sigset_t *set = arg;
+    for (;;) {
+        int sig;
+        if (sigwait(set, &sig) == 0 && sig == SIGUSR1)
+            reload();
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int foreground = 0, check = 0, verbose = 0, ch;
+    while ((ch = getopt(argc, argv, "c:fnvh")) != -1) {
+        switch (ch) {
+        case 'c': config_path = optarg; break;
+        case 'f': foreground = 1; break;
+        case 'n': check = 1; break;
+        case 'v': verbose = 1; break;
+        default: usage();
+        }
+    }
+    if (optind != argc)
+        usage();
+
+    char err[1024];
+    if (check) {
+        cg_log_open("contactgate", 0, 1, verbose ? LOG_DEBUG : LOG_INFO);
+        struct cg_config *cfg = cg_config_load(config_path, 0, err, sizeof err);
+        if (!cfg) {
+            fprintf(stderr, "contactgate: %s\n", err);
+            return 1;
+        }
+        cg_config_print(cfg, stdout);
+        cg_config_unref(&cfg);
+        return 0;
+    }
+
+    cg_log_open("contactgate", 1, foreground, verbose ? LOG_DEBUG : LOG_INFO);
+    struct cg_config *cfg = cg_config_load(config_path, 0, err, sizeof err);
+    if (!cfg)
+        cg_fatal("%s", err);
+    running_database = cg_xstrdup(cfg->database);
+
+    if (!foreground && daemon(0, 0) < 0)
+        cg_fatal("cannot detach: %s", strerror(errno));
+
+    /* SIGUSR1 is handled by the reload thread only; block it before any
+     * other thread (libmilter's, the decision thread) exists. */
+    static sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    cg_decider *dc = cg_decider_start(cfg->database, err, sizeof err);
+    if (!dc)
+        cg_fatal("%s", err);
+    cg_milter_config_swap(cfg);
+
+    pthread_t rt;
+    if (pthread_create(&rt, NULL, reload_thread, &usr1) != 0)
+        cg_fatal("cannot start the reload thread");
+    pthread_detach(rt);
+
+    /* a unix socket must not be world-reachable: group (the MTA) only */
+    umask(007);
+    struct cg_config *c = cg_milter_config_ref();
+    char *sock = cg_xstrdup(c->socket);
+    cg_log(LOG_INFO, "starting: config %s version %s, %zu policies, socket %s, database %s, mode %s",
+           config_path, c->version, c->n_policies, sock, c->database,
+           c->mode == CG_MODE_MONITOR ? "monitor" : "enforce");
+    cg_config_unref(&c);
+
+    int rc = cg_milter_run(sock, dc, 0);
+    cg_log(LOG_INFO, "stopping (%s)", rc == 0 ? "signal" : "error");
+    cg_decider_stop(&dc);
+    cg_milter_config_swap(NULL);
+    free(sock);
+    free(running_database);
+    return rc;
+}

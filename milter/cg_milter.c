@@ -1,0 +1,320 @@
+/*
+ * cg_milter.c - libmilter callbacks: turn MTA events into a struct cg_msg,
+ * hand decisions to the decision thread, and carry out the verdict with
+ * the MTA (reply, tag header, control-header removal, quarantine).
+ *
+ * Protocol economy: HELO, unknown commands, DATA, end of headers and the
+ * body are negotiated away, and header callbacks need no reply (NR_HDR).
+ *
+ * Per recipient: a recipient whose verdict the envelope settles gets its
+ * 451/550 at RCPT (SMFIS_TEMPFAIL/SMFIS_REJECT with our reply); every other
+ * recipient gets SMFIS_CONTINUE (never ACCEPT, which would end filtering
+ * of the whole message).
+ *
+ * Non-SMTP mail (Postfix sendmail(1) -> pickup -> cleanup ->
+ * non_smtpd_milters) arrives with an emulated connection from
+ * "localhost"/127.0.0.1 port 0. On that path nothing is decided at RCPT
+ * (Postfix treats a RCPT reject there as a configuration error); at end of
+ * message: defer = 4xx (Postfix keeps the file in maildrop and retries it
+ * about once a minute), reject = 5xx (Postfix bounces it to the sender),
+ * hold/tag/accept as for SMTP.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <libmilter/mfapi.h>
+
+#include "cg_log.h"
+#include "cg_milter.h"
+#include "cg_util.h"
+
+#define CG_MAX_HEADERS 2000
+#define CG_MAX_HEADER_BYTES (256 * 1024)
+
+/* one SMTP connection */
+struct conn {
+    struct cg_config *cfg;    /* snapshot for the whole connection */
+    struct cg_msg m;
+    size_t header_bytes;
+    int too_many_headers;
+};
+
+static cg_decider *milter_dc;
+static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cg_config *cfg_current;
+
+/* cg_milter_config_ref - a reference to the current snapshot */
+struct cg_config *cg_milter_config_ref(void)
+{
+    pthread_mutex_lock(&cfg_lock);
+    struct cg_config *c = cfg_current ? cg_config_ref(cfg_current) : NULL;
+    pthread_mutex_unlock(&cfg_lock);
+    return c;
+}
+
+/* cg_milter_config_swap - install a new snapshot */
+void cg_milter_config_swap(struct cg_config *cfg)
+{
+    pthread_mutex_lock(&cfg_lock);
+    struct cg_config *old = cfg_current;
+    cfg_current = cfg;
+    pthread_mutex_unlock(&cfg_lock);
+    cg_config_unref(&old);
+}
+
+/* conn_get - our per-connection state */
+static struct conn *conn_get(SMFICTX *ctx)
+{
+    return (struct conn *)smfi_getpriv(ctx);
+}
+
+/* macro - a macro value or NULL */
+static const char *macro(SMFICTX *ctx, const char *name)
+{
+    char *v = smfi_getsymval(ctx, (char *)name);
+    return v && *v ? v : NULL;
+}
+
+/* reply - set our SMTP reply; '%' never reaches libmilter (sanitised) */
+static void reply(SMFICTX *ctx, const struct cg_decision *d)
+{
+    if (smfi_setreply(ctx, (char *)d->smtp_code, (char *)d->smtp_xcode, (char *)d->smtp_text) !=
+        MI_SUCCESS)
+        cg_log(LOG_WARNING, "ref=%s: the MTA refused our reply text; it sends its default", d->ref);
+}
+
+/* cb_negotiate - drop the events we do not need */
+static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+                             unsigned long f2, unsigned long f3, unsigned long *pf0,
+                             unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+    (void)f2;
+    (void)f3;
+    unsigned long want_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST;
+    unsigned long drop = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOBODY |
+                         SMFIP_NOEOH | SMFIP_NR_HDR;
+    *pf0 = f0 & want_actions;
+    *pf1 = f1 & drop;
+    *pf2 = *pf3 = 0;
+    if (f0 & SMFIF_SETSYMLIST) {
+        smfi_setsymlist(ctx, SMFIM_CONNECT, "{daemon_name} {client_addr} {client_name}");
+        smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {mail_addr}");
+        smfi_setsymlist(ctx, SMFIM_ENVRCPT, "i {rcpt_addr}");
+        smfi_setsymlist(ctx, SMFIM_EOM, "i");
+    }
+    return SMFIS_CONTINUE;
+}
+
+/* cb_connect - a new connection: take a config snapshot */
+static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
+{
+    (void)hostname;
+    struct conn *c = cg_xcalloc(1, sizeof *c);
+    cg_msg_init(&c->m);
+    c->cfg = cg_milter_config_ref();
+    char ip[INET6_ADDRSTRLEN] = "";
+    int port = -1;
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+        port = ntohs(s4->sin_port);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+        port = ntohs(s6->sin6_port);
+    }
+    const char *mip = macro(ctx, "{client_addr}");
+    cg_msg_set(&c->m.client_addr, mip ? mip : (ip[0] ? ip : NULL));
+    cg_msg_set(&c->m.daemon_name, macro(ctx, "{daemon_name}"));
+    /* Postfix emulates a connection from localhost port 0 for sendmail(1) */
+    c->m.non_smtp = port == 0 && strcmp(ip, "127.0.0.1") == 0 && hostname &&
+                    strcasecmp(hostname, "localhost") == 0;
+    smfi_setpriv(ctx, c);
+    return SMFIS_CONTINUE;
+}
+
+/* cb_envfrom - a new transaction */
+static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
+{
+    struct conn *c = conn_get(ctx);
+    if (!c)
+        return SMFIS_CONTINUE;
+    cg_msg_reset_transaction(&c->m);
+    c->header_bytes = 0;
+    c->too_many_headers = 0;
+    const char *why = NULL;
+    char *sender = cg_addr_normalise(argv[0], 1, 0, 1, &why);
+    if (!sender) {
+        /* not ours to judge: keep the raw form (bounded) for matching */
+        cg_log(LOG_INFO, "%s: sender <%.100s> is not a plain address (%s); "
+               "it matches no sender pattern", macro(ctx, "i") ? macro(ctx, "i") : "NOQUEUE",
+               argv[0], why);
+        sender = cg_xstrdup("");
+    }
+    c->m.sender = sender;
+    cg_msg_set(&c->m.auth_user, macro(ctx, "{auth_authen}"));
+    cg_msg_set(&c->m.queue_id, macro(ctx, "i"));
+    if (!c->m.client_addr)
+        cg_msg_set(&c->m.client_addr, macro(ctx, "{client_addr}"));
+    if (!c->m.daemon_name)
+        cg_msg_set(&c->m.daemon_name, macro(ctx, "{daemon_name}"));
+    return SMFIS_CONTINUE;
+}
+
+/* cb_envrcpt - one recipient; decide now if the envelope settles it */
+static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
+{
+    struct conn *c = conn_get(ctx);
+    if (!c || !c->cfg)
+        return SMFIS_CONTINUE;
+    struct cg_rcpt *r = cg_msg_add_rcpt(&c->m, argv[0]);
+    if (!c->m.queue_id)
+        cg_msg_set(&c->m.queue_id, macro(ctx, "i"));
+    struct cg_decision d;
+    c->m.now = 0;
+    cg_decider_rcpt(milter_dc, c->cfg, &c->m, r, &d);
+    if (d.verdict == CG_ACT_DEFER || d.verdict == CG_ACT_REJECT) {
+        r->refused = 1;
+        reply(ctx, &d);
+        return d.verdict == CG_ACT_DEFER ? SMFIS_TEMPFAIL : SMFIS_REJECT;
+    }
+    return SMFIS_CONTINUE;
+}
+
+/* cb_header - collect headers (bounded) */
+static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
+{
+    struct conn *c = conn_get(ctx);
+    if (!c)
+        return SMFIS_NOREPLY;
+    size_t len = strlen(name) + strlen(value);
+    if (c->m.n_hdrs >= CG_MAX_HEADERS || c->header_bytes + len > CG_MAX_HEADER_BYTES) {
+        c->too_many_headers = 1; /* the first ones are what we classify by */
+        return SMFIS_NOREPLY;
+    }
+    c->header_bytes += len;
+    cg_msg_add_header(&c->m, name, value);
+    if (!c->m.message_id && strcasecmp(name, "Message-ID") == 0)
+        cg_msg_set(&c->m.message_id, value);
+    else if (!c->m.subject && strcasecmp(name, "Subject") == 0)
+        cg_msg_set(&c->m.subject, value);
+    return SMFIS_NOREPLY;
+}
+
+/* remove_control_headers - internal headers never reach the customer */
+static void remove_control_headers(SMFICTX *ctx, const struct conn *c)
+{
+    const char *names[] = {c->cfg->category_header, c->cfg->department_header,
+                           c->cfg->tag_header};
+    for (size_t n = 0; n < sizeof names / sizeof names[0]; n++) {
+        int count = 0;
+        for (size_t i = 0; i < c->m.n_hdrs; i++)
+            if (strcasecmp(c->m.hdrs[i].name, names[n]) == 0)
+                count++;
+        /* delete from the last occurrence down so indexes stay valid */
+        for (int idx = count; idx >= 1; idx--)
+            if (smfi_chgheader(ctx, (char *)names[n], idx, NULL) != MI_SUCCESS)
+                cg_log(LOG_WARNING, "%s: could not remove header %s",
+                       c->m.queue_id ? c->m.queue_id : "NOQUEUE", names[n]);
+    }
+}
+
+/* cb_eom - the atomic decision and its execution */
+static sfsistat cb_eom(SMFICTX *ctx)
+{
+    struct conn *c = conn_get(ctx);
+    if (!c || !c->cfg)
+        return SMFIS_CONTINUE;
+    cg_msg_set(&c->m.queue_id, macro(ctx, "i"));
+    struct cg_decision d;
+    c->m.now = 0;
+    cg_decider_eom(milter_dc, c->cfg, &c->m, &d);
+    if (d.verdict == CG_ACT_DEFER) {
+        reply(ctx, &d);
+        return SMFIS_TEMPFAIL;
+    }
+    if (d.verdict == CG_ACT_REJECT) {
+        reply(ctx, &d);
+        return SMFIS_REJECT;
+    }
+    remove_control_headers(ctx, c);
+    if (d.tag_value[0] &&
+        smfi_addheader(ctx, (char *)c->cfg->tag_header, d.tag_value) != MI_SUCCESS)
+        cg_log(LOG_WARNING, "%s: could not add the %s header", c->m.queue_id ? c->m.queue_id : "NOQUEUE",
+               c->cfg->tag_header);
+    if (d.verdict == CG_ACT_HOLD) {
+        char why[300];
+        snprintf(why, sizeof why, "contactgate ref=%s policy=%s", d.ref,
+                 d.policy ? d.policy->name : "-");
+        if (smfi_quarantine(ctx, why) != MI_SUCCESS) {
+            /* cannot hold: never deliver what should be held */
+            cg_log(LOG_ERR, "%s: ref=%s hold failed (quarantine refused by the MTA): deferring",
+                   c->m.queue_id ? c->m.queue_id : "NOQUEUE", d.ref);
+            smfi_setreply(ctx, "451", "4.3.0", "contact strategy: message could not be held "
+                          "for review, try again later");
+            return SMFIS_TEMPFAIL;
+        }
+    }
+    return SMFIS_CONTINUE;
+}
+
+/* cb_abort - the transaction ended without end of message */
+static sfsistat cb_abort(SMFICTX *ctx)
+{
+    struct conn *c = conn_get(ctx);
+    if (c)
+        cg_msg_reset_transaction(&c->m);
+    return SMFIS_CONTINUE;
+}
+
+/* cb_close - the connection ended */
+static sfsistat cb_close(SMFICTX *ctx)
+{
+    struct conn *c = conn_get(ctx);
+    if (c) {
+        cg_msg_clear(&c->m);
+        cg_config_unref(&c->cfg);
+        free(c);
+        smfi_setpriv(ctx, NULL);
+    }
+    return SMFIS_CONTINUE;
+}
+
+/* cg_milter_run - register and run */
+int cg_milter_run(const char *socket_spec, cg_decider *dc, int timeout_secs)
+{
+    static struct smfiDesc desc = {
+        .xxfi_name = "contactgate",
+        .xxfi_version = SMFI_VERSION,
+        .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE,
+        .xxfi_connect = cb_connect,
+        .xxfi_envfrom = cb_envfrom,
+        .xxfi_envrcpt = cb_envrcpt,
+        .xxfi_header = cb_header,
+        .xxfi_eom = cb_eom,
+        .xxfi_abort = cb_abort,
+        .xxfi_close = cb_close,
+        .xxfi_negotiate = cb_negotiate,
+    };
+    milter_dc = dc;
+    if (smfi_setconn((char *)socket_spec) == MI_FAILURE) {
+        cg_log(LOG_CRIT, "socket %s: not a valid milter socket", socket_spec);
+        return 1;
+    }
+    if (timeout_secs > 0)
+        smfi_settimeout(timeout_secs);
+    if (smfi_register(desc) == MI_FAILURE) {
+        cg_log(LOG_CRIT, "smfi_register failed");
+        return 1;
+    }
+    if (smfi_opensocket(1) == MI_FAILURE) {
+        cg_log(LOG_CRIT, "socket %s: cannot open (in use, or no permission?)", socket_spec);
+        return 1;
+    }
+    return smfi_main() == MI_SUCCESS ? 0 : 1;
+}

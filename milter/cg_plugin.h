@@ -1,0 +1,57 @@
+/*
+ * cg_plugin.h - loading policy plugins and the host side of the plugin ABI.
+ *
+ * cg_plugin_open() checks the file (regular, owned by root or the running
+ * user, not group- or world-writable, its directory not world-writable),
+ * dlopen()s it RTLD_NOW|RTLD_LOCAL, finds the one exported descriptor and
+ * checks its ABI version and size. cg_plugin_instance() runs the plugin's
+ * init() with one policy's params. Every error names the file (or the key
+ * path) and the reason.
+ */
+#ifndef CG_PLUGIN_H
+#define CG_PLUGIN_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include "contactgate/plugin.h"
+
+struct cg_plugin_so {
+    char *name;             /* "frequency" */
+    char *path;             /* plugin_dir/frequency.so */
+    void *dl;               /* dlopen handle */
+    const struct cg_plugin *desc;
+    struct cg_param_arena *arena; /* params nodes and strings handed to the
+                                     plugin; live until cg_plugin_close() */
+};
+
+/* cg_plugin_open - load dir/NAME.so. */
+struct cg_plugin_so *cg_plugin_open(const char *dir, const char *name,
+                                    char *err, size_t errlen);
+/* cg_plugin_open_path - load one file (tests, third-party plugins). */
+struct cg_plugin_so *cg_plugin_open_path(const char *path, const char *name,
+                                         char *err, size_t errlen);
+/* cg_plugin_close - dlclose and free; NULL-safe; sets *so to NULL. */
+void cg_plugin_close(struct cg_plugin_so **so);
+
+/* cg_plugin_instance - validate `params` (may be NULL: an empty object)
+ * through the plugin's init(). key_path is the path of the params object in
+ * the config ("policies[2].params") used in error messages. */
+int cg_plugin_instance(struct cg_plugin_so *so, json_t *params, const char *key_path,
+                       void **instance_r, char *err, size_t errlen);
+
+/* The host table handed to every plugin (cg_host.c). */
+extern const struct cg_host cg_host_table;
+
+/* The host side of one evaluation (the view's ctx): where queries go.
+ * `failed` is set when a query failed, so the engine treats the policy as
+ * undecided even if the plugin ignored the error. */
+struct cg_store;
+struct cg_query_ctx {
+    struct cg_store *st;
+    int failed;
+};
+
+/* cg_param_arena_free - release what cg_plugin_instance() handed out. */
+void cg_param_arena_free(struct cg_param_arena **a);
+
+#endif

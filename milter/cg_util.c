@@ -1,0 +1,510 @@
+/*
+ * cg_util.c - small string, time, pattern and address helpers.
+ *
+ * Contracts are in cg_util.h. Nothing here logs; errors are returned.
+ */
+#include "cg_util.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* cg_oom - out of memory is a panic, as in Postfix's mymalloc */
+static void cg_oom(size_t n)
+{
+    fprintf(stderr, "contactgate: panic: out of memory allocating %zu bytes\n", n);
+    abort();
+}
+
+/* cg_xmalloc - malloc or die */
+void *cg_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        cg_oom(n);
+    return p;
+}
+
+/* cg_xcalloc - calloc or die */
+void *cg_xcalloc(size_t n, size_t m)
+{
+    void *p = calloc(n ? n : 1, m ? m : 1);
+    if (!p)
+        cg_oom(n * m);
+    return p;
+}
+
+/* cg_xrealloc - realloc or die */
+void *cg_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        cg_oom(n);
+    return q;
+}
+
+/* cg_xstrdup - strdup or die; NULL in, NULL out */
+char *cg_xstrdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *p = cg_xmalloc(n);
+    memcpy(p, s, n);
+    return p;
+}
+
+/* cg_xstrndup - copy at most n bytes, always terminated */
+char *cg_xstrndup(const char *s, size_t n)
+{
+    if (!s)
+        return NULL;
+    size_t len = strnlen(s, n);
+    char *p = cg_xmalloc(len + 1);
+    memcpy(p, s, len);
+    p[len] = 0;
+    return p;
+}
+
+/* cg_xasprintf - formatted allocation or die */
+char *cg_xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *p = NULL;
+    int n = vasprintf(&p, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        cg_oom(strlen(fmt));
+    return p;
+}
+
+/* cg_strlcpy - bounded copy; returns strlen(src) */
+size_t cg_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t len = strlen(src);
+    if (size) {
+        size_t n = len < size - 1 ? len : size - 1;
+        memcpy(dst, src, n);
+        dst[n] = 0;
+    }
+    return len;
+}
+
+/* cg_errf - format into an error buffer; always returns -1 */
+int cg_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* cg_parse_duration - "90", "90s", "30m", "48h", "7d", "2w" to seconds */
+int cg_parse_duration(const char *s, int64_t *secs_r)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || v < 0)
+        return -1;
+    int64_t mult = 1;
+    if (*end) {
+        switch (*end) {
+        case 's': mult = 1; break;
+        case 'm': mult = 60; break;
+        case 'h': mult = 3600; break;
+        case 'd': mult = 86400; break;
+        case 'w': mult = 7 * 86400; break;
+        default: return -1;
+        }
+        if (end[1])
+            return -1;
+    }
+    if (v > INT64_MAX / mult)
+        return -1;
+    *secs_r = (int64_t)v * mult;
+    return 0;
+}
+
+/* cg_parse_time - absolute (UTC) or relative time to Unix seconds */
+int cg_parse_time(const char *s, int64_t now, int64_t *ts_r)
+{
+    if (!s || !*s)
+        return -1;
+    if (*s == '@') {
+        char *end;
+        errno = 0;
+        long long v = strtoll(s + 1, &end, 10);
+        if (errno || *end || end == s + 1 || v < 0)
+            return -1;
+        *ts_r = v;
+        return 0;
+    }
+    if (*s == '-' || *s == '+') {
+        int64_t d;
+        if (cg_parse_duration(s + 1, &d) < 0)
+            return -1;
+        *ts_r = *s == '-' ? now - d : now + d;
+        return 0;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *fmts[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
+                          "%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"};
+    for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
+        memset(&tm, 0, sizeof tm);
+        const char *end = strptime(s, fmts[i], &tm);
+        if (end && !*end) {
+            time_t t = timegm(&tm);
+            if (t == (time_t)-1)
+                return -1;
+            *ts_r = (int64_t)t;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* cg_format_time - RFC 3339 UTC */
+const char *cg_format_time(int64_t ts, char *buf, size_t len)
+{
+    time_t t = (time_t)ts;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        cg_strlcpy(buf, "?", len);
+    return buf;
+}
+
+/* cg_label_char - a character allowed in a category label */
+static int cg_label_char(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+/* cg_category_valid - dotted [a-z0-9_-] labels; patterns may end in ".*" */
+int cg_category_valid(const char *name, int allow_pattern)
+{
+    if (!name || !*name || strlen(name) > 128)
+        return 0;
+    if (allow_pattern && strcmp(name, "*") == 0)
+        return 1;
+    size_t len = strlen(name);
+    if (allow_pattern && len > 2 && strcmp(name + len - 2, ".*") == 0)
+        len -= 2;
+    int label = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (name[i] == '.') {
+            if (!label)
+                return 0;
+            label = 0;
+        } else if (cg_label_char((unsigned char)name[i])) {
+            label++;
+        } else {
+            return 0;
+        }
+    }
+    return label > 0;
+}
+
+/* cg_category_match - pattern "*", exact, or "a.b.*" (a.b and below) */
+int cg_category_match(const char *pattern, const char *category)
+{
+    if (!pattern || !category)
+        return 0;
+    if (strcmp(pattern, "*") == 0)
+        return 1;
+    size_t plen = strlen(pattern);
+    if (plen > 2 && strcmp(pattern + plen - 2, ".*") == 0) {
+        size_t base = plen - 2;
+        return strncmp(pattern, category, base) == 0 &&
+               (category[base] == 0 || category[base] == '.');
+    }
+    return strcmp(pattern, category) == 0;
+}
+
+/* cg_category_subsumes - every name matching inner also matches outer */
+int cg_category_subsumes(const char *outer, const char *inner)
+{
+    if (!outer || !inner)
+        return 0;
+    if (strcmp(outer, "*") == 0)
+        return 1;
+    if (strcmp(inner, "*") == 0)
+        return 0;
+    size_t ilen = strlen(inner);
+    if (ilen > 2 && strcmp(inner + ilen - 2, ".*") == 0) {
+        /* inner covers base and everything below: outer must be a pattern
+         * whose base is a prefix (on label boundaries) of inner's base */
+        size_t olen = strlen(outer);
+        if (!(olen > 2 && strcmp(outer + olen - 2, ".*") == 0))
+            return 0;
+        char *ibase = cg_xstrndup(inner, ilen - 2);
+        int r = cg_category_match(outer, ibase);
+        free(ibase);
+        return r;
+    }
+    return cg_category_match(outer, inner);
+}
+
+/* cg_glob_match - case-insensitive '*' and '?' */
+int cg_glob_match(const char *p, const char *t)
+{
+    const char *star = NULL, *mark = NULL;
+    while (*t) {
+        if (*p == '*') {
+            star = p++;
+            mark = t;
+        } else if (*p == '?' || (*p && tolower((unsigned char)*p) == tolower((unsigned char)*t))) {
+            p++;
+            t++;
+        } else if (star) {
+            p = star + 1;
+            t = ++mark;
+        } else {
+            return 0;
+        }
+    }
+    while (*p == '*')
+        p++;
+    return *p == 0;
+}
+
+/* cg_addr_normalise - see cg_util.h */
+char *cg_addr_normalise(const char *raw, int fold_local, int strip_plus, int allow_null,
+                        const char **why)
+{
+    const char *dummy;
+    if (!why)
+        why = &dummy;
+    if (!raw) {
+        *why = "no address";
+        return NULL;
+    }
+    while (*raw == ' ' || *raw == '\t')
+        raw++;
+    size_t len = strlen(raw);
+    while (len && (raw[len - 1] == ' ' || raw[len - 1] == '\t' || raw[len - 1] == '\r' ||
+                   raw[len - 1] == '\n'))
+        len--;
+    if (len >= 2 && raw[0] == '<' && raw[len - 1] == '>') {
+        raw++;
+        len -= 2;
+    }
+    if (len == 0) {
+        if (allow_null)
+            return cg_xstrdup("");
+        *why = "empty address";
+        return NULL;
+    }
+    if (len > 254) {
+        *why = "address longer than 254 characters";
+        return NULL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)raw[i];
+        if (c <= ' ' || c == 0x7f || c == '<' || c == '>' || c == ',' || c == ';') {
+            *why = "address contains a space, control character or <>,;";
+            return NULL;
+        }
+    }
+    const char *at = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (raw[i] == '@')
+            at = raw + i;
+    if (!at) {
+        *why = "address has no '@domain'";
+        return NULL;
+    }
+    size_t llen = (size_t)(at - raw), dlen = len - llen - 1;
+    if (llen == 0) {
+        *why = "address has an empty local part";
+        return NULL;
+    }
+    if (dlen == 0 || at[1] == '.' || at[dlen] == '.') {
+        *why = "address has an empty or malformed domain";
+        return NULL;
+    }
+    if (strip_plus && raw[0] != '"') {
+        const char *plus = memchr(raw, '+', llen);
+        if (plus && plus > raw)
+            llen = (size_t)(plus - raw);
+    }
+    char *out = cg_xmalloc(llen + 1 + dlen + 1);
+    for (size_t i = 0; i < llen; i++)
+        out[i] = fold_local ? (char)tolower((unsigned char)raw[i]) : raw[i];
+    out[llen] = '@';
+    for (size_t i = 0; i < dlen; i++)
+        out[llen + 1 + i] = (char)tolower((unsigned char)at[1 + i]);
+    out[llen + 1 + dlen] = 0;
+    return out;
+}
+
+/* cg_addr_domain - the domain part of an address */
+const char *cg_addr_domain(const char *addr)
+{
+    const char *at = addr ? strrchr(addr, '@') : NULL;
+    return at ? at + 1 : "";
+}
+
+/* cg_cidr_parse - "10.0.0.0/8", "::1", "192.0.2.1" */
+int cg_cidr_parse(const char *s, struct cg_cidr *c)
+{
+    char buf[64];
+    if (!s || strlen(s) >= sizeof buf)
+        return -1;
+    cg_strlcpy(buf, s, sizeof buf);
+    char *slash = strchr(buf, '/');
+    long prefix = -1;
+    if (slash) {
+        *slash = 0;
+        char *end;
+        if (!isdigit((unsigned char)slash[1]))
+            return -1;
+        prefix = strtol(slash + 1, &end, 10);
+        if (*end)
+            return -1;
+    }
+    memset(c, 0, sizeof *c);
+    if (inet_pton(AF_INET, buf, c->addr) == 1) {
+        c->family = AF_INET;
+        if (prefix < 0)
+            prefix = 32;
+        if (prefix > 32)
+            return -1;
+    } else if (inet_pton(AF_INET6, buf, c->addr) == 1) {
+        c->family = AF_INET6;
+        if (prefix < 0)
+            prefix = 128;
+        if (prefix > 128)
+            return -1;
+    } else {
+        return -1;
+    }
+    c->prefix = (int)prefix;
+    return 0;
+}
+
+/* cg_cidr_match - does textual address ip fall in c? IPv4-mapped IPv6
+ * addresses ("::ffff:10.1.2.3", as Sendmail may report them) match IPv4
+ * nets. Postfix may also hand "IPv6:..." forms; that prefix is skipped. */
+int cg_cidr_match(const struct cg_cidr *c, const char *ip)
+{
+    unsigned char a[16];
+    if (!ip)
+        return 0;
+    if (strncasecmp(ip, "IPv6:", 5) == 0)
+        ip += 5;
+    size_t n;
+    if (inet_pton(AF_INET, ip, a) == 1) {
+        if (c->family != AF_INET)
+            return 0;
+        n = 4;
+    } else if (inet_pton(AF_INET6, ip, a) == 1) {
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (c->family == AF_INET && memcmp(a, mapped, 12) == 0) {
+            memmove(a, a + 12, 4);
+            n = 4;
+        } else if (c->family == AF_INET6) {
+            n = 16;
+        } else {
+            return 0;
+        }
+    } else {
+        return 0;
+    }
+    (void)n;
+    int bits = c->prefix;
+    for (int i = 0; bits > 0; i++, bits -= 8) {
+        unsigned char mask = bits >= 8 ? 0xff : (unsigned char)(0xff << (8 - bits));
+        if ((a[i] & mask) != (c->addr[i] & mask))
+            return 0;
+    }
+    return 1;
+}
+
+/* cg_fnv64 - FNV-1a 64 */
+uint64_t cg_fnv64(const void *data, size_t len, uint64_t h)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* cg_now - wall clock seconds */
+int64_t cg_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* cg_ref_new - unique reference: time, pid and a per-process counter, in
+ * Postfix-queue-ID-like upper-case hex: "CG" + 8 time + 4 pid + 4 counter. */
+void cg_ref_new(char *buf, size_t len)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static unsigned counter;
+    pthread_mutex_lock(&lock);
+    unsigned c = ++counter;
+    pthread_mutex_unlock(&lock);
+    snprintf(buf, len, "CG%08X%04X%04X", (unsigned)time(NULL), (unsigned)getpid() & 0xffff,
+             c & 0xffff);
+}
+
+/* cg_buf_addn - append n bytes */
+void cg_buf_addn(struct cg_buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->s = cg_xrealloc(b->s, cap);
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+
+/* cg_buf_add - append a string */
+void cg_buf_add(struct cg_buf *b, const char *s)
+{
+    cg_buf_addn(b, s, strlen(s));
+}
+
+/* cg_buf_printf - append formatted text */
+void cg_buf_printf(struct cg_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *p = NULL;
+    int n = vasprintf(&p, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        cg_oom(strlen(fmt));
+    cg_buf_addn(b, p, (size_t)n);
+    free(p);
+}
+
+/* cg_buf_free - release; the buffer is reusable (empty) afterwards */
+void cg_buf_free(struct cg_buf *b)
+{
+    free(b->s);
+    b->s = NULL;
+    b->len = b->cap = 0;
+}

@@ -1,0 +1,94 @@
+/*
+ * cg_util.h - small string, time, pattern and address helpers shared by the
+ * daemon, contactgatectl, plugins' host side and the tests.
+ *
+ * Nothing here allocates behind the caller's back except the cg_x* family,
+ * which aborts on out-of-memory (start-up and CLI only; the mail path uses
+ * them too, like Postfix's mymalloc: an OOM is not a recoverable state).
+ */
+#ifndef CG_UTIL_H
+#define CG_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+/* cg_xmalloc etc. - allocate or die (panic: out of memory). */
+void *cg_xmalloc(size_t n);
+void *cg_xcalloc(size_t n, size_t m);
+void *cg_xrealloc(void *p, size_t n);
+char *cg_xstrdup(const char *s);          /* NULL in, NULL out */
+char *cg_xstrndup(const char *s, size_t n);
+char *cg_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* cg_strlcpy - copy with truncation; returns strlen(src). */
+size_t cg_strlcpy(char *dst, const char *src, size_t size);
+/* cg_errf - format an error into err[errlen] (NULL-safe); returns -1. */
+int cg_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* cg_parse_duration - "90", "90s", "30m", "48h", "7d", "2w" to seconds.
+ * Returns 0 and *secs_r, or -1 for anything else (empty, negative, junk,
+ * overflow). */
+int cg_parse_duration(const char *s, int64_t *secs_r);
+/* cg_parse_time - "2026-11-22", "2026-11-22T10:00:00Z", "2026-11-22 10:00"
+ * (UTC), "@1700000000", or relative "-7d"/"+2h" from now. */
+int cg_parse_time(const char *s, int64_t now, int64_t *ts_r);
+/* cg_format_time - RFC 3339 UTC ("2026-11-22T10:00:00Z") into buf. */
+const char *cg_format_time(int64_t ts, char *buf, size_t len);
+
+/* Category patterns: "*", "a.b" (exact), "a.b.*" (a.b itself and below).
+ * cg_category_valid: a dotted name of [a-z0-9_-] labels (pattern: may end
+ * in ".*" or be "*"). */
+int cg_category_valid(const char *name, int allow_pattern);
+int cg_category_match(const char *pattern, const char *category);
+/* cg_category_subsumes - does every name matching `inner` (a pattern) also
+ * match `outer`? */
+int cg_category_subsumes(const char *outer, const char *inner);
+
+/* cg_glob_match - case-insensitive shell-style '*' and '?' match (for
+ * sender patterns like "*@offers.corp.example"). */
+int cg_glob_match(const char *pattern, const char *text);
+
+/* Addresses. cg_addr_normalise strips <>, surrounding blanks, lowercases the
+ * domain (and the local part when fold_local), strips "+tag" when
+ * strip_plus. Returns a new string, or NULL with *why set for a malformed
+ * address (empty, no '@', empty local part or domain, control chars,
+ * spaces, longer than 254). The null sender "<>" is "" (not an error) only
+ * when allow_null. */
+char *cg_addr_normalise(const char *raw, int fold_local, int strip_plus,
+                        int allow_null, const char **why);
+/* cg_addr_domain - pointer to the part after the last '@' or "" */
+const char *cg_addr_domain(const char *addr);
+
+/* CIDR. A net is IPv4 or IPv6 with a prefix length. */
+struct cg_cidr {
+    int family;               /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    int prefix;
+};
+int cg_cidr_parse(const char *s, struct cg_cidr *c);        /* 0 or -1 */
+int cg_cidr_match(const struct cg_cidr *c, const char *ip); /* 1 match */
+
+/* cg_fnv64 - FNV-1a, for config versions (not for security). */
+uint64_t cg_fnv64(const void *data, size_t len, uint64_t seed);
+#define CG_FNV64_SEED 0xcbf29ce484222325ULL
+
+/* cg_now - wall clock, seconds. Tests inject time through cg_msg.now. */
+int64_t cg_now(void);
+
+/* cg_ref_new - a short unique reference for a decision, e.g.
+ * "CG5F3A2B1C00A7": shown to the department and logged for compliance. */
+void cg_ref_new(char *buf, size_t len);
+
+/* String buffer, grows as needed. */
+struct cg_buf {
+    char *s;
+    size_t len, cap;
+};
+void cg_buf_add(struct cg_buf *b, const char *s);
+void cg_buf_addn(struct cg_buf *b, const char *s, size_t n);
+void cg_buf_printf(struct cg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cg_buf_free(struct cg_buf *b);
+
+#endif
