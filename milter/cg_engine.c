@@ -317,11 +317,16 @@ int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
         if (p->mode == CG_MODE_MONITOR || !policy_for_dept(p, m->department) ||
             !policy_cover(p, cands, n_cands, 0))
             continue;
-        if (RANK(p->action) > RANK(possible))
-            possible = p->action;
-        if (p->action < CG_ACT_DEFER || !policy_cover(p, cands, n_cands, 1) ||
-            RANK(p->action) <= RANK(sure))
+        /* tag and hold can never out-rank a defer decided here */
+        if (p->action < CG_ACT_DEFER || RANK(p->action) <= RANK(sure))
             continue;
+        /* a policy that covers only some candidate categories depends on
+         * the headers: it could still fire at end of message */
+        if (!policy_cover(p, cands, n_cands, 1)) {
+            if (RANK(p->action) > RANK(possible))
+                possible = p->action;
+            continue;
+        }
         struct cg_verdict vd;
         int rc = evaluate(p, &v, &vd);
         if (rc == CG_VIOLATION) {
@@ -331,6 +336,8 @@ int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
                 sure = h.action;
                 best = h;
             }
+        } else if (rc == CG_ERROR && RANK(p->action) > RANK(possible)) {
+            possible = p->action; /* undecided here: leave it to end of message */
         }
     }
     if (sure < CG_ACT_DEFER || RANK(sure) < RANK(possible))
