@@ -149,7 +149,7 @@ int cg_param_keys(cg_param *p, const char *const *allowed)
             struct cg_buf b = {0};
             for (size_t i = 0; allowed && allowed[i]; i++)
                 cg_buf_printf(&b, "%s%s", i ? ", " : "", allowed[i]);
-            fail(p, NULL, "unknown key \"%s\" (known: %s)", k, b.s ? b.s : "none");
+            fail(p, k, "unknown key (known here: %s)", b.s ? b.s : "none");
             cg_buf_free(&b);
             return CG_ERROR;
         }

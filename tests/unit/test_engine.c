@@ -481,7 +481,7 @@ static void test_bad_params_name_key_path(void)
         {"{\"name\": \"x\", \"plugin\": \"frequency\", \"action\": \"defer\", \"params\": {\"limit\": 3, \"window\": \"7x\"}}",
          "policies[0].params.window: \"7x\" is not a duration"},
         {"{\"name\": \"x\", \"plugin\": \"frequency\", \"action\": \"defer\", \"params\": {\"limit\": 3, \"window\": \"7d\", \"windw\": 1}}",
-         "policies[0].params: unknown key \"windw\""},
+         "policies[0].params.windw: unknown key"},
         {"{\"name\": \"x\", \"plugin\": \"frequency\", \"action\": \"defer\", \"params\": {\"limit\": \"three\", \"window\": \"7d\"}}",
          "policies[0].params.limit: \"three\" is not a number"},
         {"{\"name\": \"x\", \"plugin\": \"customer_state\", \"action\": \"defer\", \"params\": {\"rules\": [{\"state\": \"a\", \"action\": \"drop\"}]}}",

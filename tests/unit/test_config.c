@@ -1,0 +1,258 @@
+/*
+ * test_config.c - configuration loading and validation: the example
+ * policy set, defaults, relative paths, includes, and one bad config per
+ * rule with the error it must give (file and key path named).
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cg_config.h"
+#include "cg_log.h"
+#include "cg_test.h"
+#include "cg_util.h"
+
+static char tmpdir[PATH_MAX];
+static char plugin_dir[PATH_MAX];
+static char policy_file[PATH_MAX];
+
+/* write - tmpdir/name with the given text; returns the path (static) */
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *fp = fopen(path, "w");
+    if (fp) {
+        fputs(text, fp);
+        fclose(fp);
+    }
+    return path;
+}
+
+static struct cg_config *load_text(const char *text, int flags, char *err, size_t errlen)
+{
+    const char *path = write_file("cfg.json", text);
+    return cg_config_load(path, flags, err, errlen);
+}
+
+/* the retail bank example loads with its plugins; defaults are filled */
+static void test_example_and_defaults(void)
+{
+    char text[PATH_MAX * 3], err[1024] = "";
+    snprintf(text, sizeof text,
+             "{\"plugin_dir\": \"%s\", \"database\": \"hist.db\", \"include\": [\"%s\"]}",
+             plugin_dir, policy_file);
+    struct cg_config *c = load_text(text, 0, err, sizeof err);
+    CG_CHECK(c != NULL);
+    if (!c) {
+        fprintf(stderr, "  %s\n", err);
+        return;
+    }
+    CG_CHECK(c->n_departments == 4);
+    CG_CHECK(c->n_policies >= 5);
+    CG_CHECK_STR(c->departments[0].name, "billing");
+    CG_CHECK_STR(c->policies[0].name, "no-promotions-during-complaint");
+    CG_CHECK(c->policies[0].so != NULL && c->policies[0].instance != NULL);
+    CG_CHECK(c->policies[0].action == CG_ACT_REJECT);
+    CG_CHECK_STR(c->socket, "unix:/run/contactgate/contactgate.sock");
+    CG_CHECK_STR(c->tag_header, "X-Contact-Gate");
+    CG_CHECK_STR(c->category_header, "X-Contact-Category");
+    CG_CHECK_STR(c->timezone, "Europe/London");
+    CG_CHECK(c->mode == CG_MODE_ENFORCE && c->on_error == CG_ONERR_TEMPFAIL);
+    /* relative paths are relative to the config file's directory */
+    char want[PATH_MAX + 16];
+    snprintf(want, sizeof want, "%s/hist.db", tmpdir);
+    CG_CHECK_STR(c->database, want);
+    CG_CHECK(strlen(c->version) == 16);
+    /* the policy-level monitor mode survives; others inherit enforce */
+    int monitors = 0;
+    for (size_t i = 0; i < c->n_policies; i++)
+        monitors += c->policies[i].mode == CG_MODE_MONITOR;
+    CG_CHECK(monitors == 1);
+    /* the printout names every policy */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    cg_config_print(c, fp);
+    fclose(fp);
+    CG_CHECK_CONTAINS(buf, "1. no-promotions-during-complaint: customer_state");
+    CG_CHECK_CONTAINS(buf, "promotions-3-per-week: frequency");
+    free(buf);
+    /* reference counting */
+    struct cg_config *r = cg_config_ref(c);
+    CG_CHECK(r == c && c->refs == 2);
+    cg_config_unref(&r);
+    CG_CHECK(r == NULL && c->refs == 1);
+    cg_config_unref(&c);
+    CG_CHECK(c == NULL);
+}
+
+/* a global monitor mode is inherited by policies without their own */
+static void test_global_monitor(void)
+{
+    char text[PATH_MAX * 3], err[1024] = "";
+    snprintf(text, sizeof text, "{\"mode\": \"monitor\", \"include\": [\"%s\"]}", policy_file);
+    struct cg_config *c = load_text(text, CG_CONFIG_NO_PLUGINS, err, sizeof err);
+    CG_CHECK(c != NULL);
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_policies; i++)
+        CG_CHECK(c->policies[i].mode == CG_MODE_MONITOR);
+    CG_CHECK(c->policies[0].so == NULL); /* NO_PLUGINS */
+    cg_config_unref(&c);
+}
+
+static const char *const bad[][2] = {
+    {"{\"sockett\": \"unix:/x\"}", "cfg.json: sockett: unknown key"},
+    {"{\"socket\": 25}", "cfg.json: socket: is an integer, expected a string"},
+    {"{\"socket\": \"inet:99999@127.0.0.1\"}", "socket: \"inet:99999@127.0.0.1\": expected inet:PORT@HOST"},
+    {"{\"socket\": \"unix:relative.sock\"}", "socket: \"unix:relative.sock\": a unix socket needs an absolute path"},
+    {"{\"socket\": \"tcp:25\"}", "expected unix:/path or inet:PORT@HOST"},
+    {"{\"mode\": \"audit\"}", "mode: \"audit\" is not enforce or monitor"},
+    {"{\"on_error\": \"reject\"}", "on_error: \"reject\" is not tempfail or accept"},
+    {"{\"timezone\": \"Mars/Olympus\"}", "timezone: \"Mars/Olympus\" is not a time zone"},
+    {"{\"timezone\": \"../../etc/passwd\"}", "is not a time zone"},
+    {"{\"trusted_clients\": [\"10.0.0.0/33\"]}", "trusted_clients[0]: \"10.0.0.0/33\" is not an IP address or CIDR"},
+    {"{\"classify\": {\"heuristics\": \"yes\"}}", "classify.heuristics: is a string, expected true or false"},
+    {"{\"classify\": {\"bulk_category\": \"Promo!\"}}", "classify.bulk_category: \"Promo!\" is not a category"},
+    {"{\"recipients\": {\"exempt\": [\"a b@x\"]}}", "recipients.exempt[0]: \"a b@x\" contains a blank"},
+    {"{\"recipients\": {\"strip\": true}}", "recipients.strip: unknown key"},
+    {"{\"departments\": [{\"name\": \"x\", \"match\": {\"sender\": [\"x@y\"]}}]}", "departments[0].default_category: is missing"},
+    {"{\"departments\": [{\"name\": \"x\", \"default_category\": \"functional.a\"}]}", "departments[0].match: is missing or empty"},
+    {"{\"departments\": [{\"name\": \"x\", \"match\": {\"client_addr\": [\"300.1.1.1\"]}, \"default_category\": \"functional.a\"}]}", "departments[0].match.client_addr[0]: \"300.1.1.1\" is not an IP address or CIDR"},
+    {"{\"departments\": [{\"name\": \"x\", \"match\": {\"sender\": \"a@b\"}, \"default_category\": \"promotional.a\", \"allowed_categories\": [\"functional.*\"]}]}", "departments[0].default_category: \"promotional.a\" is not within allowed_categories"},
+    {"{\"departments\": [{\"name\": \"x\", \"match\": {\"sender\": \"a@b\"}, \"default_category\": \"functional.a\"}, {\"name\": \"x\", \"match\": {\"sender\": \"c@b\"}, \"default_category\": \"functional.a\"}]}", "departments[1].name: department \"x\" is defined twice"},
+    {"{\"departments\": [{\"name\": \"unknown\", \"match\": {\"sender\": \"a@b\"}, \"default_category\": \"functional.a\"}]}", "\"unknown\" is reserved"},
+    {"{\"departments\": [{\"name\": \"x\", \"match\": {\"sender\": [\"a@b\", 7]}, \"default_category\": \"functional.a\"}]}", "departments[0].match.sender[1]: is an integer, expected a string"},
+    {"{\"policies\": [{\"name\": \"p\", \"plugin\": \"frequency\"}]}", "policies[0].action: is missing"},
+    {"{\"policies\": [{\"name\": \"p\", \"plugin\": \"frequency\", \"action\": \"accept\"}]}", "policies[0].action: \"accept\" is not one of tag, hold, defer, reject"},
+    {"{\"policies\": [{\"name\": \"p\", \"plugin\": \"../evil\", \"action\": \"tag\"}]}", "policies[0].plugin: \"../evil\" is not a plugin name"},
+    {"{\"policies\": [{\"name\": \"p\", \"plugin\": \"frequency\", \"action\": \"tag\", \"applies_to\": {\"departments\": [\"sales\"]}}]}", "policies[0].applies_to.departments[0]: no department \"sales\" is defined"},
+    {"{\"policies\": [{\"name\": \"p\", \"plugin\": \"frequency\", \"action\": \"tag\", \"applies_to\": {\"categories\": [\"promo*\"]}}]}", "policies[0].applies_to.categories[0]: \"promo*\" is not a category pattern"},
+    {"{\"policies\": [{\"name\": \"p\", \"plugin\": \"f\", \"action\": \"tag\"}, {\"name\": \"p\", \"plugin\": \"f\", \"action\": \"tag\"}]}", "policies[1].name: policy \"p\" is defined twice"},
+    {"{\"policies\": [{\"name\": \"p\", \"plugin\": \"frequency\", \"action\": \"tag\", \"mode\": \"dry\"}]}", "policies[0].mode: \"dry\" is not enforce or monitor"},
+    {"{\"policies\": {\"name\": \"p\"}}", "policies: is an object, expected a list"},
+    {"{\"include\": [\"does-not-exist.json\"]}", "does-not-exist.json: cannot open"},
+    {"{\"socket\": \"unix:/a\",\n \"socket\": \"unix:/b\"}", "cfg.json: line 2 column"},
+    {"{\"socket\": \"unix:/a\",\n  }", "cfg.json: line 2"},
+    {"[1, 2]", "the configuration must be a JSON object"},
+    {"", "cfg.json: line"},
+};
+
+/* every rule, one bad config each: refused with the file and key path */
+static void test_bad_configs(void)
+{
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[1024] = "";
+        struct cg_config *c = load_text(bad[i][0], CG_CONFIG_NO_PLUGINS, err, sizeof err);
+        CG_CHECK(c == NULL);
+        if (!strstr(err, bad[i][1]))
+            fprintf(stderr, "  case %zu: %s\n    got: %s\n", i, bad[i][0], err);
+        CG_CHECK_CONTAINS(err, bad[i][1]);
+        cg_config_unref(&c);
+    }
+}
+
+/* includes: relative to the including file; a scalar set twice is an
+ * error; a cycle is an error; errors name the included file */
+static void test_includes(void)
+{
+    char err[1024] = "";
+    write_file("a.json", "{\"timezone\": \"UTC\", \"include\": [\"b.json\"]}");
+    write_file("b.json", "{\"timezone\": \"Europe/Paris\"}");
+    struct cg_config *c = load_text("{\"include\": [\"a.json\"]}", CG_CONFIG_NO_PLUGINS, err,
+                                    sizeof err);
+    CG_CHECK(c == NULL);
+    CG_CHECK_CONTAINS(err, "a.json: timezone: already set in");
+    CG_CHECK_CONTAINS(err, "b.json");
+    write_file("loop.json", "{\"include\": [\"cfg.json\"]}");
+    c = load_text("{\"include\": [\"loop.json\"]}", CG_CONFIG_NO_PLUGINS, err, sizeof err);
+    CG_CHECK(c == NULL);
+    CG_CHECK_CONTAINS(err, "included twice (or in a cycle)");
+    write_file("d.json", "{\"departments\": [{\"name\": \"d\", \"match\": {\"sender\": \"*@d\"}, "
+                         "\"default_category\": \"functional.d\", \"bogus\": 1}]}");
+    c = load_text("{\"include\": [\"d.json\"]}", CG_CONFIG_NO_PLUGINS, err, sizeof err);
+    CG_CHECK(c == NULL);
+    CG_CHECK_CONTAINS(err, "d.json: departments[0].bogus: unknown key");
+    /* departments from includes come first, then the file's own */
+    write_file("e.json", "{\"departments\": [{\"name\": \"e\", \"match\": {\"sender\": \"*@e\"}, "
+                         "\"default_category\": \"functional.e\"}]}");
+    c = load_text("{\"include\": \"e.json\", \"departments\": [{\"name\": \"f\", \"match\": "
+                  "{\"auth_user\": \"f\"}, \"default_category\": \"functional.f\"}]}",
+                  CG_CONFIG_NO_PLUGINS, err, sizeof err);
+    CG_CHECK(c != NULL);
+    if (c) {
+        CG_CHECK(c->n_departments == 2);
+        CG_CHECK_STR(c->departments[0].name, "e");
+        CG_CHECK_STR(c->departments[1].name, "f");
+    }
+    cg_config_unref(&c);
+    /* the version changes when any file read changes */
+    write_file("e.json", "{}");
+    char v1[17];
+    c = load_text("{\"include\": \"e.json\"}", CG_CONFIG_NO_PLUGINS, err, sizeof err);
+    CG_CHECK(c != NULL);
+    if (!c)
+        return;
+    memcpy(v1, c->version, sizeof v1);
+    cg_config_unref(&c);
+    write_file("e.json", "{ }");
+    c = load_text("{\"include\": \"e.json\"}", CG_CONFIG_NO_PLUGINS, err, sizeof err);
+    CG_CHECK(c && strcmp(c->version, v1) != 0);
+    cg_config_unref(&c);
+}
+
+/* plugin errors at load: unknown plugin, bad params (key path inside
+ * params, with the file name) */
+static void test_plugin_errors(void)
+{
+    char text[PATH_MAX * 3], err[1024] = "";
+    snprintf(text, sizeof text,
+             "{\"plugin_dir\": \"%s\", \"policies\": [{\"name\": \"p\", \"plugin\": \"nosuch\", "
+             "\"action\": \"tag\"}]}", plugin_dir);
+    struct cg_config *c = load_text(text, 0, err, sizeof err);
+    CG_CHECK(c == NULL);
+    CG_CHECK_CONTAINS(err, "cfg.json: policies[0].plugin: ");
+    CG_CHECK_CONTAINS(err, "nosuch.so");
+    snprintf(text, sizeof text,
+             "{\"plugin_dir\": \"%s\", \"policies\": [{\"name\": \"p\", \"plugin\": \"frequency\", "
+             "\"action\": \"defer\", \"params\": {\"limit\": 3, \"window\": \"7x\"}}]}",
+             plugin_dir);
+    c = load_text(text, 0, err, sizeof err);
+    CG_CHECK(c == NULL);
+    CG_CHECK_CONTAINS(err, "cfg.json: policies[0].params.window: \"7x\" is not a duration");
+    snprintf(text, sizeof text,
+             "{\"plugin_dir\": \"%s\", \"policies\": [{\"name\": \"p\", \"plugin\": \"frequency\", "
+             "\"action\": \"defer\", \"params\": {\"limit\": 3, \"window\": \"7d\", \"x\": 1}}]}",
+             plugin_dir);
+    c = load_text(text, 0, err, sizeof err);
+    CG_CHECK(c == NULL);
+    CG_CHECK_CONTAINS(err, "policies[0].params.x: unknown key");
+}
+
+int main(void)
+{
+    cg_log_open("test_config", 0, 0, LOG_ERR);
+    const char *build = getenv("CG_BUILD_DIR") ? getenv("CG_BUILD_DIR") : "build";
+    char rp[PATH_MAX];
+    if (!realpath(build, rp) || !realpath("policies/retail-bank.json", policy_file)) {
+        fprintf(stderr, "test_config: run from the source tree after make\n");
+        return 1;
+    }
+    snprintf(plugin_dir, sizeof plugin_dir, "%.*s/plugins", PATH_MAX - 16, rp);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/cg-test-config.XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return 1;
+    CG_RUN(test_example_and_defaults);
+    CG_RUN(test_global_monitor);
+    CG_RUN(test_bad_configs);
+    CG_RUN(test_includes);
+    CG_RUN(test_plugin_errors);
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    CG_DONE("test_config");
+}
