@@ -1,0 +1,80 @@
+#!/bin/bash
+# cg.sh - contactgate helpers for the end-to-end tests and the demo, on
+# top of lib.sh (source lib.sh first).
+#
+#   cg_config FILE [JSON-MEMBERS]   write a config using policies/retail-bank.json
+#   cg_start [CONFIG]               start contactgate -f on $CG_PORT, wait for it
+#   cg_stop                         stop it (SIGTERM) and wait
+#   cg_ctl ARGS...                  contactgatectl -c $CG_CONFIG ARGS
+#   cg_log_wait PATTERN [SECS]      wait for a line in contactgate's log
+#
+# contactgate listens on inet:$CG_PORT@127.0.0.1 (loopback only).
+
+CG_SRC=${CG_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+CG_BUILD=${CG_BUILD:-$CG_SRC/build}
+case $CG_BUILD in /*) ;; *) CG_BUILD=$CG_SRC/$CG_BUILD ;; esac
+CG_BIN=$CG_BUILD/contactgate
+CG_CTL_BIN=$CG_BUILD/contactgatectl
+
+# cg_config FILE [extra top-level JSON members, each ending with a comma]
+cg_config() {
+    local file=$1 extra=${2:-}
+    : "${CG_PORT:=$(e2e_free_port)}"
+    CG_CONFIG=$file
+    CG_DB=${CG_DB:-$E2E_DIR/contactgate/history.db}
+    mkdir -p "$(dirname "$CG_DB")" "$(dirname "$file")"
+    cat > "$file" <<JSON
+{
+  $extra
+  "socket": "inet:$CG_PORT@127.0.0.1",
+  "database": "$CG_DB",
+  "plugin_dir": "$CG_BUILD/plugins",
+  "include": ["$CG_SRC/policies/retail-bank.json"]
+}
+JSON
+    export CG_CONFIG CG_PORT CG_DB
+}
+
+# cg_start [CONFIG] - start the daemon in the foreground (background job)
+cg_start() {
+    local cfg=${1:-$CG_CONFIG}
+    CG_LOG=$E2E_DIR/contactgate/contactgate.log
+    mkdir -p "$(dirname "$CG_LOG")"
+    "$CG_BIN" -n -c "$cfg" > "$E2E_DIR/contactgate/effective.txt" 2>&1 || {
+        echo "contactgate -n failed:"; cat "$E2E_DIR/contactgate/effective.txt"; return 1; }
+    e2e_bg "$CG_BIN" -f -c "$cfg" 2>>"$CG_LOG"
+    CG_PID=$E2E_LAST_PID
+    local i
+    for i in $(seq 1 100); do
+        if (exec 3<>/dev/tcp/127.0.0.1/$CG_PORT) 2>/dev/null; then return 0; fi
+        kill -0 "$CG_PID" 2>/dev/null || { echo "contactgate died:"; cat "$CG_LOG"; return 1; }
+        sleep 0.1
+    done
+    echo "contactgate did not listen on $CG_PORT"; cat "$CG_LOG"; return 1
+}
+
+# cg_stop - SIGTERM and wait (libmilter takes a few seconds)
+cg_stop() {
+    [ -n "${CG_PID:-}" ] || return 0
+    kill -TERM "$CG_PID" 2>/dev/null
+    local i
+    for i in $(seq 1 150); do
+        kill -0 "$CG_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$CG_PID" 2>/dev/null
+    wait "$CG_PID" 2>/dev/null
+    CG_PID=
+}
+
+cg_ctl() { "$CG_CTL_BIN" -c "$CG_CONFIG" "$@"; }
+
+# cg_log_wait PATTERN [SECS]
+cg_log_wait() {
+    local pat=$1 secs=${2:-10} i
+    for i in $(seq 1 $((secs * 10))); do
+        grep -qE -- "$pat" "$CG_LOG" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
