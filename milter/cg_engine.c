@@ -222,7 +222,7 @@ static void tag_fill(struct cg_decision *d, const struct cust *cs, size_t n)
 /* log_row - one decision log row for one recipient */
 static int log_row(cg_store *st, const struct cg_config *cfg, const struct cg_msg *m,
                    const struct cg_rcpt *r, const struct cg_decision *d, const char *stage,
-                   const char *detail, int monitor)
+                   const char *category, const char *detail, int monitor)
 {
     struct cg_decision_row row = {
         .ts = m->now,
@@ -236,7 +236,7 @@ static int log_row(cg_store *st, const struct cg_config *cfg, const struct cg_ms
         .sender = m->sender,
         .recipient = r->addr ? r->addr : r->raw,
         .customer = r->customer,
-        .category = m->category,
+        .category = category,
         .message_id = m->message_id,
         .queue_id = m->queue_id,
         .config_version = cfg->version,
@@ -351,7 +351,14 @@ int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
     cg_ref_new(d->ref, sizeof d->ref);
     reply_fill(d, m->now);
     syslog_decision(cfg, m, d, "rcpt", r->addr, 1);
-    return log_row(st, cfg, m, r, d, "rcpt", NULL, 0);
+    /* before the headers the category is one of the candidates: log them
+     * all ("promotional.offer|promotional.*") rather than guess */
+    struct cg_buf cat = {0};
+    for (size_t i = 0; i < n_cands; i++)
+        cg_buf_printf(&cat, "%s%s", i ? "|" : "", cands[i]);
+    int rc = log_row(st, cfg, m, r, d, "rcpt", cat.s, NULL, 0);
+    cg_buf_free(&cat);
+    return rc;
 }
 
 /* decide_customer - evaluate every applicable policy for one customer */
@@ -499,7 +506,7 @@ int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m, i
                      "%sclaimed category \"%s\" not allowed for department %s", off ? "; " : "",
                      m->category_claim, m->department);
         }
-        rc = log_row(st, cfg, m, r, d, "eom", detail, monitor_only);
+        rc = log_row(st, cfg, m, r, d, "eom", m->category, detail, monitor_only);
     }
     /* a refused category claim on an accepted message is logged too */
     if (rc == 0 && m->category_claim && d->verdict == CG_ACT_ACCEPT && n > 0) {
@@ -508,7 +515,7 @@ int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m, i
                  m->category_claim, m->department);
         for (size_t k = 0; k < n && rc == 0; k++)
             if (cs[k].n_hits == 0)
-                rc = log_row(st, cfg, m, cs[k].r, d, "eom", detail, 0);
+                rc = log_row(st, cfg, m, cs[k].r, d, "eom", m->category, detail, 0);
     }
     /* contacts: one per customer, only for mail that is let through now */
     if (rc == 0 && record && (d->verdict == CG_ACT_ACCEPT || d->verdict == CG_ACT_TAG)) {

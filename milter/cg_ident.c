@@ -71,38 +71,46 @@ static const char *dept_envelope_match(const struct cg_department *d, const stru
     return NULL;
 }
 
-/* cg_ident_department - see cg_engine.h */
+/* cg_ident_department - see cg_engine.h. The envelope decides first
+ * (sender, auth_user, client_addr, daemon_name; first department in file
+ * order). The trusted X-Department header only names the department of
+ * mail the envelope does not identify (a shared CRM or mailing host): it
+ * never overrides the envelope, so an envelope-identified message is
+ * settled at RCPT time. */
 void cg_ident_department(const struct cg_config *cfg, struct cg_msg *m, int use_headers,
                          int *settled_r)
 {
-    int trusted = m->client_addr && client_trusted(cfg, m->client_addr);
-    char *hval = NULL;
-    if (use_headers && trusted) {
-        const char *h = cg_msg_header(m, cfg->department_header);
-        if (h)
-            hval = trim_dup(h);
-    }
     int settled = 1;
     m->dept = NULL;
     m->department = "unknown";
     m->dept_source = "none";
-    for (size_t i = 0; i < cfg->n_departments; i++) {
-        const struct cg_department *d = &cfg->departments[i];
-        const char *why = dept_envelope_match(d, m);
-        if (!why && d->n_header_values) {
-            if (hval && list_has(d->header_values, d->n_header_values, hval))
-                why = "header";
-            else if (!use_headers && trusted)
-                settled = 0; /* a header could still select this department */
-        }
+    for (size_t i = 0; i < cfg->n_departments && !m->dept; i++) {
+        const char *why = dept_envelope_match(&cfg->departments[i], m);
         if (why) {
-            m->dept = d;
-            m->department = d->name;
+            m->dept = &cfg->departments[i];
+            m->department = m->dept->name;
             m->dept_source = why;
-            break;
         }
     }
-    free(hval);
+    int trusted = !m->dept && m->client_addr && client_trusted(cfg, m->client_addr);
+    if (trusted && !use_headers) {
+        /* a header could still select a department */
+        for (size_t i = 0; i < cfg->n_departments && settled; i++)
+            if (cfg->departments[i].n_header_values)
+                settled = 0;
+    } else if (trusted) {
+        const char *h = cg_msg_header(m, cfg->department_header);
+        char *hval = h ? trim_dup(h) : NULL;
+        for (size_t i = 0; hval && i < cfg->n_departments && !m->dept; i++) {
+            const struct cg_department *d = &cfg->departments[i];
+            if (list_has(d->header_values, d->n_header_values, hval)) {
+                m->dept = d;
+                m->department = d->name;
+                m->dept_source = "header";
+            }
+        }
+        free(hval);
+    }
     if (settled_r)
         *settled_r = settled;
 }
