@@ -88,7 +88,7 @@ e2e: deps all
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@sh tests/e2e/demo.sh $(BUILD)
+	@bash tests/e2e/demo.sh $(BUILD)
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan \

@@ -221,11 +221,11 @@ static int decisions_run(struct ctl *c, int argc, char **argv)
     } else {
         size_t n = json_array_size(rows);
         if (n)
-            printf("%-20s %-9s %-18s %-12s %-24s %-30s %s\n", "TIME", "VERDICT", "REF", "DEPT",
+            printf("%-20s %-9s %-18s %-12s %-30s %-24s %s\n", "TIME", "VERDICT", "REF", "DEPT",
                    "POLICY", "RECIPIENT", "REASON");
         for (size_t i = 0; i < n; i++) {
             json_t *o = json_array_get(rows, i);
-            printf("%-20s %-9s %-18s %-12s %-24s %-30s %s%s\n", str_of(o, "time"),
+            printf("%-20s %-9s %-18s %-12s %-30s %-24s %s%s\n", str_of(o, "time"),
                    str_of(o, "verdict"), str_of(o, "ref"), str_of(o, "department"),
                    str_of(o, "policy"), str_of(o, "recipient"), str_of(o, "reason"),
                    json_is_true(json_object_get(o, "monitor")) ? " (monitor)" : "");

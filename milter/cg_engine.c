@@ -183,6 +183,20 @@ static void reply_fill(struct cg_decision *d, int64_t now)
 }
 
 /* tag_fill - X-Contact-Gate value: verdict, policy names, reference only */
+/* name_listed - is `name` an element of the comma-separated `list` */
+static int name_listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0)
+            return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
 static void tag_fill(struct cg_decision *d, const struct cust *cs, size_t n)
 {
     struct cg_buf enf = {0}, mon = {0};
@@ -192,16 +206,8 @@ static void tag_fill(struct cg_decision *d, const struct cust *cs, size_t n)
             if (h->error)
                 continue;
             struct cg_buf *b = h->monitor ? &mon : &enf;
-            if (b->s && strstr(b->s, h->policy->name)) {
-                /* avoid repeats: check whole-name membership */
-                char *dup = cg_xasprintf(",%s,", h->policy->name);
-                char *list = cg_xasprintf(",%s,", b->s);
-                int present = strstr(list, dup) != NULL;
-                free(dup);
-                free(list);
-                if (present)
-                    continue;
-            }
+            if (name_listed(b->s, h->policy->name))
+                continue; /* the same policy for another customer */
             cg_buf_printf(b, "%s%s", b->len ? "," : "", h->policy->name);
         }
     d->tag_value[0] = 0;
@@ -260,17 +266,17 @@ static void syslog_decision(const struct cg_config *cfg, const struct cg_msg *m,
     if (d->verdict == CG_ACT_DEFER && !d->error)
         cg_format_time(d->retry_after, when, sizeof when);
     cg_log(LOG_INFO,
-           "%s: ref=%s stage=%s verdict=%s%s%s%s%s dept=%s category=%s%s%s from=<%s> %s%s%s "
-           "customers=%zu%s%s%s config=%s%s",
+           "%s: ref=%s stage=%s verdict=%s%s%s%s%s%s dept=%s category=%s%s%s from=<%s> %s%s%s "
+           "customers=%zu%s%s%s config=%s",
            m->queue_id ? m->queue_id : "NOQUEUE", d->ref, stage,
            d->error && d->verdict == CG_ACT_DEFER ? "tempfail" : cg_action_name(d->verdict),
            d->policy ? " policy=" : "", d->policy ? d->policy->name : "",
            d->reason[0] ? " reason=\"" : "", d->reason[0] ? d->reason : "",
-           m->department, m->category ? m->category : "-",
+           d->reason[0] ? "\"" : "", m->department, m->category ? m->category : "-",
            m->category_claim ? " refused_claim=" : "", m->category_claim ? m->category_claim : "",
            m->sender ? m->sender : "", rcpt ? "rcpt=<" : "", rcpt ? rcpt : "", rcpt ? ">" : "",
            n_customers, when[0] ? " retry_after=" : "", when, d->mixed ? " mixed=yes" : "",
-           cfg->version, d->reason[0] ? "" : "");
+           cfg->version);
 }
 
 /* cg_engine_error - the on_error decision */
