@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "cg_engine.h"
+#include "cg_log.h"
 #include "cg_util.h"
 
 #define CG_UNKNOWN_CATEGORY "unknown"
@@ -121,8 +122,24 @@ int cg_ident_recipient(const struct cg_config *cfg, cg_store *st, struct cg_rcpt
     const char *why = NULL;
     free(r->addr);
     r->addr = cg_addr_normalise(r->raw, cfg->fold_local, cfg->strip_plus, 0, &why);
-    if (!r->addr)
-        return 0;
+    if (!r->addr) {
+        /* The MTA accepted it, so it may be valid but unusual (a quoted
+         * local part with blanks): the strategy still applies, to the
+         * address as written, lower-cased. Only an empty one is skipped. */
+        const char *s = r->raw ? r->raw : "";
+        while (*s == ' ' || *s == '<')
+            s++;
+        size_t n = strlen(s);
+        while (n && (s[n - 1] == '>' || s[n - 1] == ' '))
+            n--;
+        if (!n)
+            return 0;
+        r->addr = cg_xstrndup(s, n > 254 ? 254 : n);
+        for (char *p = r->addr; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        cg_log(LOG_NOTICE, "recipient %s: %s; applying the strategy to it as written", r->addr,
+               why ? why : "not a plain address");
+    }
     for (size_t i = 0; i < cfg->n_exempt; i++)
         if (cg_glob_match(cfg->exempt[i], r->addr)) {
             r->exempt = 1;

@@ -314,15 +314,29 @@ char *cg_addr_normalise(const char *raw, int fold_local, int strip_plus, int all
         *why = "address longer than 254 characters";
         return NULL;
     }
+    /* a quoted local part ("lee smith"@example.com, RFC 5321) may hold
+     * blanks and specials; control characters are refused everywhere */
+    size_t qend = 0;
+    if (raw[0] == '"') {
+        for (qend = 1; qend < len && raw[qend] != '"'; qend++)
+            if (raw[qend] == '\\' && qend + 1 < len)
+                qend++;
+        if (qend >= len || qend + 1 >= len || raw[qend + 1] != '@') {
+            *why = "address has an unterminated quoted local part";
+            return NULL;
+        }
+    }
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)raw[i];
+        if (i <= qend && qend && c >= ' ' && c != 0x7f)
+            continue;
         if (c <= ' ' || c == 0x7f || c == '<' || c == '>' || c == ',' || c == ';') {
             *why = "address contains a space, control character or <>,;";
             return NULL;
         }
     }
     const char *at = NULL;
-    for (size_t i = 0; i < len; i++)
+    for (size_t i = qend; i < len; i++)
         if (raw[i] == '@')
             at = raw + i;
     if (!at) {

@@ -157,6 +157,13 @@ out=$(smtp billing@bank.example ivan@example.com --subject "Garbage" \
 t_eq "garbage control headers: accepted with the department default" "$(jget "$out" 'r["data"]["code"]')" 250
 out=$(smtp '' jo@example.com --subject "Null sender")
 t_eq "null sender (department unknown): accepted" "$(jget "$out" 'r["data"]["code"]')" 250
+cg_ctl state set '"lee smith"@example.com' complaint >/dev/null
+out=$(smtp offers@offers.bank.example '"Lee Smith"@example.com' --subject "Quoted local part")
+t_eq "an unusual but valid address (quoted, with a blank) is still checked: 550" \
+    "$(jget "$out" 'r["rcpt"][0]["code"]')" 550
+out=$(smtp 'not@@an address' kay@example.com --subject "Bad sender")
+t_match "a malformed sender gets an SMTP answer (Postfix's or ours), never a crash" \
+    "$(jget "$out" 'r["data"]["code"] or r["mail"]["code"]')" '^[245][0-9][0-9]$'
 t_check "contactgate is still running" kill -0 "$CG_PID"
 
 # --- a malformed config gives a precise error (and the daemon keeps the old one on reload)

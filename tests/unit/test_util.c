@@ -91,6 +91,16 @@ static void test_addresses(void)
     CG_CHECK(cg_addr_normalise("a@", 1, 1, 0, &why) == NULL);
     CG_CHECK(cg_addr_normalise("a b@example.com", 1, 1, 0, &why) == NULL);
     CG_CHECK(cg_addr_normalise("a\r\n@example.com", 1, 1, 0, &why) == NULL);
+    /* quoted local parts (RFC 5321): blanks and '@' inside the quotes */
+    a = cg_addr_normalise("<\"Lee Smith\"@Example.com>", 1, 1, 0, &why);
+    CG_CHECK_STR(a, "\"lee smith\"@example.com");
+    free(a);
+    a = cg_addr_normalise("\"a@b\"@example.com", 1, 1, 0, &why);
+    CG_CHECK_STR(a, "\"a@b\"@example.com");
+    free(a);
+    CG_CHECK(cg_addr_normalise("\"lee smith@example.com", 1, 1, 0, &why) == NULL);
+    CG_CHECK_CONTAINS(why, "unterminated quoted local part");
+    CG_CHECK(cg_addr_normalise("\"a\tb\"@example.com", 1, 1, 0, &why) == NULL);
     char big[400];
     memset(big, 'a', sizeof big - 1);
     big[sizeof big - 1] = 0;
