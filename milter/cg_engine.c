@@ -311,7 +311,7 @@ int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
         return 0;
     const char *cands[CG_MAX_CANDIDATES];
     size_t n_cands = cg_ident_candidates(cfg, m, cands, CG_MAX_CANDIDATES);
-    struct cg_query_ctx ctx = {.st = st};
+    struct cg_query_ctx ctx = {.st = st, .m = m};
     struct cg_message_view v;
     view_fill(&v, cfg, m, r, CG_STAGE_RCPT, cands, n_cands, &ctx);
 
@@ -372,7 +372,7 @@ static void decide_customer(const struct cg_config *cfg, cg_store *st, struct cg
                             struct cust *c)
 {
     const char *cands[2] = {m->category, NULL};
-    struct cg_query_ctx ctx = {.st = st};
+    struct cg_query_ctx ctx = {.st = st, .m = m};
     struct cg_message_view v;
     view_fill(&v, cfg, m, c->r, CG_STAGE_EOM, cands, 1, &ctx);
     c->verdict = CG_ACT_ACCEPT;

@@ -130,6 +130,14 @@ static int host_opted_out(const struct cg_message_view *v, const char *category,
     return CG_OK;
 }
 
+/* host_header - a header of the message, at end of message only */
+static const char *host_header(const struct cg_message_view *v, const char *name)
+{
+    if (v->stage != CG_STAGE_EOM || !v->ctx->m || !name)
+        return NULL;
+    return cg_msg_header(v->ctx->m, name);
+}
+
 const struct cg_host cg_host_table = {
     .struct_size = sizeof(struct cg_host),
     .abi_version = CG_PLUGIN_ABI_VERSION,
@@ -150,4 +158,5 @@ const struct cg_host cg_host_table = {
     .contacts = host_contacts,
     .states = host_states,
     .opted_out = host_opted_out,
+    .header = host_header,
 };

@@ -46,8 +46,10 @@ extern const struct cg_host cg_host_table;
  * `failed` is set when a query failed, so the engine treats the policy as
  * undecided even if the plugin ignored the error. */
 struct cg_store;
+struct cg_msg;
 struct cg_query_ctx {
     struct cg_store *st;
+    const struct cg_msg *m;     /* the message (headers), or NULL */
     int failed;
 };
 

@@ -199,6 +199,12 @@ struct cg_host {
     /* Is the customer opted out of `category` (per-category opt-outs match
      * by pattern) or on the global suppression list? *r = 1 if so. */
     int (*opted_out)(const struct cg_message_view *v, const char *category, int *r);
+
+    /* --- message headers (added in ABI 1; check struct_size) ----------- */
+    /* The first value of header `name` (case-insensitive), unfolded, or
+     * NULL when absent. Always NULL at CG_STAGE_RCPT. The control headers
+     * (X-Contact-Category, X-Department) are visible too. */
+    const char *(*header)(const struct cg_message_view *v, const char *name);
 };
 
 /* The plugin descriptor: the one exported symbol. */
