@@ -7,23 +7,26 @@
 #
 # Everything is built under build/ (override with BUILD=dir).
 
-CC      ?= gcc
-BUILD   ?= build
-PKG     := sqlite3 jansson
-OPT     ?= -O2 -g
-WARN    := -Wall -Wextra -Werror
-CPPFLAGS += -Iinclude -Imilter -D_GNU_SOURCE
-CFLAGS  += -std=c11 $(OPT) $(WARN) -fPIC $(shell pkg-config --cflags $(PKG))
-LDLIBS_CORE := $(shell pkg-config --libs $(PKG)) -ldl -lpthread -lm
-LDLIBS_MILTER := $(shell pkg-config --libs milter 2>/dev/null || echo -lmilter)
-SPF_LIBS := -lspf2
-
 PREFIX  ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 LIBDIR  ?= $(PREFIX)/lib/contactgate
 INCDIR  ?= $(PREFIX)/include
 MANDIR  ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
+SHAREDIR ?= $(PREFIX)/share/contactgate
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+CC      ?= gcc
+BUILD   ?= build
+PKG     := sqlite3 jansson
+OPT     ?= -O2 -g
+WARN    := -Wall -Wextra -Werror
+CPPFLAGS += -Iinclude -Imilter -D_GNU_SOURCE -DCG_PLUGIN_DIR='"$(LIBDIR)/plugins"'
+CFLAGS  += -std=c11 $(OPT) $(WARN) -fPIC $(shell pkg-config --cflags $(PKG))
+LDLIBS_CORE := $(shell pkg-config --libs $(PKG)) -ldl -lpthread -lm
+LDLIBS_MILTER := $(shell pkg-config --libs milter 2>/dev/null || echo -lmilter)
+SPF_LIBS := -lspf2
+
 
 CORE_SRC := $(filter-out milter/cg_milter.c milter/cg_main.c,$(wildcard milter/cg_*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
@@ -72,7 +75,7 @@ $(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/contactgate/plugin.h
 	$(CC) -Iinclude $(CFLAGS) -fvisibility=hidden -shared -o $@ $<
 	@chmod 755 $@
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/cg_test.h $(LIBCG)
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/cg_test.h tests/unit/cg_harness.h $(LIBCG)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -o $@ $< $(LIBCG) $(LDLIBS_CORE)
 
@@ -93,6 +96,26 @@ demo: deps
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan \
 		OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" unit
+
+# make install [PREFIX=/usr/local] [DESTDIR=staging]: binaries, plugins,
+# the plugin header, man pages, example policies, the systemd unit, and the
+# example configuration (never over an existing one).
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/plugins \
+		$(DESTDIR)$(INCDIR)/contactgate $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(SHAREDIR)/policies $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/contactgate
+	install -m 755 $(BUILD)/contactgate $(BUILD)/contactgatectl $(DESTDIR)$(SBINDIR)/
+	install -m 755 $(PLUGINS) $(DESTDIR)$(LIBDIR)/plugins/
+	install -m 644 include/contactgate/plugin.h $(DESTDIR)$(INCDIR)/contactgate/
+	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 policies/*.json $(DESTDIR)$(SHAREDIR)/policies/
+	sed 's|@SBINDIR@|$(SBINDIR)|g' sendmail-conf/contactgate.service > $(DESTDIR)$(UNITDIR)/contactgate.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/contactgate.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/contactgate/contactgate.json ] || \
+		sed -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@SHAREDIR@|$(SHAREDIR)|g' \
+		sendmail-conf/contactgate.json > $(DESTDIR)$(SYSCONFDIR)/contactgate/contactgate.json
+	chmod 644 $(DESTDIR)$(SYSCONFDIR)/contactgate/contactgate.json
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -13,6 +13,7 @@
 
 #include "cg_log.h"
 #include "cg_util.h"
+#include "cg_priv.h"
 #include "ctl.h"
 
 #define CG_DEFAULT_CONFIG "/etc/contactgate/contactgate.json"
@@ -61,6 +62,12 @@ cg_store *ctl_store(struct ctl *c)
 {
     if (!c->st && ctl_config(c)) {
         char err[1024];
+        /* as root, act as the database's owner, so that the files SQLite
+         * creates (-wal, -shm) stay writable by the daemon */
+        if (cg_priv_become_owner(c->cfg->database, err, sizeof err) < 0) {
+            ctl_err(CTL_STORE, NULL, "%s", err);
+            return NULL;
+        }
         c->st = cg_store_open(c->cfg->database, 0, err, sizeof err);
         if (!c->st)
             ctl_err(CTL_STORE, NULL, "%s", err);

@@ -1,12 +1,15 @@
 /*
  * cg_main.c - the contactgate daemon: options, start-up, reload, stop.
  *
- *   contactgate [-c FILE] [-f] [-n] [-v]
+ *   contactgate [-c FILE] [-u USER] [-p PIDFILE] [-f] [-n] [-v]
  *
  * -c config file (default /etc/contactgate/contactgate.json), -f stay in
  * the foreground and log to stderr too, -n check the configuration and
  * plugins, print the effective policy set and exit (non-zero with a
- * precise message on any error), -v debug logging.
+ * precise message on any error), -v debug logging, -u drop to USER right
+ * after reading the configuration (required when started as root: the
+ * daemon never serves mail as root), -p write the pid file (after the
+ * drop, so its directory must be writable by USER).
  *
  * Signals: libmilter owns SIGHUP/SIGTERM (stop) and SIGINT (abort).
  * SIGUSR1 reloads: a dedicated thread waits for it (the signal is blocked
@@ -27,6 +30,7 @@
 #include "cg_decider.h"
 #include "cg_log.h"
 #include "cg_milter.h"
+#include "cg_priv.h"
 #include "cg_util.h"
 
 #define CG_DEFAULT_CONFIG "/etc/contactgate/contactgate.json"
@@ -37,8 +41,10 @@ static char *running_database;
 /* usage - print the synopsis and exit 1 */
 static void usage(void)
 {
-    fprintf(stderr, "usage: contactgate [-c config] [-f] [-n] [-v]\n"
+    fprintf(stderr, "usage: contactgate [-c config] [-u user] [-p pidfile] [-f] [-n] [-v]\n"
                     "  -c FILE  configuration (default " CG_DEFAULT_CONFIG ")\n"
+                    "  -u USER  run as USER (required when started as root)\n"
+                    "  -p FILE  write the process id to FILE\n"
                     "  -f       stay in the foreground, log to stderr too\n"
                     "  -n       check the configuration and plugins, print the effective\n"
                     "           policy set and exit\n"
@@ -78,9 +84,12 @@ static void *reload_thread(void *arg)
 int main(int argc, char **argv)
 {
     int foreground = 0, check = 0, verbose = 0, ch;
-    while ((ch = getopt(argc, argv, "c:fnvh")) != -1) {
+    const char *user = NULL, *pidfile = NULL;
+    while ((ch = getopt(argc, argv, "c:u:p:fnvh")) != -1) {
         switch (ch) {
         case 'c': config_path = optarg; break;
+        case 'u': user = optarg; break;
+        case 'p': pidfile = optarg; break;
         case 'f': foreground = 1; break;
         case 'n': check = 1; break;
         case 'v': verbose = 1; break;
@@ -104,6 +113,11 @@ int main(int argc, char **argv)
     }
 
     cg_log_open("contactgate", 1, foreground, verbose ? LOG_DEBUG : LOG_INFO);
+    if (geteuid() == 0 && !user)
+        cg_fatal("refusing to run as root: give -u USER, the unprivileged user to run as");
+    if (user && cg_priv_drop(user, err, sizeof err) < 0)
+        cg_fatal("%s", err);
+    /* the configuration is read as USER, as every reload will be */
     struct cg_config *cfg = cg_config_load(config_path, 0, err, sizeof err);
     if (!cfg)
         cg_fatal("%s", err);
@@ -111,13 +125,23 @@ int main(int argc, char **argv)
 
     if (!foreground && daemon(0, 0) < 0)
         cg_fatal("cannot detach: %s", strerror(errno));
+    if (pidfile && cg_pidfile_write(pidfile, err, sizeof err) < 0)
+        cg_fatal("%s", err);
 
-    /* SIGUSR1 is handled by the reload thread only; block it before any
-     * other thread (libmilter's, the decision thread) exists. */
+    /* Block every signal we wait for before any thread exists, so that
+     * each is taken by the one thread that sigwait()s for it: SIGUSR1 by
+     * the reload thread, SIGTERM/SIGHUP/SIGINT by libmilter's signal
+     * thread (a stop that finishes the connections in progress). Left
+     * unblocked in the decision thread, a SIGTERM would kill the process
+     * on the spot. */
     static sigset_t usr1;
     sigemptyset(&usr1);
     sigaddset(&usr1, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+    sigset_t all = usr1;
+    sigaddset(&all, SIGTERM);
+    sigaddset(&all, SIGHUP);
+    sigaddset(&all, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     cg_decider *dc = cg_decider_start(cfg->database, err, sizeof err);
@@ -143,6 +167,8 @@ int main(int argc, char **argv)
     cg_log(LOG_INFO, "stopping (%s)", rc == 0 ? "signal" : "error");
     cg_decider_stop(&dc);
     cg_milter_config_swap(NULL);
+    if (pidfile)
+        unlink(pidfile);
     free(sock);
     free(running_database);
     return rc;

@@ -31,6 +31,7 @@
 
 #include "cg_log.h"
 #include "cg_milter.h"
+#include "cg_priv.h"
 #include "cg_util.h"
 
 #define CG_MAX_HEADERS 2000
@@ -314,6 +315,11 @@ int cg_milter_run(const char *socket_spec, cg_decider *dc, int timeout_secs)
     }
     if (smfi_opensocket(1) == MI_FAILURE) {
         cg_log(LOG_CRIT, "socket %s: cannot open (in use, or no permission?)", socket_spec);
+        return 1;
+    }
+    char err[512];
+    if (cg_socket_secure(socket_spec, err, sizeof err) < 0) {
+        cg_log(LOG_CRIT, "%s", err);
         return 1;
     }
     return smfi_main() == MI_SUCCESS ? 0 : 1;

@@ -15,7 +15,8 @@
 #include "cg_store.h"
 #include "cg_util.h"
 
-/* Schema v1. Times are Unix seconds (UTC). */
+/* The schema, as migrations from an empty file. Times are Unix seconds
+ * (UTC). Never edit a released step: add one. */
 static const char *const migrations[] = {
     /* 0 -> 1 */
     "CREATE TABLE contacts ("
@@ -76,6 +77,15 @@ static const char *const migrations[] = {
     "CREATE INDEX decisions_msg ON decisions(message_id, recipient);"
     "CREATE INDEX decisions_queue ON decisions(queue_id);"
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;",
+    /* 1 -> 2: per-department volume (budgets, reports) without a scan,
+     * and an audit of erasures that names no customer */
+    "CREATE INDEX contacts_department_ts ON contacts(department, ts);"
+    "CREATE TABLE erasures ("
+    "  id INTEGER PRIMARY KEY,"
+    "  ts INTEGER NOT NULL,"
+    "  subject_hash TEXT NOT NULL,"
+    "  rows INTEGER NOT NULL,"
+    "  note TEXT);",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

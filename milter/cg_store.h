@@ -25,7 +25,7 @@
 
 typedef struct cg_store cg_store;
 
-#define CG_STORE_SCHEMA_VERSION 1
+#define CG_STORE_SCHEMA_VERSION 2
 
 /* open flags */
 #define CG_STORE_READONLY 0x01 /* do not create or migrate */

@@ -15,6 +15,21 @@ CG_BUILD=${CG_BUILD:-$CG_SRC/build}
 case $CG_BUILD in /*) ;; *) CG_BUILD=$CG_SRC/$CG_BUILD ;; esac
 CG_BIN=$CG_BUILD/contactgate
 CG_CTL_BIN=$CG_BUILD/contactgatectl
+# The daemon refuses to serve as root: the tests run it as CG_USER. The
+# checkout may sit under a directory that user cannot read (/root), so the
+# plugins and policies it reads are copied under $E2E_DIR.
+CG_USER=${CG_USER:-nobody}
+
+# cg_stage - copy plugins and policies where CG_USER can read them
+cg_stage() {
+    [ -d "$E2E_DIR/stage" ] && return 0
+    mkdir -p "$E2E_DIR/stage/plugins" "$E2E_DIR/stage/policies"
+    cp "$CG_BUILD"/plugins/*.so "$E2E_DIR/stage/plugins/"
+    cp "$CG_SRC"/policies/*.json "$E2E_DIR/stage/policies/"
+    chmod 755 "$E2E_DIR/stage" "$E2E_DIR/stage/plugins" "$E2E_DIR/stage/policies"
+    chmod 644 "$E2E_DIR"/stage/policies/*.json
+    chmod 755 "$E2E_DIR"/stage/plugins/*.so
+}
 
 # cg_config FILE [extra top-level JSON members, each ending with a comma]
 cg_config() {
@@ -23,15 +38,18 @@ cg_config() {
     CG_CONFIG=$file
     CG_DB=${CG_DB:-$E2E_DIR/contactgate/history.db}
     mkdir -p "$(dirname "$CG_DB")" "$(dirname "$file")"
+    chown "$CG_USER" "$(dirname "$CG_DB")"
+    cg_stage
     cat > "$file" <<JSON
 {
   $extra
   "socket": "inet:$CG_PORT@127.0.0.1",
   "database": "$CG_DB",
-  "plugin_dir": "$CG_BUILD/plugins",
-  "include": ["$CG_SRC/policies/retail-bank.json"]
+  "plugin_dir": "$E2E_DIR/stage/plugins",
+  "include": ["$E2E_DIR/stage/policies/retail-bank.json"]
 }
 JSON
+    chmod 644 "$file"
     export CG_CONFIG CG_PORT CG_DB
 }
 
@@ -42,7 +60,7 @@ cg_start() {
     mkdir -p "$(dirname "$CG_LOG")"
     "$CG_BIN" -n -c "$cfg" > "$E2E_DIR/contactgate/effective.txt" 2>&1 || {
         echo "contactgate -n failed:"; cat "$E2E_DIR/contactgate/effective.txt"; return 1; }
-    e2e_bg "$CG_BIN" -f -c "$cfg" 2>>"$CG_LOG"
+    e2e_bg "$CG_BIN" -f -u "$CG_USER" -c "$cfg" 2>>"$CG_LOG"
     CG_PID=$E2E_LAST_PID
     local i
     for i in $(seq 1 100); do

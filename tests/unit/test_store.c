@@ -344,6 +344,65 @@ static void test_decision_fields(void)
     cg_store_free(&st);
 }
 
+/* a database of the first schema (checked-in dump) is migrated in place
+ * on open, its data intact */
+static void test_migrate_from_v1_fixture(void)
+{
+    FILE *fp = fopen("tests/fixtures/history-v1.sql", "r");
+    CG_CHECK(fp != NULL);
+    if (!fp)
+        return;
+    struct cg_buf sqltext = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+        cg_buf_addn(&sqltext, chunk, n);
+    fclose(fp);
+    char path[PATH_MAX + 16], err[512];
+    snprintf(path, sizeof path, "%s/v1.db", tmpdir);
+    sqlite3 *db;
+    CG_CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CG_CHECK(sqlite3_exec(db, sqltext.s, NULL, NULL, NULL) == SQLITE_OK);
+    cg_buf_free(&sqltext);
+    sqlite3_close(db);
+
+    /* read-only tools refuse an old schema instead of guessing */
+    cg_store *st = cg_store_open(path, CG_STORE_READONLY, err, sizeof err);
+    CG_CHECK(st == NULL);
+    CG_CHECK_CONTAINS(err, "schema version 1, expected 2");
+
+    st = cg_store_open(path, 0, err, sizeof err);
+    CG_CHECK(st != NULL);
+    if (!st)
+        return;
+    CG_CHECK(cg_store_schema_version(st) == CG_STORE_SCHEMA_VERSION);
+    struct collect k = {0};
+    cg_store_contacts(st, "C-1001", 0, INT64_MAX, contact_cb, &k);
+    CG_CHECK_STR(k.buf, "3600:promotional.offer,0:functional.bill");
+    char *cust = NULL, *tz = NULL;
+    CG_CHECK(cg_store_customer_lookup(st, "ann@example.com", &cust, &tz) == 1);
+    CG_CHECK_STR(cust, "C-1001");
+    CG_CHECK_STR(tz, "Europe/London");
+    free(cust);
+    free(tz);
+    int r = 0;
+    cg_store_opted_out(st, "C-1001", "promotional.newsletter.weekly", T0 + 1, &r);
+    CG_CHECK(r == 1);
+    struct cg_decision_filter f = {.verdict = "reject"};
+    memset(&k, 0, sizeof k);
+    cg_store_decisions(st, &f, dec_cb, &k);
+    CG_CHECK_STR(k.buf, "CG0000000000000001/reject/no-promotions-during-complaint");
+    cg_store_free(&st);
+    /* what the migration added is there */
+    CG_CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    sqlite3_stmt *s;
+    sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name IN "
+                           "('contacts_department_ts', 'erasures')", -1, &s, NULL);
+    CG_CHECK(sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 2);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cg-test-store.XXXXXX");
@@ -357,6 +416,7 @@ int main(void)
     CG_RUN(test_optouts);
     CG_RUN(test_decisions);
     CG_RUN(test_decision_fields);
+    CG_RUN(test_migrate_from_v1_fixture);
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)

@@ -1,0 +1,97 @@
+#!/bin/bash
+# test_install.sh - make install into a staging tree, and the daemon as a
+# mail admin runs it: started as root with -u, a pid file, a unix socket
+# that only the MTA's group can reach, and a real Postfix using that socket.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+CG_BUILD=${1:-build}
+. "$here/lib.sh"
+. "$here/cg.sh"
+PY=/usr/bin/python3
+
+e2e_setup install
+
+# --- make install DESTDIR=...
+dest=$E2E_DIR/dest
+out=$(make -C "$CG_SRC" --no-print-directory BUILD="$CG_BUILD" install DESTDIR="$dest" PREFIX=/usr 2>&1)
+t_eq "make install DESTDIR=... PREFIX=/usr succeeds" "$?" 0
+for f in usr/sbin/contactgate usr/sbin/contactgatectl \
+         usr/lib/contactgate/plugins/frequency.so usr/lib/contactgate/plugins/customer_state.so \
+         usr/include/contactgate/plugin.h usr/share/man/man8/contactgate.8 \
+         usr/share/man/man8/contactgatectl.8 usr/share/man/man5/contactgate.json.5 \
+         usr/share/contactgate/policies/retail-bank.json \
+         usr/lib/systemd/system/contactgate.service etc/contactgate/contactgate.json; do
+    t_check "installed: /$f" test -f "$dest/$f"
+done
+t_eq "plugins are not group/world-writable" \
+    "$(find "$dest/usr/lib/contactgate/plugins" -name '*.so' -perm /022 | wc -l)" 0
+t_check "the unit runs contactgate as its own user with -u" \
+    grep -q '^ExecStart=/usr/sbin/contactgate -u contactgate -p /run/contactgate/contactgate.pid' \
+    "$dest/usr/lib/systemd/system/contactgate.service"
+t_check "the example config points at the installed plugins and policies" \
+    grep -q '"/usr/lib/contactgate/plugins"' "$dest/etc/contactgate/contactgate.json"
+# the installed example config is valid (with its paths moved into the staging tree)
+sed "s|\"/usr/|\"$dest/usr/|g" "$dest/etc/contactgate/contactgate.json" > "$E2E_DIR/staged.json"
+t_check "contactgate -n accepts the installed example config and plugins" \
+    "$dest/usr/sbin/contactgate" -n -c "$E2E_DIR/staged.json"
+echo '{"socket": "unix:/x"}' > "$dest/etc/contactgate/contactgate.json"
+make -C "$CG_SRC" --no-print-directory BUILD="$CG_BUILD" install DESTDIR="$dest" PREFIX=/usr >/dev/null 2>&1
+t_check "make install never overwrites an existing config" \
+    grep -q 'unix:/x' "$dest/etc/contactgate/contactgate.json"
+grep -q '"plugin_dir": "/usr/lib/contactgate/plugins"' "$dest/etc/contactgate/contactgate.json" ||
+    t_ok "(config kept as the admin left it)"
+
+# --- root without -u is refused
+CG_PORT=$(e2e_free_port)
+cg_config "$E2E_DIR/cg.json"
+err=$("$CG_BIN" -f -c "$CG_CONFIG" 2>&1); rc=$?
+t_eq "as root without -u: refuses to start" "$rc" 1
+t_match "and says why" "$err" 'refusing to run as root: give -u USER'
+err=$("$CG_BIN" -f -u no-such-user-xyz -c "$CG_CONFIG" 2>&1)
+t_match "-u with an unknown user: clear error" "$err" '-u no-such-user-xyz: no such user'
+
+# --- root with -u: runs as that user; pid file; unix socket 0660 in a
+#     setgid directory of the MTA's group
+rundir=$E2E_DIR/run
+mkdir -p "$rundir"
+chown "$CG_USER:postfix" "$rundir"
+chmod 2750 "$rundir"
+sock=$rundir/contactgate.sock
+cg_config "$E2E_DIR/cg-unix.json"
+sed -i "s|\"socket\": \"inet:$CG_PORT@127.0.0.1\"|\"socket\": \"unix:$sock\"|" "$CG_CONFIG"
+# upgrade: the history is a database of the first schema (checked-in dump)
+sqlite3 "$CG_DB" < "$CG_SRC/tests/fixtures/history-v1.sql"
+chown "$CG_USER" "$CG_DB"
+t_eq "the fixture is schema version 1" "$(sqlite3 "$CG_DB" 'PRAGMA user_version')" 1
+CG_LOG=$E2E_DIR/contactgate/contactgate.log
+e2e_bg "$CG_BIN" -f -u "$CG_USER" -p "$rundir/contactgate.pid" -c "$CG_CONFIG" 2>>"$CG_LOG"
+CG_PID=$E2E_LAST_PID
+for i in $(seq 1 50); do [ -S "$sock" ] && break; sleep 0.1; done
+t_check "the unix socket exists" test -S "$sock"
+t_eq "the daemon runs as $CG_USER" "$(ps -o user= -p "$CG_PID" | tr -d ' ')" "$CG_USER"
+t_eq "socket mode is 0660 (never world-accessible)" "$(stat -c %a "$sock")" 660
+t_eq "socket group is the MTA's (setgid directory)" "$(stat -c %G "$sock")" postfix
+t_eq "the pid file holds the daemon's pid" "$(cat "$rundir/contactgate.pid" 2>/dev/null)" "$CG_PID"
+t_eq "the database belongs to $CG_USER" "$(stat -c %U "$CG_DB" 2>/dev/null)" "$CG_USER"
+t_eq "start-up migrated it in place to the current schema" "$(sqlite3 "$CG_DB" 'PRAGMA user_version')" 2
+
+# a real Postfix (smtpd runs as user postfix) reaches the socket
+e2e_start_sink
+e2e_start_postfix "unix:$sock" || t_fail "postfix starts"
+out=$($PY "$here/smtpc.py" --port "$SMTP_PORT" --from billing@bank.example --to una@example.com --subject "Via unix socket")
+t_eq "mail through the unix socket: accepted" \
+    "$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["data"]["code"])' "$out")" 250
+e2e_sink_wait 1 15
+t_check "and delivered" e2e_sink_grep "Subject: Via unix socket"
+t_check "contactgate decided it (not milter_default_action)" cg_log_wait 'stage=eom verdict=accept dept=billing' 5
+out=$($PY "$here/smtpc.py" --port "$SMTP_PORT" --from offers@offers.bank.example --to ann@example.com --subject "Promo")
+t_eq "the migrated history still applies: C-1001's complaint blocks a promotion (550)" \
+    "$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["rcpt"][0]["code"])' "$out")" 550
+# contactgatectl as root acts as the database owner: the WAL stays usable
+cg_ctl state set una@example.com complaint >/dev/null
+t_eq "files SQLite created for contactgatectl belong to $CG_USER" \
+    "$(find "$(dirname "$CG_DB")" -name 'history.db*' -user root | wc -l)" 0
+cg_stop
+t_check "the pid file is removed at exit" test ! -e "$rundir/contactgate.pid"
+
+t_done install
