@@ -1,9 +1,11 @@
 # contactgate - build, test, demo.
 #
 #   make          build the daemon, the CLI and the plugins (no installs)
-#   make test     install missing Debian packages, build, run every test
+#   make test     install missing Debian packages (and unpack a private
+#                 Sendmail for its tests), build, run every test
 #   make demo     install missing Debian packages, build, run the demo
 #   make asan     build and run the unit tests under ASan/UBSan
+#   make install  PREFIX=/usr/local DESTDIR= (see README "Where files go")
 #
 # Everything is built under build/ (override with BUILD=dir).
 
@@ -83,6 +85,7 @@ unit: all $(UNIT_BIN) $(TEST_PLUGINS)
 	@sh tests/run-unit.sh $(BUILD)
 
 test: deps
+	@sh scripts/sendmail-private.sh >/dev/null
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TEST_PLUGINS)
 	@sh tests/run-all.sh $(BUILD)
 

@@ -10,6 +10,7 @@
 #   e2e_sink_count / e2e_sink_wait N [SECS] / e2e_sink_grep ERE / e2e_sink_files
 #   e2e_queue / e2e_held_ids / e2e_log_wait ERE [SECS]
 #   e2e_bg CMD...                start a background process stopped at exit
+#   e2e_on_exit CMD              run CMD at teardown
 #   t_ok / t_fail / t_check / t_eq / t_match / t_done   assertions
 #
 # Nothing here binds outside 127.0.0.1, uses port 25, or touches the system
@@ -18,6 +19,7 @@
 E2E_PY=/usr/bin/python3
 E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_PIDS=""
+E2E_CLEANUP=""
 E2E_PF_STARTED=0
 T_PASS=0
 T_FAIL=0
@@ -189,8 +191,13 @@ e2e_log_wait() {
     return 1
 }
 
+# e2e_on_exit CMD - run CMD at teardown (for daemons that detach from e2e_bg)
+e2e_on_exit() { E2E_CLEANUP="$E2E_CLEANUP$1;"; }
+
 e2e_teardown() {
     trap - EXIT
+    [ -n "$E2E_CLEANUP" ] && eval "$E2E_CLEANUP"
+    E2E_CLEANUP=""
     e2e_stop_postfix
     local p i alive
     for p in $E2E_PIDS; do kill -TERM "$p" 2>/dev/null; done
