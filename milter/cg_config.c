@@ -107,6 +107,8 @@ static const struct key policy_keys[] = {
     {"action", JSON_STRING, "tag, hold, defer or reject"},
     {"mode", JSON_STRING, "enforce or monitor (overrides the global mode)"},
     {"params", JSON_OBJECT, "plugin parameters"},
+    {"max_defer", JSON_STRING, "longest a message may stay deferred (from its first deferral)"},
+    {"on_expiry", JSON_STRING, "reject (default) or hold once max_defer is over"},
     {NULL, 0, NULL},
 };
 static const struct key applies_keys[] = {
@@ -503,9 +505,30 @@ static int load_policy(struct loader *L, json_t *p, const char *path)
         else
             return lerr(L, sub, "\"%s\" is not enforce or monitor", ms);
     }
+    int64_t max_defer = 0;
+    int on_expiry = CG_ACT_REJECT;
+    const char *md = json_string_value(json_object_get(p, "max_defer"));
+    if (md) {
+        snprintf(sub, sizeof sub, "%s.max_defer", path);
+        if (cg_parse_duration(md, &max_defer) < 0 || max_defer <= 0)
+            return lerr(L, sub, "\"%s\" is not a duration (e.g. \"3d\")", md);
+        if (action != CG_ACT_DEFER)
+            return lerr(L, sub, "only a policy whose action is defer can have max_defer");
+    }
+    const char *oe = json_string_value(json_object_get(p, "on_expiry"));
+    if (oe) {
+        snprintf(sub, sizeof sub, "%s.on_expiry", path);
+        on_expiry = cg_action_parse(oe);
+        if (on_expiry != CG_ACT_REJECT && on_expiry != CG_ACT_HOLD)
+            return lerr(L, sub, "\"%s\" is not reject or hold", oe);
+        if (!md)
+            return lerr(L, sub, "needs max_defer");
+    }
     c->policies = cg_xrealloc(c->policies, (c->n_policies + 1) * sizeof *c->policies);
     struct cg_policy *po = &c->policies[c->n_policies++];
     memset(po, 0, sizeof *po);
+    po->max_defer = max_defer;
+    po->on_expiry = on_expiry;
     po->name = cg_xstrdup(name);
     po->plugin_name = cg_xstrdup(plugin);
     po->action = action;
@@ -785,6 +808,8 @@ static int load_plugins(struct loader *L)
             c->sos[c->n_sos++] = so;
         }
         p->so = so;
+        if (cg_plugin_flags(so) & CG_PLUGIN_WANTS_BODY)
+            c->needs_body = 1;
         if (cg_plugin_instance(so, json_array_get(L->policy_params, i), where, &p->instance,
                                L->err, L->errlen) < 0)
             return -1;
@@ -952,6 +977,9 @@ void cg_config_print(const struct cg_config *c, FILE *fp)
         fprintf(fp, "  %zu. %s: %s%s%s, action %s, %s\n", i + 1, p->name, p->plugin_name,
                 p->so ? " " : "", p->so ? p->so->desc->version : "", cg_action_name(p->action),
                 p->mode == CG_MODE_MONITOR ? "monitor (logs and tags only)" : "enforce");
+        if (p->max_defer)
+            fprintf(fp, "     max_defer   %llds from the first deferral, then %s\n",
+                    (long long)p->max_defer, cg_action_name(p->on_expiry));
         if (p->departments)
             print_list(fp, "     departments ", p->departments, p->n_departments);
         else

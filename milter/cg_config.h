@@ -64,6 +64,8 @@ struct cg_policy {
     size_t n_categories;
     int action;              /* enum cg_action (never ACCEPT) */
     int mode;                /* effective: policy "mode", else the global one */
+    int64_t max_defer;       /* 0: no limit; else seconds from the first deferral */
+    int on_expiry;           /* CG_ACT_REJECT or CG_ACT_HOLD */
     struct cg_plugin_so *so; /* NULL when loaded without plugins */
     void *instance;          /* plugin instance from init() */
 };
@@ -99,6 +101,7 @@ struct cg_config {
     struct cg_policy *policies;
     size_t n_policies;
 
+    int needs_body;          /* some plugin wants the body (CG_PLUGIN_WANTS_BODY) */
     struct cg_plugin_so **sos; /* every plugin .so loaded for this snapshot */
     size_t n_sos;
 };

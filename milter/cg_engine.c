@@ -116,7 +116,9 @@ static void view_fill(struct cg_message_view *v, const struct cg_config *cfg,
     v->n_categories = n_cands;
     v->message_id = m->message_id;
     v->subject = m->subject;
-    v->body_digest = NULL;
+    int digests = stage == CG_STAGE_EOM && m->has_body;
+    v->body_digest = digests ? m->body_digest : NULL;
+    v->content_digest = digests ? m->content_digest : NULL;
     v->ctx = ctx;
 }
 
@@ -327,8 +329,9 @@ int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
         if (p->action < CG_ACT_DEFER || RANK(p->action) <= RANK(sure))
             continue;
         /* a policy that covers only some candidate categories depends on
-         * the headers: it could still fire at end of message */
-        if (!policy_cover(p, cands, n_cands, 1)) {
+         * the headers: it could still fire at end of message; so does one
+         * with max_defer, which tracks a deferral by Message-ID */
+        if (!policy_cover(p, cands, n_cands, 1) || p->max_defer) {
             if (RANK(p->action) > RANK(possible))
                 possible = p->action;
             continue;
@@ -367,6 +370,32 @@ int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
     return rc;
 }
 
+/* expire_deferral - a message deferred for longer than the policy's
+ * max_defer (from its first deferral, by Message-ID and recipient) gets
+ * the policy's on_expiry verdict instead of another deferral */
+static int expire_deferral(cg_store *st, const struct cg_msg *m, const struct cg_rcpt *r,
+                           const struct cg_policy *p, struct cg_hit *h)
+{
+    if (!m->message_id || !r->addr)
+        return 0; /* nothing to track it by: it stays a deferral */
+    int64_t first;
+    int found = cg_store_first_deferral(st, m->message_id, r->addr, &first);
+    if (found < 0) {
+        cg_log(LOG_ERR, "store: deferral lookup failed: %s", cg_store_errmsg(st));
+        return -1;
+    }
+    if (!found || m->now - first < p->max_defer)
+        return 0;
+    char when[32], why[sizeof h->reason];
+    cg_format_time(first, when, sizeof when);
+    snprintf(why, sizeof why, "deferred since %s, longer than this policy allows (%s)", when,
+             h->reason);
+    sanitize(h->reason, sizeof h->reason, why);
+    h->action = p->on_expiry;
+    h->retry_after = 0;
+    return 0;
+}
+
 /* decide_customer - evaluate every applicable policy for one customer */
 static void decide_customer(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
                             struct cust *c)
@@ -397,6 +426,9 @@ static void decide_customer(const struct cg_config *cfg, cg_store *st, struct cg
         if (c->n_hits < CG_CUST_HITS)
             hit_set(&c->hits[c->n_hits++], p, &vd, error);
         struct cg_hit *h = &c->hits[c->n_hits - 1];
+        if (!error && !h->monitor && h->action == CG_ACT_DEFER && p->max_defer &&
+            expire_deferral(st, m, c->r, p, h) < 0)
+            error = h->error = 1;
         if (vd.detail[0] && dlen < sizeof c->detail - 1)
             dlen += (size_t)snprintf(c->detail + dlen, sizeof c->detail - dlen, "%s%s: %s",
                                      dlen ? "; " : "", p->name, vd.detail);
@@ -434,6 +466,7 @@ int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m, i
     d->verdict = CG_ACT_ACCEPT;
     cg_ident_department(cfg, m, 1, NULL);
     cg_ident_category(cfg, m);
+    cg_msg_digests(m, m->body_digest, m->content_digest);
 
     /* one entry per distinct customer */
     struct cust *cs = cg_xcalloc(m->n_rcpts ? m->n_rcpts : 1, sizeof *cs);
@@ -536,6 +569,7 @@ int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m, i
                 .weight = 1.0,
                 .message_id = m->message_id,
                 .queue_id = m->queue_id,
+                .digest = m->has_body ? m->content_digest : NULL,
             };
             if (cg_store_contact_add(st, &c) < 0) {
                 cg_log(LOG_ERR, "%s: store: cannot record the contact: %s",

@@ -62,6 +62,12 @@ struct cg_msg {
     char *category;          /* final category (EOM) */
     const char *category_source; /* "header", "heuristic", "default", "none" */
     char *category_claim;    /* a refused X-Contact-Category claim, for the log */
+
+    /* the body, when a plugin wants it (cg_config.needs_body) */
+    int has_body;
+    uint64_t body_hash;      /* FNV-1a over the body without white space */
+    char body_digest[17];    /* hex, filled at end of message */
+    char content_digest[17]; /* hex of normalised subject + body */
 };
 
 /* Message building (all copy their arguments). */
@@ -72,6 +78,12 @@ void cg_msg_set(char **field, const char *value);
 void cg_msg_add_header(struct cg_msg *m, const char *name, const char *value);
 const char *cg_msg_header(const struct cg_msg *m, const char *name); /* first */
 struct cg_rcpt *cg_msg_add_rcpt(struct cg_msg *m, const char *raw);
+/* cg_msg_add_body - feed a body chunk (white space is not content: a
+ * re-wrapped or CRLF-converted copy hashes the same). */
+void cg_msg_add_body(struct cg_msg *m, const unsigned char *p, size_t n);
+/* cg_msg_digests - hex body digest and content digest (normalised subject
+ * + body) into 17-byte buffers; returns 0 when there is no body. */
+int cg_msg_digests(const struct cg_msg *m, char body_hex[17], char content_hex[17]);
 
 /* --- identification (cg_ident.c) ------------------------------------- */
 /* Department from the envelope (and, when use_headers, the trusted

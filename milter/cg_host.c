@@ -86,6 +86,22 @@ static int host_contacts(const struct cg_message_view *v, int64_t since, int64_t
     return CG_OK;
 }
 
+/* host_department_contacts - one department's contacts, every customer */
+static int host_department_contacts(const struct cg_message_view *v, const char *department,
+                                    int64_t since, int64_t until, cg_contact_cb cb, void *arg)
+{
+    struct contacts_arg ca = {cb, arg};
+    if (!department)
+        return CG_ERROR;
+    if (cg_store_department_contacts(v->ctx->st, department, since, until, contacts_adapt,
+                                     &ca) < 0) {
+        cg_log(LOG_ERR, "store: department query failed: %s", cg_store_errmsg(v->ctx->st));
+        v->ctx->failed = 1;
+        return CG_ERROR;
+    }
+    return CG_OK;
+}
+
 struct states_arg {
     cg_state_cb cb;
     void *arg;
@@ -159,4 +175,5 @@ const struct cg_host cg_host_table = {
     .states = host_states,
     .opted_out = host_opted_out,
     .header = host_header,
+    .department_contacts = host_department_contacts,
 };

@@ -4,7 +4,8 @@
  * the MTA (reply, tag header, control-header removal, quarantine).
  *
  * Protocol economy: HELO, unknown commands, DATA, end of headers and the
- * body are negotiated away, and header callbacks need no reply (NR_HDR).
+ * body are negotiated away (the body only when no loaded plugin asks for it
+ * with CG_PLUGIN_WANTS_BODY), and header callbacks need no reply (NR_HDR).
  *
  * Per recipient: a recipient whose verdict the envelope settles gets its
  * 451/550 at RCPT (SMFIS_TEMPFAIL/SMFIS_REJECT with our reply); every other
@@ -97,8 +98,12 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     (void)f2;
     (void)f3;
     unsigned long want_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST;
-    unsigned long drop = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOBODY |
-                         SMFIP_NOEOH | SMFIP_NR_HDR;
+    unsigned long drop = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOEOH |
+                         SMFIP_NR_HDR;
+    struct cg_config *cfg = cg_milter_config_ref();
+    if (!cfg || !cfg->needs_body)
+        drop |= SMFIP_NOBODY;
+    cg_config_unref(&cfg);
     *pf0 = f0 & want_actions;
     *pf1 = f1 & drop;
     *pf2 = *pf3 = 0;
@@ -207,6 +212,15 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
     return SMFIS_NOREPLY;
 }
 
+/* cb_body - hash the body for content rules (only negotiated when wanted) */
+static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+    struct conn *c = conn_get(ctx);
+    if (c)
+        cg_msg_add_body(&c->m, chunk, len);
+    return SMFIS_CONTINUE;
+}
+
 /* remove_control_headers - internal headers never reach the customer */
 static void remove_control_headers(SMFICTX *ctx, const struct conn *c)
 {
@@ -297,6 +311,7 @@ int cg_milter_run(const char *socket_spec, cg_decider *dc, int timeout_secs)
         .xxfi_envfrom = cb_envfrom,
         .xxfi_envrcpt = cb_envrcpt,
         .xxfi_header = cb_header,
+        .xxfi_body = cb_body,
         .xxfi_eom = cb_eom,
         .xxfi_abort = cb_abort,
         .xxfi_close = cb_close,

@@ -2,6 +2,8 @@
  * cg_msg.c - building and freeing the plain message struct (cg_engine.h)
  * that the milter callbacks, contactgatectl check and the tests fill.
  */
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -53,6 +55,8 @@ void cg_msg_reset_transaction(struct cg_msg *m)
     free(m->category);
     free(m->category_claim);
     m->queue_id = m->sender = m->message_id = m->subject = NULL;
+    m->has_body = 0;
+    m->body_hash = 0;
     m->category = m->category_claim = NULL;
     m->dept = NULL;
     m->department = "unknown";
@@ -104,4 +108,65 @@ struct cg_rcpt *cg_msg_add_rcpt(struct cg_msg *m, const char *raw)
     memset(r, 0, sizeof *r);
     r->raw = cg_xstrdup(raw ? raw : "");
     return r;
+}
+
+void cg_msg_add_body(struct cg_msg *m, const unsigned char *p, size_t n)
+{
+    if (!m->has_body) {
+        m->has_body = 1;
+        m->body_hash = CG_FNV64_SEED;
+    }
+    uint64_t h = m->body_hash;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+            continue;
+        h ^= c;
+        h *= 0x100000001b3ULL;
+    }
+    m->body_hash = h;
+}
+
+/* subject_norm - lower case, runs of blanks as one, no "Re:"/"Fwd:" */
+static void subject_norm(const char *s, struct cg_buf *b)
+{
+    for (;;) {
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (!strncasecmp(s, "re:", 3))
+            s += 3;
+        else if (!strncasecmp(s, "fwd:", 4))
+            s += 4;
+        else if (!strncasecmp(s, "fw:", 3))
+            s += 3;
+        else
+            break;
+    }
+    int blank = 0;
+    for (; *s; s++) {
+        if (isspace((unsigned char)*s)) {
+            blank = 1;
+            continue;
+        }
+        if (blank && b->len)
+            cg_buf_add(b, " ");
+        blank = 0;
+        char c = (char)tolower((unsigned char)*s);
+        cg_buf_addn(b, &c, 1);
+    }
+}
+
+int cg_msg_digests(const struct cg_msg *m, char body_hex[17], char content_hex[17])
+{
+    if (!m->has_body)
+        return 0;
+    snprintf(body_hex, 17, "%016llx", (unsigned long long)m->body_hash);
+    struct cg_buf b = {0};
+    subject_norm(m->subject ? m->subject : "", &b);
+    uint64_t h = cg_fnv64(b.s ? b.s : "", b.len, CG_FNV64_SEED);
+    h = cg_fnv64("\n", 1, h);
+    h = cg_fnv64(body_hex, 16, h);
+    cg_buf_free(&b);
+    snprintf(content_hex, 17, "%016llx", (unsigned long long)h);
+    return 1;
 }

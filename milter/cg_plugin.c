@@ -149,3 +149,11 @@ int cg_plugin_instance(struct cg_plugin_so *so, json_t *params, const char *key_
     *instance_r = inst;
     return 0;
 }
+
+unsigned cg_plugin_flags(const struct cg_plugin_so *so)
+{
+    const struct cg_plugin *d = so->desc;
+    if (d->struct_size < offsetof(struct cg_plugin, flags) + sizeof d->flags)
+        return 0;
+    return d->flags;
+}

@@ -30,6 +30,9 @@ struct cg_plugin_so *cg_plugin_open(const char *dir, const char *name,
 /* cg_plugin_open_path - load one file (tests, third-party plugins). */
 struct cg_plugin_so *cg_plugin_open_path(const char *path, const char *name,
                                          char *err, size_t errlen);
+/* cg_plugin_flags - the descriptor's flags (0 for a plugin built before
+ * the member existed). */
+unsigned cg_plugin_flags(const struct cg_plugin_so *so);
 /* cg_plugin_close - dlclose and free; NULL-safe; sets *so to NULL. */
 void cg_plugin_close(struct cg_plugin_so **so);
 

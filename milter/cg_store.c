@@ -99,6 +99,8 @@ enum {
     S_CUST_PUT,
     S_CONTACT_ADD,
     S_CONTACTS,
+    S_DEPT_CONTACTS,
+    S_FIRST_DEFER,
     S_STATE_SET,
     S_STATE_CLEAR,
     S_STATES_ONE,
@@ -127,6 +129,11 @@ static const char *const sql[S_COUNT] = {
     [S_CONTACTS] = "SELECT id, ts, customer, address, department, category, channel, weight,"
                    " message_id, queue_id, digest FROM contacts"
                    " WHERE customer = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts DESC, id DESC",
+    [S_DEPT_CONTACTS] = "SELECT id, ts, customer, address, department, category, channel, weight,"
+                        " message_id, queue_id, digest FROM contacts"
+                        " WHERE department = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts DESC, id DESC",
+    [S_FIRST_DEFER] = "SELECT min(ts) FROM decisions WHERE message_id = ?1 AND recipient = ?2"
+                      " AND verdict = 'defer' AND monitor = 0",
     [S_STATE_SET] = "INSERT OR REPLACE INTO states(customer, state, since, until, note)"
                     " VALUES (?1,?2,?3,?4,?5)",
     [S_STATE_CLEAR] = "UPDATE states SET until = ?3 WHERE customer = ?1 AND state = ?2"
@@ -424,13 +431,14 @@ int cg_store_contact_add(cg_store *st, const struct cg_contact_row *c)
     return step_done(st, s, "contact add");
 }
 
-int cg_store_contacts(cg_store *st, const char *customer, int64_t since, int64_t until,
-                      cg_store_contact_cb cb, void *arg)
+/* contacts_by - the contact iterators, by customer or by department */
+static int contacts_by(cg_store *st, int which, const char *key, int64_t since, int64_t until,
+                       cg_store_contact_cb cb, void *arg)
 {
-    sqlite3_stmt *s = prep(st, S_CONTACTS);
+    sqlite3_stmt *s = prep(st, which);
     if (!s)
         return -1;
-    bind_text(s, 1, customer);
+    bind_text(s, 1, key);
     sqlite3_bind_int64(s, 2, since);
     sqlite3_bind_int64(s, 3, until);
     int rc;
@@ -457,6 +465,37 @@ int cg_store_contacts(cg_store *st, const char *customer, int64_t since, int64_t
     if (rc != SQLITE_DONE)
         return fail(st, "contacts");
     return 0;
+}
+
+int cg_store_contacts(cg_store *st, const char *customer, int64_t since, int64_t until,
+                      cg_store_contact_cb cb, void *arg)
+{
+    return contacts_by(st, S_CONTACTS, customer, since, until, cb, arg);
+}
+
+int cg_store_department_contacts(cg_store *st, const char *department, int64_t since,
+                                 int64_t until, cg_store_contact_cb cb, void *arg)
+{
+    return contacts_by(st, S_DEPT_CONTACTS, department, since, until, cb, arg);
+}
+
+int cg_store_first_deferral(cg_store *st, const char *message_id, const char *recipient,
+                            int64_t *ts_r)
+{
+    sqlite3_stmt *s = prep(st, S_FIRST_DEFER);
+    if (!s)
+        return -1;
+    bind_text(s, 1, message_id);
+    bind_text(s, 2, recipient);
+    int rc = sqlite3_step(s), found = 0;
+    if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+        *ts_r = sqlite3_column_int64(s, 0);
+        found = 1;
+    }
+    done(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(st, "first deferral");
+    return found;
 }
 
 /* --- states -------------------------------------------------------------- */

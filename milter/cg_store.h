@@ -71,6 +71,11 @@ typedef int (*cg_store_contact_cb)(const struct cg_contact_row *c, void *arg);
 int cg_store_contacts(cg_store *st, const char *customer, int64_t since, int64_t until,
                       cg_store_contact_cb cb, void *arg);
 
+/* Contacts from one department (every customer), since <= ts < until,
+ * newest first. */
+int cg_store_department_contacts(cg_store *st, const char *department, int64_t since,
+                                 int64_t until, cg_store_contact_cb cb, void *arg);
+
 /* --- customer states --------------------------------------------------- */
 struct cg_state_row {
     const char *customer;
@@ -137,6 +142,10 @@ struct cg_decision_filter {
     long limit;               /* 0 = no limit */
 };
 typedef int (*cg_store_decision_cb)(const struct cg_decision_row *d, void *arg);
+/* The time of the first deferral of (message_id, recipient): 1 found and
+ * *ts_r set, 0 none, -1 error. */
+int cg_store_first_deferral(cg_store *st, const char *message_id, const char *recipient,
+                            int64_t *ts_r);
 /* Matching decisions, newest first. */
 int cg_store_decisions(cg_store *st, const struct cg_decision_filter *f,
                        cg_store_decision_cb cb, void *arg);

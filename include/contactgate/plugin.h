@@ -85,8 +85,14 @@ struct cg_message_view {
     size_t n_categories;
     const char *message_id;    /* Message-ID header value or NULL */
     const char *subject;       /* Subject header value or NULL */
-    const char *body_digest;   /* hex digest of the normalised body, or NULL */
+    const char *body_digest;   /* hex digest of the normalised body, or NULL
+                                  (only for plugins with CG_PLUGIN_WANTS_BODY) */
     cg_query_ctx *ctx;         /* pass back to the host queries */
+    /* --- added in ABI 1 (check struct_size) --- */
+    /* Hex digest of the normalised subject and body: what "the same content"
+     * means. It is recorded with every contact (struct cg_contact.digest).
+     * NULL at CG_STAGE_RCPT, and when no plugin wants the body. */
+    const char *content_digest;
 };
 
 /* One contact from the history, as given to a contacts() callback. */
@@ -205,6 +211,11 @@ struct cg_host {
      * NULL when absent. Always NULL at CG_STAGE_RCPT. The control headers
      * (X-Contact-Category, X-Department) are visible too. */
     const char *(*header)(const struct cg_message_view *v, const char *name);
+
+    /* Contacts from `department` (every customer) with since <= ts < until,
+     * newest first: department volumes and budgets. */
+    int (*department_contacts)(const struct cg_message_view *v, const char *department,
+                               int64_t since, int64_t until, cg_contact_cb cb, void *arg);
 };
 
 /* The plugin descriptor: the one exported symbol. */
@@ -226,7 +237,15 @@ struct cg_plugin {
 
     /* Release the instance; called with NULL-safe semantics. */
     void (*destroy)(void *instance);
+
+    /* --- added in ABI 1 (the host checks struct_size) --- */
+    uint32_t flags;           /* CG_PLUGIN_* below */
 };
+
+/* cg_plugin.flags: the plugin reads the message body (through
+ * body_digest / content_digest). The MTA then sends contactgate the body,
+ * which costs milter traffic; leave it unset unless needed. */
+#define CG_PLUGIN_WANTS_BODY 0x1u
 
 #ifdef __cplusplus
 }

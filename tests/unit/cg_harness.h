@@ -39,7 +39,7 @@ static char h_plugins[PATH_MAX + 16];
 static char h_err[1024];
 
 /* h_init - call first from main(); exits when the build is not found */
-static void h_init(const char *name)
+__attribute__((unused)) static void h_init(const char *name)
 {
     cg_log_open(name, 0, 0, LOG_ERR);
     const char *b = getenv("CG_BUILD_DIR") ? getenv("CG_BUILD_DIR") : "build";
@@ -55,7 +55,7 @@ static void h_init(const char *name)
     }
 }
 
-static void h_done(void)
+__attribute__((unused)) static void h_done(void)
 {
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", h_tmpdir);
@@ -64,7 +64,7 @@ static void h_done(void)
 }
 
 /* h_subst - text with @PLUGINS@ and @TMP@ replaced (malloc'ed) */
-static char *h_subst(const char *text)
+__attribute__((unused)) static char *h_subst(const char *text)
 {
     struct cg_buf b = {0};
     for (const char *p = text; *p;) {
@@ -84,7 +84,7 @@ static char *h_subst(const char *text)
 /* h_config - write the text to a file and load it with plugins; on error
  * returns NULL and leaves the message in h_err (tests of bad params check
  * it) */
-static struct cg_config *h_config(const char *text)
+__attribute__((unused)) static struct cg_config *h_config(const char *text)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/config.json", h_tmpdir);
@@ -102,7 +102,7 @@ static struct cg_config *h_config(const char *text)
     return cg_config_load(path, 0, h_err, sizeof h_err);
 }
 
-static cg_store *h_store(void)
+__attribute__((unused)) static cg_store *h_store(void)
 {
     char err[256];
     cg_store *st = cg_store_open(":memory:", 0, err, sizeof err);
@@ -125,7 +125,7 @@ struct h_msg {
 };
 
 /* h_send - RCPT for every recipient, then end of message (recorded) */
-static int h_send(const struct cg_config *cfg, cg_store *st, struct h_msg *s)
+__attribute__((unused)) static int h_send(const struct cg_config *cfg, cg_store *st, struct h_msg *s)
 {
     struct cg_msg m;
     cg_msg_init(&m);
@@ -161,7 +161,7 @@ static int h_send(const struct cg_config *cfg, cg_store *st, struct h_msg *s)
 
 /* h_simple - one recipient, no headers: the verdict (-1: refused at RCPT,
  * then *rcpt_verdict says how) */
-static int h_simple(const struct cg_config *cfg, cg_store *st, const char *sender,
+__attribute__((unused)) static int h_simple(const struct cg_config *cfg, cg_store *st, const char *sender,
                     const char *rcpt, int64_t now, const char *category, int *rcpt_verdict)
 {
     struct h_msg s = {.sender = sender, .rcpts = {rcpt}, .now = now};
