@@ -810,6 +810,8 @@ static int load_plugins(struct loader *L)
         p->so = so;
         if (cg_plugin_flags(so) & CG_PLUGIN_WANTS_BODY)
             c->needs_body = 1;
+        p->fail_closed = (cg_plugin_flags(so) & CG_PLUGIN_FAIL_CLOSED) != 0;
+        c->has_fail_closed |= p->fail_closed;
         if (cg_plugin_instance(so, json_array_get(L->policy_params, i), where, &p->instance,
                                L->err, L->errlen) < 0)
             return -1;
@@ -820,6 +822,20 @@ static int load_plugins(struct loader *L)
 static char *dup_default(char *v, const char *def)
 {
     return v ? v : cg_xstrdup(def);
+}
+
+/* legal_first - legal suppressions run before every other policy (a
+ * stable partition: each group keeps the order of the file) */
+static void legal_first(struct cg_config *c)
+{
+    struct cg_policy *sorted = cg_xcalloc(c->n_policies ? c->n_policies : 1, sizeof *sorted);
+    size_t k = 0;
+    for (int pass = 1; pass >= 0; pass--)
+        for (size_t i = 0; i < c->n_policies; i++)
+            if (c->policies[i].fail_closed == pass)
+                sorted[k++] = c->policies[i];
+    free(c->policies);
+    c->policies = sorted;
 }
 
 struct cg_config *cg_config_load(const char *path, int flags, char *err, size_t errlen)
@@ -853,8 +869,11 @@ struct cg_config *cg_config_load(const char *path, int flags, char *err, size_t 
         snprintf(c->version, sizeof c->version, "%016llx", (unsigned long long)L.hash);
         rc = check_references(&L);
     }
-    if (rc == 0 && !(flags & CG_CONFIG_NO_PLUGINS))
+    if (rc == 0 && !(flags & CG_CONFIG_NO_PLUGINS)) {
         rc = load_plugins(&L);
+        if (rc == 0)
+            legal_first(c);
+    }
     json_decref(L.seen);
     json_decref(L.docs);
     json_decref(L.policy_params);
@@ -974,9 +993,10 @@ void cg_config_print(const struct cg_config *c, FILE *fp)
     fprintf(fp, "policies (%zu, in order)\n", c->n_policies);
     for (size_t i = 0; i < c->n_policies; i++) {
         const struct cg_policy *p = &c->policies[i];
-        fprintf(fp, "  %zu. %s: %s%s%s, action %s, %s\n", i + 1, p->name, p->plugin_name,
+        fprintf(fp, "  %zu. %s: %s%s%s, action %s, %s%s\n", i + 1, p->name, p->plugin_name,
                 p->so ? " " : "", p->so ? p->so->desc->version : "", cg_action_name(p->action),
-                p->mode == CG_MODE_MONITOR ? "monitor (logs and tags only)" : "enforce");
+                p->mode == CG_MODE_MONITOR ? "monitor (logs and tags only)" : "enforce",
+                p->fail_closed ? ", legal suppression (first, fails closed)" : "");
         if (p->max_defer)
             fprintf(fp, "     max_defer   %llds from the first deferral, then %s\n",
                     (long long)p->max_defer, cg_action_name(p->on_expiry));

@@ -66,6 +66,7 @@ struct cg_policy {
     int mode;                /* effective: policy "mode", else the global one */
     int64_t max_defer;       /* 0: no limit; else seconds from the first deferral */
     int on_expiry;           /* CG_ACT_REJECT or CG_ACT_HOLD */
+    int fail_closed;         /* plugin is a legal suppression (CG_PLUGIN_FAIL_CLOSED) */
     struct cg_plugin_so *so; /* NULL when loaded without plugins */
     void *instance;          /* plugin instance from init() */
 };
@@ -102,6 +103,7 @@ struct cg_config {
     size_t n_policies;
 
     int needs_body;          /* some plugin wants the body (CG_PLUGIN_WANTS_BODY) */
+    int has_fail_closed;     /* some policy is a legal suppression */
     struct cg_plugin_so **sos; /* every plugin .so loaded for this snapshot */
     size_t n_sos;
 };

@@ -293,7 +293,9 @@ void cg_engine_error(const struct cg_config *cfg, struct cg_decision *d, const c
         cg_ref_new(d->ref, sizeof d->ref);
     d->error = 1;
     sanitize(d->reason, sizeof d->reason, why);
-    d->verdict = cfg->on_error == CG_ONERR_ACCEPT ? CG_ACT_ACCEPT : CG_ACT_DEFER;
+    /* with a legal suppression configured, nothing unchecked goes out */
+    int accept = cfg->on_error == CG_ONERR_ACCEPT && !cfg->has_fail_closed;
+    d->verdict = accept ? CG_ACT_ACCEPT : CG_ACT_DEFER;
     reply_fill(d, cg_now());
 }
 
@@ -417,10 +419,12 @@ static void decide_customer(const struct cg_config *cfg, cg_store *st, struct cg
             continue;
         int error = rc == CG_ERROR;
         if (error) {
-            cg_log(LOG_WARNING, "%s: policy %s (plugin %s) could not decide for this message; "
-                   "on_error=%s", m->queue_id ? m->queue_id : "NOQUEUE", p->name, p->plugin_name,
-                   cfg->on_error == CG_ONERR_ACCEPT ? "accept" : "tempfail");
-            if (cfg->on_error == CG_ONERR_ACCEPT)
+            int accept = cfg->on_error == CG_ONERR_ACCEPT && !p->fail_closed;
+            cg_log(LOG_WARNING, "%s: policy %s (plugin %s) could not decide for this message; %s",
+                   m->queue_id ? m->queue_id : "NOQUEUE", p->name, p->plugin_name,
+                   accept ? "on_error=accept" : p->fail_closed ? "legal suppression: tempfail"
+                                                              : "on_error=tempfail");
+            if (accept)
                 continue;
         }
         if (c->n_hits < CG_CUST_HITS)

@@ -246,6 +246,10 @@ struct cg_plugin {
  * body_digest / content_digest). The MTA then sends contactgate the body,
  * which costs milter traffic; leave it unset unless needed. */
 #define CG_PLUGIN_WANTS_BODY 0x1u
+/* cg_plugin.flags: a legal suppression (opt-outs, customer states). Its
+ * policies are evaluated before all others, and when one cannot decide
+ * the message is tempfailed even with on_error "accept": fail closed. */
+#define CG_PLUGIN_FAIL_CLOSED 0x2u
 
 #ifdef __cplusplus
 }

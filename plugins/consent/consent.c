@@ -226,4 +226,5 @@ __attribute__((visibility("default"))) const struct cg_plugin cg_plugin_descript
     .init = consent_init,
     .evaluate = consent_evaluate,
     .destroy = consent_destroy,
+    .flags = CG_PLUGIN_FAIL_CLOSED,
 };

@@ -169,4 +169,5 @@ __attribute__((visibility("default"))) const struct cg_plugin cg_plugin_descript
     .init = cs_init,
     .evaluate = cs_evaluate,
     .destroy = cs_destroy,
+    .flags = CG_PLUGIN_FAIL_CLOSED,
 };

@@ -318,16 +318,16 @@ out:
 }
 
 /* fail closed: a broken opt-out table makes the host apply on_error */
-static void test_fail_closed(void)
+static void fail_closed(const char *on_error)
 {
     char text[PATH_MAX + 2048], db[PATH_MAX + 32];
     snprintf(db, sizeof db, "%s/failclosed.sqlite", h_tmpdir);
     snprintf(text, sizeof text,
-             "{\"plugin_dir\": \"@PLUGINS@\", \"database\": \"%s\", " DEPTS ",\n"
+             "{\"plugin_dir\": \"@PLUGINS@\", \"database\": \"%s\", \"on_error\": \"%s\", " DEPTS ",\n"
              " \"policies\": [{\"name\": \"consent\", \"plugin\": \"consent\","
              " \"applies_to\": {\"categories\": [\"promotional.*\"]}, \"action\": \"reject\","
              " \"params\": {}}]}\n",
-             db);
+             db, on_error);
     struct cg_config *cfg = h_config(text);
     char err[256];
     cg_store *st = cg_store_open(db, 0, err, sizeof err);
@@ -346,6 +346,14 @@ static void test_fail_closed(void)
 out:
     cg_store_free(&st);
     cg_config_unref(&cfg);
+    unlink(db);
+}
+
+/* a legal suppression fails closed, even with on_error "accept" */
+static void test_fail_closed(void)
+{
+    fail_closed("tempfail");
+    fail_closed("accept");
 }
 
 /* bad_params - the config is refused and the error names the key */
