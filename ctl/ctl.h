@@ -32,7 +32,15 @@ struct ctl_cmd {
     int (*run)(struct ctl *c, int argc, char **argv);
 };
 
-extern const struct ctl_cmd ctl_cmd_state, ctl_cmd_history, ctl_cmd_decisions;
+/* Each command file registers its commands at start-up, so adding a
+ * command is adding a file:  CTL_REGISTER(ctl_cmd_prune)  after the
+ * definition. `contactgatectl --help` lists them in name order. */
+void ctl_register(const struct ctl_cmd *cmd);
+#define CTL_REGISTER(var)                                                     \
+    __attribute__((constructor)) static void ctl_register_##var(void)         \
+    {                                                                         \
+        ctl_register(&(var));                                                 \
+    }
 
 /* ctl_config / ctl_store - load on demand; print the error and return NULL */
 struct cg_config *ctl_config(struct ctl *c);

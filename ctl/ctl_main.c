@@ -18,9 +18,22 @@
 
 #define CG_DEFAULT_CONFIG "/etc/contactgate/contactgate.json"
 
-static const struct ctl_cmd *const commands[] = {
-    &ctl_cmd_state, &ctl_cmd_history, &ctl_cmd_decisions, NULL,
-};
+#define CTL_MAX_COMMANDS 64
+static const struct ctl_cmd *commands[CTL_MAX_COMMANDS + 1];
+static size_t n_commands;
+
+/* ctl_register - add a command, keeping the table in name order */
+void ctl_register(const struct ctl_cmd *cmd)
+{
+    if (n_commands >= CTL_MAX_COMMANDS)
+        abort(); /* a build-time mistake, not a runtime condition */
+    size_t i = n_commands++;
+    while (i > 0 && strcmp(commands[i - 1]->name, cmd->name) > 0) {
+        commands[i] = commands[i - 1];
+        i--;
+    }
+    commands[i] = cmd;
+}
 
 /* usage - the command list */
 static int usage(FILE *fp, int rc)

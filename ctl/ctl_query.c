@@ -262,3 +262,5 @@ const struct ctl_cmd ctl_cmd_decisions = {
             "EXIT STATUS\n  0 ok, 1 usage or input error, 2 store error\n",
     .run = decisions_run,
 };
+CTL_REGISTER(ctl_cmd_history)
+CTL_REGISTER(ctl_cmd_decisions)

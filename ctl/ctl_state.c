@@ -189,3 +189,4 @@ const struct ctl_cmd ctl_cmd_state = {
         "EXIT STATUS\n  0 ok, 1 usage or input error, 2 store error\n",
     .run = state_run,
 };
+CTL_REGISTER(ctl_cmd_state)

@@ -8,11 +8,13 @@
  * transaction, so an old database is upgraded in place on open.
  */
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cg_store.h"
+#include "cg_store_int.h"
 #include "cg_util.h"
 
 /* The schema, as migrations from an empty file. Times are Unix seconds
@@ -169,6 +171,25 @@ struct cg_store {
 static int fail(cg_store *st, const char *what)
 {
     snprintf(st->err, sizeof st->err, "%s: %s", what, sqlite3_errmsg(st->db));
+    return -1;
+}
+
+sqlite3 *cg_store_sqlite(cg_store *st)
+{
+    return st->db;
+}
+
+int cg_store_fail(cg_store *st, const char *what)
+{
+    return fail(st, what);
+}
+
+int cg_store_failf(cg_store *st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->err, sizeof st->err, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
