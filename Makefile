@@ -20,14 +20,16 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 CC      ?= gcc
 BUILD   ?= build
-PKG     := sqlite3 jansson
+PKG     := sqlite3 jansson icu-i18n
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Werror
 CPPFLAGS += -Iinclude -Imilter -D_GNU_SOURCE -DCG_PLUGIN_DIR='"$(LIBDIR)/plugins"'
 CFLAGS  += -std=c11 $(OPT) $(WARN) -fPIC $(shell pkg-config --cflags $(PKG))
 LDLIBS_CORE := $(shell pkg-config --libs $(PKG)) -ldl -lpthread -lm
 LDLIBS_MILTER := $(shell pkg-config --libs milter 2>/dev/null || echo -lmilter)
-SPF_LIBS := -lspf2
+# Libraries a plugin links beyond libc/libm: LIBS_<plugin name>.
+LIBS_spf := -lspf2
+LIBS_quiet_hours := $(shell pkg-config --libs icu-i18n)
 
 
 CORE_SRC := $(filter-out milter/cg_milter.c milter/cg_main.c,$(wildcard milter/cg_*.c))
@@ -69,7 +71,7 @@ $(BUILD)/contactgatectl: $(patsubst %.c,$(BUILD)/%.o,$(wildcard ctl/*.c)) $(LIBC
 $(BUILD)/plugins/%.so: plugins/%/*.c include/contactgate/plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) -Iinclude $(CFLAGS) -fvisibility=hidden -shared -o $@ $(filter %.c,$^) \
-		$(if $(filter spf,$*),$(SPF_LIBS)) -lm
+		$(LIBS_$*) -lm
 	@chmod 755 $@
 
 $(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/contactgate/plugin.h

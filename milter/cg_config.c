@@ -19,6 +19,7 @@
 
 #include "cg_config.h"
 #include "cg_plugin.h"
+#include "cg_tz.h"
 #include "contactgate/plugin.h"
 
 #ifndef CG_PLUGIN_DIR
@@ -343,19 +344,6 @@ static int parse_socket(struct loader *L, const char *s)
     return lerr(L, "socket", "\"%s\": expected unix:/path or inet:PORT@HOST", s);
 }
 
-/* timezone_ok - "UTC" or an entry of the system zoneinfo */
-static int timezone_ok(const char *tz)
-{
-    if (!strcmp(tz, "UTC"))
-        return 1;
-    if (tz[0] == '/' || strstr(tz, "..") || strlen(tz) > 64)
-        return 0;
-    char path[128];
-    snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
-    struct stat sb;
-    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
 static int load_file(struct loader *L, const char *path);
 
 /* take_string - a scalar string key, copied into *dst (once per config) */
@@ -638,8 +626,8 @@ static int load_doc(struct loader *L, json_t *doc)
     if (json_object_get(doc, "timezone")) {
         if (take_string(L, doc, "timezone", &c->timezone) < 0)
             return -1;
-        if (!timezone_ok(c->timezone))
-            return lerr(L, "timezone", "\"%s\" is not a time zone in /usr/share/zoneinfo",
+        if (!cg_tz_valid(c->timezone))
+            return lerr(L, "timezone", "\"%s\" is not a time zone (IANA id such as \"Europe/Berlin\")",
                         c->timezone);
     }
     if (take_string(L, doc, "tag_header", &c->tag_header) < 0)

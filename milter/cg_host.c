@@ -15,6 +15,7 @@
 #include "cg_param.h"
 #include "cg_plugin.h"
 #include "cg_store.h"
+#include "cg_tz.h"
 #include "cg_util.h"
 
 /* host_log - plugin log lines, prefixed with "plugin:" */
@@ -154,6 +155,21 @@ static const char *host_header(const struct cg_message_view *v, const char *name
     return cg_msg_header(v->ctx->m, name);
 }
 
+/* host_calendar_period - a day, week or month in the customer's zone */
+static int host_calendar_period(const struct cg_message_view *v, const char *zone, int unit,
+                                int64_t t, int64_t *start, int64_t *next)
+{
+    const char *z = zone ? zone : v->timezone ? v->timezone : "UTC";
+    if (unit < CG_PERIOD_DAY || unit > CG_PERIOD_MONTH)
+        return CG_ERROR;
+    if (cg_tz_period(z, unit, t, start, next) < 0) {
+        cg_log(LOG_WARNING, "time zone \"%s\" unknown, using UTC", z);
+        if (cg_tz_period("UTC", unit, t, start, next) < 0)
+            return CG_ERROR;
+    }
+    return CG_OK;
+}
+
 const struct cg_host cg_host_table = {
     .struct_size = sizeof(struct cg_host),
     .abi_version = CG_PLUGIN_ABI_VERSION,
@@ -176,4 +192,7 @@ const struct cg_host cg_host_table = {
     .opted_out = host_opted_out,
     .header = host_header,
     .department_contacts = host_department_contacts,
+    .calendar_period = host_calendar_period,
+    .timezone_valid = cg_tz_valid,
+    .duration_text = cg_tz_duration_text,
 };

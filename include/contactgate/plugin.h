@@ -216,7 +216,25 @@ struct cg_host {
      * newest first: department volumes and budgets. */
     int (*department_contacts)(const struct cg_message_view *v, const char *department,
                                int64_t since, int64_t until, cg_contact_cb cb, void *arg);
+
+    /* --- calendar (added in ABI 1; check struct_size) ------------------ */
+    /* The calendar period (CG_PERIOD_*) containing t in time zone `zone`
+     * (NULL: the view's zone, i.e. the customer's): *start is its first
+     * instant (local midnight; on a day whose midnight falls in a DST gap,
+     * the first valid instant after it), *next the start of the following
+     * period. Weeks start on Monday (ISO 8601). CG_OK or CG_ERROR. */
+    int (*calendar_period)(const struct cg_message_view *v, const char *zone, int unit,
+                           int64_t t, int64_t *start, int64_t *next);
+    /* Is `zone` a time zone id the host knows ("Europe/Berlin")? (init) */
+    int (*timezone_valid)(const char *zone);
+    /* "90 seconds", "48 hours" -> "2 days", "7 days": a duration for reasons; returns buf. */
+    const char *(*duration_text)(int64_t secs, char *buf, size_t len);
 };
+
+/* Units of cg_host.calendar_period. */
+#define CG_PERIOD_DAY 1
+#define CG_PERIOD_WEEK 2
+#define CG_PERIOD_MONTH 3
 
 /* The plugin descriptor: the one exported symbol. */
 struct cg_plugin {

@@ -22,11 +22,25 @@
  *                        [...]}: the last `slots` of each window are kept
  *                        for mail of those categories or departments
  *
- * Windows are rolling: a contact at time t counts while now - window < t,
- * i.e. exactly `window` seconds after it was sent it no longer counts. A
- * message is a violation when (counted weight + its own weight) would
- * exceed the limit. The retry-after is exact: the moment enough of the
- * oldest counted contacts have left the window.
+ *   calendar             instead of "window": "day", "week" or "month", a
+ *                        calendar period: {"limit": 8, "calendar": "month"}
+ *   timezone             zone of calendar periods (default: the customer's
+ *                        own zone from the customer map, else the config's)
+ *
+ * Rolling windows: a contact at time t counts while now - window < t, i.e.
+ * exactly `window` seconds after it was sent it no longer counts. The
+ * retry-after is exact: the moment enough of the oldest counted contacts
+ * have left the window.
+ *
+ * Calendar windows count the contacts since the start of the current day,
+ * week (Monday) or month in the customer's time zone: from local midnight
+ * (on the rare day whose midnight is skipped by a DST change, the first
+ * instant of that day) to the next one. A day is 23 or 25 hours long on DST
+ * days; a month runs from the 1st to the 1st whatever its length. When the
+ * cap is reached the retry-after is the start of the next period.
+ *
+ * A message is a violation when (counted weight + its own weight) would
+ * exceed the limit of any window.
  *
  * At RCPT (category not known yet) the message's own weight is the
  * smallest weight any category could have, so the envelope-stage verdict
@@ -49,14 +63,15 @@ struct weight {
 
 struct window {
     double limit;
-    int64_t secs;
+    int64_t secs;   /* rolling window length, 0 for a calendar window */
+    int calendar;   /* CG_PERIOD_* for a calendar window */
 };
 
 struct freq {
     const struct cg_host *host;
     struct window win[MAX_WINDOWS];
     size_t n_win;
-    int64_t longest_secs;
+    const char *zone;
     const char *const *count_cats;
     const char *const *count_depts;
     const char *const *count_channels;
@@ -145,18 +160,32 @@ static int read_weight_list(const struct cg_host *h, cg_param *p, const char *ke
     return CG_OK;
 }
 
-/* read_window - one {limit, window} */
+/* read_window - one {limit, window} or {limit, calendar} */
 static int read_window(const struct cg_host *h, cg_param *p, struct window *w)
 {
     double dlim = -1;
     int64_t secs = 0;
-    if (h->param_number(p, "limit", 1, &dlim) || h->param_duration(p, "window", 1, &secs))
+    const char *cal = NULL;
+    if (h->param_number(p, "limit", 1, &dlim) || h->param_string(p, "calendar", 0, &cal))
         return CG_ERROR;
     if (dlim < 0)
         return h->param_error(p, "limit", "must not be negative");
+    w->limit = dlim;
+    if (cal) {
+        if (h->param_get(p, "window"))
+            return h->param_error(p, NULL, "give either \"window\" or \"calendar\", not both");
+        static const char *const units[] = {"day", "week", "month"};
+        for (int i = 0; i < 3; i++)
+            if (strcmp(cal, units[i]) == 0)
+                w->calendar = CG_PERIOD_DAY + i;
+        if (!w->calendar)
+            return h->param_error(p, "calendar", "\"%s\" is not one of day, week, month", cal);
+        return CG_OK;
+    }
+    if (h->param_duration(p, "window", 1, &secs))
+        return CG_ERROR;
     if (secs <= 0)
         return h->param_error(p, "window", "must be longer than 0 seconds");
-    w->limit = dlim;
     w->secs = secs;
     return CG_OK;
 }
@@ -167,9 +196,10 @@ static int freq_init(const struct cg_host *h, cg_param *p, void **inst_r, char *
 {
     (void)err;
     (void)errlen;
-    static const char *const keys[] = {"limit", "window", "windows", "count_categories",
-                                       "count_departments", "count_channels", "weights",
-                                       "channel_weights", "reserve", NULL};
+    static const char *const keys[] = {"limit", "window", "calendar", "windows",
+                                       "count_categories", "count_departments",
+                                       "count_channels", "weights", "channel_weights",
+                                       "reserve", "timezone", NULL};
     if (h->param_keys(p, keys))
         return CG_ERROR;
     struct freq *f = calloc(1, sizeof *f);
@@ -178,16 +208,21 @@ static int freq_init(const struct cg_host *h, cg_param *p, void **inst_r, char *
     f->host = h;
     *inst_r = f;
     cg_param *ws = h->param_get(p, "windows");
-    int single = h->param_get(p, "limit") || h->param_get(p, "window");
+    int single = h->param_get(p, "limit") || h->param_get(p, "window") ||
+                 h->param_get(p, "calendar");
     if (ws && single)
         return h->param_error(p, NULL, "give either \"limit\"/\"window\" or \"windows\", not both");
+    if (h->param_string(p, "timezone", 0, &f->zone))
+        return CG_ERROR;
+    if (f->zone && !h->timezone_valid(f->zone))
+        return h->param_error(p, "timezone", "\"%s\" is not a time zone", f->zone);
     if (ws) {
         long n = h->param_len(ws);
         if (n < 0)
             return CG_ERROR;
         if (n == 0 || n > MAX_WINDOWS)
             return h->param_error(p, "windows", "needs 1 to %d windows", MAX_WINDOWS);
-        static const char *const wkeys[] = {"limit", "window", NULL};
+        static const char *const wkeys[] = {"limit", "window", "calendar", NULL};
         for (long i = 0; i < n; i++) {
             cg_param *w = h->param_item(ws, i);
             if (h->param_keys(w, wkeys) || read_window(h, w, &f->win[f->n_win]))
@@ -199,9 +234,6 @@ static int freq_init(const struct cg_host *h, cg_param *p, void **inst_r, char *
             return CG_ERROR;
         f->n_win = 1;
     }
-    for (size_t i = 0; i < f->n_win; i++)
-        if (f->win[i].secs > f->longest_secs)
-            f->longest_secs = f->win[i].secs;
     static const char *const all[] = {"*", NULL};
     f->count_cats = all;
     if (h->param_strlist(p, "count_categories", 0, &f->count_cats, NULL) ||
@@ -282,20 +314,55 @@ static int reserved_for(const struct freq *f, const struct cg_message_view *v)
         return 1;
     if (f->reserve_cats && f->host->categories_within(v, f->reserve_cats))
         return 1;
+    /* at RCPT a candidate category might still be one the reserve is for:
+     * do not refuse with the smaller limit before the category is known */
+    if (f->reserve_cats && !v->category)
+        return 1;
     return 0;
+}
+
+/* window_start - first instant counted by window w at v->now; for a
+ * calendar window *ends is the start of the next period */
+static int window_start(const struct freq *f, const struct window *w,
+                        const struct cg_message_view *v, int64_t *start, int64_t *ends)
+{
+    *ends = 0;
+    if (!w->calendar) {
+        *start = v->now - w->secs + 1;
+        return CG_OK;
+    }
+    return f->host->calendar_period(v, f->zone, w->calendar, v->now, start, ends);
+}
+
+/* window_text - "7 days", "calendar month" */
+static const char *window_text(const struct freq *f, const struct window *w, char *buf,
+                               size_t len)
+{
+    static const char *const names[] = {"", "calendar day", "calendar week", "calendar month"};
+    if (w->calendar)
+        snprintf(buf, len, "%s", names[w->calendar]);
+    else
+        f->host->duration_text(w->secs, buf, len);
+    return buf;
 }
 
 /* freq_evaluate - count and compare */
 static int freq_evaluate(void *inst, const struct cg_message_view *v, struct cg_verdict *out)
 {
     const struct freq *f = inst;
+    int64_t from[MAX_WINDOWS], ends[MAX_WINDOWS], since = v->now;
+    for (size_t k = 0; k < f->n_win; k++) {
+        if (window_start(f, &f->win[k], v, &from[k], &ends[k]) != CG_OK)
+            return CG_ERROR;
+        if (from[k] < since)
+            since = from[k];
+    }
     struct collect *col = malloc(sizeof *col);
     if (!col)
         return CG_ERROR;
     col->f = f;
     col->n = 0;
     col->overflow = 0;
-    int64_t since = v->now - f->longest_secs + 1;
     if (f->host->contacts(v, since, v->now + 1, collect_cb, col) != CG_OK) {
         free(col);
         return CG_ERROR;
@@ -312,47 +379,45 @@ static int freq_evaluate(void *inst, const struct cg_message_view *v, struct cg_
         double total = 0;
         size_t last = 0; /* contacts [0, last) are inside this window */
         for (size_t i = 0; i < col->n; i++)
-            if (col->ts[i] > v->now - w->secs) {
+            if (col->ts[i] >= from[k]) {
                 total += col->w[i];
                 last = i + 1;
             }
         if (mine <= 0 || total + mine <= limit + 1e-9)
             continue;
-        /* retry when enough of the oldest contacts have left the window */
-        double remaining = total;
         int64_t when = 0;
-        for (size_t i = last; i-- > 0;) {
-            if (!(col->ts[i] > v->now - w->secs))
-                continue;
-            remaining -= col->w[i];
-            if (remaining + mine <= limit + 1e-9) {
-                when = col->ts[i] + w->secs;
-                break;
+        if (w->calendar) {
+            when = ends[k]; /* nothing leaves a calendar period before it ends */
+        } else {
+            /* when enough of the oldest contacts have left the window */
+            double remaining = total;
+            for (size_t i = last; i-- > 0;) {
+                remaining -= col->w[i];
+                if (remaining + mine <= limit + 1e-9) {
+                    when = col->ts[i] + w->secs;
+                    break;
+                }
             }
         }
         rc = CG_VIOLATION;
-        if (when == 0 || col->overflow)
-            when = 0; /* cannot tell (the limit is below one message) */
-        if (when > retry || hit == NULL) {
-            retry = when > retry ? when : retry;
+        if (col->overflow)
+            when = 0; /* cannot tell */
+        if (hit == NULL || when > retry || when == 0) {
+            retry = when;
             hit = w;
             hit_total = total;
+            if (when == 0)
+                break; /* never, by this window: nothing later can be worse */
         }
     }
     if (rc == CG_VIOLATION) {
-        long days = (long)(hit->secs / 86400), hours = (long)((hit->secs % 86400) / 3600);
         char span[48];
-        if (days && !hours)
-            snprintf(span, sizeof span, "%ld day%s", days, days == 1 ? "" : "s");
-        else if (hit->secs % 3600 == 0)
-            snprintf(span, sizeof span, "%ld hours", (long)(hit->secs / 3600));
-        else
-            snprintf(span, sizeof span, "%ld seconds", (long)hit->secs);
+        window_text(f, hit, span, sizeof span);
         snprintf(out->reason, sizeof out->reason, "at most %g contact%s per %s%s", hit->limit,
                  hit->limit == 1 ? "" : "s", span,
                  reserved ? "" : " (remaining slots reserved for other mail)");
-        snprintf(out->detail, sizeof out->detail, "counted=%g own=%g limit=%g window=%llds",
-                 hit_total, mine, hit->limit, (long long)hit->secs);
+        snprintf(out->detail, sizeof out->detail, "counted=%g own=%g limit=%g window=%s",
+                 hit_total, mine, hit->limit, span);
         out->retry_after = retry;
     }
     free(col);

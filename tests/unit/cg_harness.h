@@ -118,6 +118,8 @@ struct h_msg {
     const char *headers[H_MAX_HEADERS][2]; /* {name, value}, {NULL} ends */
     const char *subject;               /* default "hello" */
     const char *message_id;            /* default "<m@test>" */
+    const char *body;                  /* NULL: no body (as when no plugin
+                                          wants it) */
     int64_t now;
     /* results */
     struct cg_decision rcpt_d[H_MAX_RCPTS];
@@ -147,6 +149,8 @@ __attribute__((unused)) static int h_send(const struct cg_config *cfg, cg_store 
         cg_msg_add_header(&m, s->headers[i][0], s->headers[i][1]);
     cg_msg_add_header(&m, "Subject", s->subject ? s->subject : "hello");
     cg_msg_set(&m.message_id, s->message_id ? s->message_id : "<m@test>");
+    if (s->body)
+        cg_msg_add_body(&m, (const unsigned char *)s->body, strlen(s->body));
     int verdict = -1;
     memset(&s->eom_d, 0, sizeof s->eom_d);
     if (left) {
@@ -173,6 +177,30 @@ __attribute__((unused)) static int h_simple(const struct cg_config *cfg, cg_stor
     if (rcpt_verdict)
         *rcpt_verdict = s.rcpt_d[0].verdict;
     return v;
+}
+
+/* h_contact - one contact in the history (another channel, or mail sent
+ * before the test); weight 1, no digest unless given */
+__attribute__((unused)) static void h_contact(cg_store *st, const char *customer, const char *dept,
+                                              const char *category, const char *channel,
+                                              int64_t ts, const char *digest)
+{
+    struct cg_contact_row c = {.ts = ts, .customer = customer, .address = customer,
+                               .department = dept, .category = category,
+                               .channel = channel ? channel : "email", .weight = 1,
+                               .digest = digest};
+    if (cg_store_contact_add(st, &c) != 0)
+        fprintf(stderr, "  contact_add: %s\n", cg_store_errmsg(st));
+}
+
+/* h_result - the verdict of a sent message, wherever it was decided
+ * (RCPT or end of message), and its retry-after */
+__attribute__((unused)) static int h_result(const struct h_msg *s, int v, int64_t *retry_r)
+{
+    const struct cg_decision *d = v == -1 ? &s->rcpt_d[0] : &s->eom_d;
+    if (retry_r)
+        *retry_r = d->retry_after;
+    return d->verdict;
 }
 
 #endif

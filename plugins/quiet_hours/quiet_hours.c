@@ -1,0 +1,249 @@
+/*
+ * quiet_hours.c - contactgate policy plugin: send only inside allowed
+ * windows per weekday, in the customer's own time zone.
+ *
+ * params:
+ *   windows   required: [{"days": ["mon", "tue"], "from": "08:00",
+ *             "to": "20:00"}, ...]; days are mon..sun or "*"; times are
+ *             "HH:MM" from 00:00 to 24:00, from < to, "to" exclusive. A
+ *             weekday without a window allows no mail that day.
+ *   timezone  IANA zone used for every customer (default: the customer's
+ *             own zone, else the config's default zone)
+ *
+ * Outside every window the message is a violation whose retry-after is
+ * the exact instant the next window opens in that zone. Local times are
+ * turned into instants with ICU, so DST changes are exact: a window start
+ * inside a spring-forward gap opens at the first valid instant after it
+ * (the end of the gap); a repeated fall-back hour starts at its first
+ * occurrence. ICU calendars are opened per call: evaluate() is
+ * thread-safe and never touches TZ.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unicode/ucal.h>
+#include <unicode/ustring.h>
+
+#include "contactgate/plugin.h"
+
+#define MAX_WINDOWS 16  /* per weekday */
+#define ZONE_MAX 64
+
+struct win {
+    int from, to; /* minutes after local midnight; to exclusive, <= 1440 */
+};
+
+struct qh {
+    const struct cg_host *host;
+    struct win day[7][MAX_WINDOWS]; /* 0 = Monday */
+    size_t n[7];
+    char zone[ZONE_MAX]; /* "" = the customer's zone */
+};
+
+static const char *const day_names[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+
+/* zone_uchars - an IANA id as UChars; 0 if it is no known ICU zone */
+static int zone_uchars(const char *id, UChar *out, size_t cap)
+{
+    if (!id || !*id || strlen(id) + 1 > cap)
+        return 0;
+    u_uastrcpy(out, id);
+    UChar canon[ZONE_MAX];
+    UBool sys = 0;
+    UErrorCode st = U_ZERO_ERROR;
+    ucal_getCanonicalTimeZoneID(out, -1, canon, ZONE_MAX, &sys, &st);
+    return U_SUCCESS(st) && sys;
+}
+
+/* parse_hhmm - "HH:MM" 00:00..24:00 to minutes, -1 when malformed */
+static int parse_hhmm(const char *s)
+{
+    if (strlen(s) != 5 || s[2] != ':')
+        return -1;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (s[i] < '0' || s[i] > '9'))
+            return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    if (h > 24 || m > 59 || (h == 24 && m != 0))
+        return -1;
+    return h * 60 + m;
+}
+
+/* read_time - one "from"/"to" */
+static int read_time(const struct cg_host *h, cg_param *w, const char *key, int *r)
+{
+    const char *s = NULL;
+    if (h->param_string(w, key, 1, &s))
+        return CG_ERROR;
+    if ((*r = parse_hhmm(s)) < 0)
+        return h->param_error(w, key, "\"%s\" is not a time from 00:00 to 24:00 (HH:MM)", s);
+    return CG_OK;
+}
+
+/* read_window - {"days": [...], "from": "HH:MM", "to": "HH:MM"} */
+static int read_window(const struct cg_host *h, struct qh *q, cg_param *w)
+{
+    static const char *const keys[] = {"days", "from", "to", NULL};
+    const char *const *days = NULL;
+    size_t nd = 0;
+    int from, to;
+    if (h->param_keys(w, keys) || h->param_strlist(w, "days", 1, &days, &nd) ||
+        read_time(h, w, "from", &from) || read_time(h, w, "to", &to))
+        return CG_ERROR;
+    if (from >= to)
+        return h->param_error(w, "to", "must be later than \"from\"");
+    if (nd == 0)
+        return h->param_error(w, "days", "needs at least one day");
+    int mask = 0;
+    for (size_t i = 0; i < nd; i++) {
+        int d = strcmp(days[i], "*") == 0 ? 0x7f : 0;
+        for (int k = 0; k < 7 && !d; k++)
+            if (strcmp(days[i], day_names[k]) == 0)
+                d = 1 << k;
+        if (!d)
+            return h->param_error(w, "days", "\"%s\" is not one of mon..sun or \"*\"", days[i]);
+        mask |= d;
+    }
+    for (int k = 0; k < 7; k++) {
+        if (!(mask & (1 << k)))
+            continue;
+        if (q->n[k] == MAX_WINDOWS)
+            return h->param_error(w, "days", "more than %d windows on %s", MAX_WINDOWS,
+                                  day_names[k]);
+        q->day[k][q->n[k]++] = (struct win){from, to};
+    }
+    return CG_OK;
+}
+
+/* qh_init - validate params */
+static int qh_init(const struct cg_host *h, cg_param *p, void **inst_r, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    static const char *const keys[] = {"windows", "timezone", NULL};
+    if (h->param_keys(p, keys))
+        return CG_ERROR;
+    struct qh *q = calloc(1, sizeof *q);
+    if (!q)
+        return CG_ERROR;
+    *inst_r = q;
+    q->host = h;
+    const char *zone = NULL;
+    if (h->param_string(p, "timezone", 0, &zone))
+        return CG_ERROR;
+    UChar uz[ZONE_MAX];
+    if (zone && !zone_uchars(zone, uz, ZONE_MAX))
+        return h->param_error(p, "timezone", "\"%s\" is not a known time zone", zone);
+    if (zone)
+        snprintf(q->zone, sizeof q->zone, "%s", zone);
+    cg_param *ws = h->param_get(p, "windows");
+    if (!ws)
+        return h->param_error(p, "windows", "is required");
+    long n = h->param_len(ws);
+    if (n < 0)
+        return CG_ERROR;
+    if (n == 0)
+        return h->param_error(p, "windows", "needs at least one window");
+    for (long i = 0; i < n; i++)
+        if (read_window(h, q, h->param_item(ws, i)))
+            return CG_ERROR;
+    return CG_OK;
+}
+
+/* local_instant - Unix time of local y-m-d (d may overflow) at minute `min` */
+static int64_t local_instant(UCalendar *cal, int y, int mon, int d, int min, UErrorCode *st)
+{
+    ucal_clear(cal);
+    ucal_setDateTime(cal, y, mon, d, min / 60, min % 60, 0, st);
+    UDate ms = ucal_getMillis(cal, st);
+    return (int64_t)(ms / 1000.0);
+}
+
+/* format_local - "YYYY-MM-DD HH:MM" of instant t in the calendar's zone */
+static void format_local(UCalendar *cal, int64_t t, char *buf, size_t len, UErrorCode *st)
+{
+    ucal_setMillis(cal, (UDate)t * 1000.0, st);
+    snprintf(buf, len, "%04d-%02d-%02d %02d:%02d", ucal_get(cal, UCAL_YEAR, st),
+             ucal_get(cal, UCAL_MONTH, st) + 1, ucal_get(cal, UCAL_DATE, st),
+             ucal_get(cal, UCAL_HOUR_OF_DAY, st), ucal_get(cal, UCAL_MINUTE, st));
+}
+
+/* qh_evaluate - inside a window, or a violation until the next one opens */
+static int qh_evaluate(void *inst, const struct cg_message_view *v, struct cg_verdict *out)
+{
+    const struct qh *q = inst;
+    const char *zone = q->zone[0] ? q->zone : v->timezone;
+    UChar uz[ZONE_MAX];
+    if (!zone_uchars(zone, uz, ZONE_MAX)) {
+        q->host->log(CG_LOG_WARNING, "quiet_hours: unknown time zone \"%.*s\", using UTC",
+                     ZONE_MAX, zone ? zone : "");
+        zone = "UTC";
+        u_uastrcpy(uz, zone);
+    }
+    UErrorCode st = U_ZERO_ERROR;
+    UCalendar *cal = ucal_open(uz, -1, "en_US_POSIX", UCAL_GREGORIAN, &st);
+    if (U_FAILURE(st) || !cal) {
+        q->host->log(CG_LOG_ERR, "quiet_hours: ucal_open: %s", u_errorName(st));
+        return CG_ERROR;
+    }
+    ucal_setAttribute(cal, UCAL_LENIENT, 1);
+    ucal_setAttribute(cal, UCAL_SKIPPED_WALL_TIME, UCAL_WALLTIME_NEXT_VALID);
+    ucal_setAttribute(cal, UCAL_REPEATED_WALL_TIME, UCAL_WALLTIME_FIRST);
+    ucal_setMillis(cal, (UDate)v->now * 1000.0, &st);
+    int y = ucal_get(cal, UCAL_YEAR, &st), mon = ucal_get(cal, UCAL_MONTH, &st);
+    int date = ucal_get(cal, UCAL_DATE, &st);
+    int wd = (ucal_get(cal, UCAL_DAY_OF_WEEK, &st) + 5) % 7; /* Sunday is 1 */
+    int64_t next = 0;
+    int inside = 0;
+    for (int d = 0; d <= 8 && !inside && U_SUCCESS(st); d++) {
+        int k = (wd + d) % 7;
+        for (size_t i = 0; i < q->n[k] && !inside; i++) {
+            int64_t s = local_instant(cal, y, mon, date + d, q->day[k][i].from, &st);
+            int64_t e = local_instant(cal, y, mon, date + d, q->day[k][i].to, &st);
+            if (s >= e)
+                continue; /* the whole window fell into a DST gap */
+            if (s <= v->now && v->now < e)
+                inside = 1;
+            else if (s > v->now && (!next || s < next))
+                next = s;
+        }
+    }
+    char when[32] = "", now_l[32] = "";
+    if (!inside && next)
+        format_local(cal, next, when, sizeof when, &st);
+    if (!inside)
+        format_local(cal, v->now, now_l, sizeof now_l, &st);
+    ucal_close(cal);
+    if (U_FAILURE(st)) {
+        q->host->log(CG_LOG_ERR, "quiet_hours: ICU: %s", u_errorName(st));
+        return CG_ERROR;
+    }
+    if (inside)
+        return CG_OK;
+    if (next)
+        snprintf(out->reason, sizeof out->reason,
+                 "outside the customer's send hours; next window opens %s local", when);
+    else
+        snprintf(out->reason, sizeof out->reason, "outside the customer's send hours");
+    snprintf(out->detail, sizeof out->detail, "zone=%s local=%s next=%s", zone, now_l,
+             next ? when : "none");
+    out->retry_after = next;
+    return CG_VIOLATION;
+}
+
+/* qh_destroy - free the instance */
+static void qh_destroy(void *inst)
+{
+    free(inst);
+}
+
+__attribute__((visibility("default"))) const struct cg_plugin cg_plugin_descriptor = {
+    .abi_version = CG_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(struct cg_plugin),
+    .name = "quiet_hours",
+    .version = "1.0",
+    .init = qh_init,
+    .evaluate = qh_evaluate,
+    .destroy = qh_destroy,
+};
