@@ -205,10 +205,6 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
     }
     c->header_bytes += len;
     cg_msg_add_header(&c->m, name, value);
-    if (!c->m.message_id && strcasecmp(name, "Message-ID") == 0)
-        cg_msg_set(&c->m.message_id, value);
-    else if (!c->m.subject && strcasecmp(name, "Subject") == 0)
-        cg_msg_set(&c->m.subject, value);
     return SMFIS_NOREPLY;
 }
 

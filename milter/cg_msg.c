@@ -76,7 +76,8 @@ void cg_msg_clear(struct cg_msg *m)
     cg_msg_init(m);
 }
 
-/* cg_msg_add_header - append a header (copies) */
+/* cg_msg_add_header - append a header (copies); the first Message-ID and
+ * Subject are kept apart for the log and the content digest */
 void cg_msg_add_header(struct cg_msg *m, const char *name, const char *value)
 {
     if (m->n_hdrs == m->cap_hdrs) {
@@ -86,6 +87,12 @@ void cg_msg_add_header(struct cg_msg *m, const char *name, const char *value)
     m->hdrs[m->n_hdrs].name = cg_xstrdup(name ? name : "");
     m->hdrs[m->n_hdrs].value = cg_xstrdup(value ? value : "");
     m->n_hdrs++;
+    if (!name || !value)
+        return;
+    if (!m->message_id && strcasecmp(name, "Message-ID") == 0)
+        cg_msg_set(&m->message_id, value);
+    else if (!m->subject && strcasecmp(name, "Subject") == 0)
+        cg_msg_set(&m->subject, value);
 }
 
 /* cg_msg_header - first header by name (case-insensitive) */

@@ -128,8 +128,17 @@ static int sp_evaluate(void *inst, const struct cg_message_view *v, struct cg_ve
         return CG_OK;
     char span[32];
     s->host->duration_text(s->within, span, sizeof span);
-    snprintf(out->reason, sizeof out->reason, "no %s mail within %s after %s mail",
-             v->category ? v->category : "such", span, f.category);
+    /* before the category is known, name what the rule blocks */
+    char what[96] = "";
+    if (v->category)
+        snprintf(what, sizeof what, "%s", v->category);
+    for (size_t i = 0; !v->category && s->block[i]; i++) {
+        size_t len = strlen(what);
+        snprintf(what + len, sizeof what - len, "%s%s", i ? "/" : "",
+                 strcmp(s->block[i], "*") ? s->block[i] : "further");
+    }
+    snprintf(out->reason, sizeof out->reason, "no %s mail within %s after %s mail", what, span,
+             f.category);
     snprintf(out->detail, sizeof out->detail, "earlier=%s from=%s at=%lld", f.category,
              f.department, (long long)f.newest);
     out->retry_after = f.newest + s->within;
