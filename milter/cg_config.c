@@ -542,6 +542,7 @@ static int load_policy(struct loader *L, json_t *p, const char *path)
         }
     }
     json_t *params = json_object_get(p, "params");
+    po->params_text = params ? json_dumps(params, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_array_append_new(L->policy_params, params ? json_incref(params) : json_object());
     char *pp = cg_xasprintf("%s: %s.params", L->file, path);
     json_array_append_new(L->policy_paths, json_string(pp));
@@ -848,7 +849,10 @@ struct cg_config *cg_config_load(const char *path, int flags, char *err, size_t 
     if (rc == 0) {
         c->socket = dup_default(c->socket, CG_DEFAULT_SOCKET);
         c->database = dup_default(c->database, CG_DEFAULT_DATABASE);
-        c->plugin_dir = dup_default(c->plugin_dir, CG_PLUGIN_DIR);
+        /* CONTACTGATE_PLUGIN_DIR: where plugins are when the config does not
+         * say (checking a policy set from the source tree, tests) */
+        const char *env_dir = getenv("CONTACTGATE_PLUGIN_DIR");
+        c->plugin_dir = dup_default(c->plugin_dir, env_dir && *env_dir ? env_dir : CG_PLUGIN_DIR);
         c->timezone = dup_default(c->timezone, "UTC");
         c->tag_header = dup_default(c->tag_header, "X-Contact-Gate");
         c->category_header = dup_default(c->category_header, "X-Contact-Category");
@@ -891,6 +895,7 @@ void cg_config_unref(struct cg_config **cp)
             p->so->desc->destroy(p->instance);
         free(p->name);
         free(p->plugin_name);
+        free(p->params_text);
         free_list(p->departments);
         free_list(p->categories);
     }
@@ -996,5 +1001,6 @@ void cg_config_print(const struct cg_config *c, FILE *fp)
             print_list(fp, "     categories  ", p->categories, p->n_categories);
         else
             fprintf(fp, "     categories  all\n");
+        fprintf(fp, "     params      %s\n", p->params_text ? p->params_text : "{}");
     }
 }

@@ -69,6 +69,7 @@ struct cg_policy {
     int fail_closed;         /* plugin is a legal suppression (CG_PLUGIN_FAIL_CLOSED) */
     struct cg_plugin_so *so; /* NULL when loaded without plugins */
     void *instance;          /* plugin instance from init() */
+    char *params_text;       /* the params as compact JSON (for -n) */
 };
 
 struct cg_config {

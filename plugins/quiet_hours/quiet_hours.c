@@ -4,7 +4,8 @@
  *
  * params:
  *   windows   required: [{"days": ["mon", "tue"], "from": "08:00",
- *             "to": "20:00"}, ...]; days are mon..sun or "*"; times are
+ *             "to": "20:00"}, ...]; days are mon..sun, ranges such as
+ *             "mon-fri" (wrapping: "fri-mon"), or "*"; times are
  *             "HH:MM" from 00:00 to 24:00, from < to, "to" exclusive. A
  *             weekday without a window allows no mail that day.
  *   timezone  IANA zone used for every customer (default: the customer's
@@ -81,6 +82,38 @@ static int read_time(const struct cg_host *h, cg_param *w, const char *key, int 
     return CG_OK;
 }
 
+/* day_index - 0..6 for a day name, -1 otherwise */
+static int day_index(const char *s, size_t n)
+{
+    for (int k = 0; k < 7; k++)
+        if (strlen(day_names[k]) == n && strncmp(s, day_names[k], n) == 0)
+            return k;
+    return -1;
+}
+
+/* day_mask - "*", "tue" or a range "mon-fri" (wrapping: "fri-mon") as a
+ * bit mask of days; 0 when malformed */
+static int day_mask(const char *s)
+{
+    if (strcmp(s, "*") == 0)
+        return 0x7f;
+    const char *dash = strchr(s, '-');
+    if (!dash) {
+        int k = day_index(s, strlen(s));
+        return k < 0 ? 0 : 1 << k;
+    }
+    int a = day_index(s, (size_t)(dash - s)), b = day_index(dash + 1, strlen(dash + 1));
+    if (a < 0 || b < 0)
+        return 0;
+    int mask = 0;
+    for (int k = a;; k = (k + 1) % 7) {
+        mask |= 1 << k;
+        if (k == b)
+            break;
+    }
+    return mask;
+}
+
 /* read_window - {"days": [...], "from": "HH:MM", "to": "HH:MM"} */
 static int read_window(const struct cg_host *h, struct qh *q, cg_param *w)
 {
@@ -97,12 +130,12 @@ static int read_window(const struct cg_host *h, struct qh *q, cg_param *w)
         return h->param_error(w, "days", "needs at least one day");
     int mask = 0;
     for (size_t i = 0; i < nd; i++) {
-        int d = strcmp(days[i], "*") == 0 ? 0x7f : 0;
-        for (int k = 0; k < 7 && !d; k++)
-            if (strcmp(days[i], day_names[k]) == 0)
-                d = 1 << k;
+        int d = day_mask(days[i]);
         if (!d)
-            return h->param_error(w, "days", "\"%s\" is not one of mon..sun or \"*\"", days[i]);
+            return h->param_error(w, "days",
+                                  "\"%s\" is not one of mon..sun, a range such as "
+                                  "\"mon-fri\", or \"*\"",
+                                  days[i]);
         mask |= d;
     }
     for (int k = 0; k < 7; k++) {

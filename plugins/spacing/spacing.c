@@ -137,7 +137,7 @@ static int sp_evaluate(void *inst, const struct cg_message_view *v, struct cg_ve
         snprintf(what + len, sizeof what - len, "%s%s", i ? "/" : "",
                  strcmp(s->block[i], "*") ? s->block[i] : "further");
     }
-    snprintf(out->reason, sizeof out->reason, "no %s mail within %s after %s mail", what, span,
+    snprintf(out->reason, sizeof out->reason, "no %.80s mail within %.30s after %.60s mail", what, span,
              f.category);
     snprintf(out->detail, sizeof out->detail, "earlier=%s from=%s at=%lld", f.category,
              f.department, (long long)f.newest);

@@ -134,6 +134,7 @@ static void test_weekend_skip(void)
 {
     struct cg_config *cfg = win_cfg("Europe/Berlin", WEEKDAYS);
     struct cg_config *std = win_cfg("Europe/Berlin", STD_WINDOWS);
+    struct cg_config *range = NULL;
     cg_store *st = h_store();
     CG_CHECK(cfg && std && st);
     if (!cfg || !std || !st)
@@ -142,10 +143,22 @@ static void test_weekend_skip(void)
     DEFERRED(cfg, st, ANN, fri_2000, MON_0800_CET + 7 * 86400);
     /* with a Saturday window: Saturday 10:00 CET */
     DEFERRED(std, st, ANN, fri_2000, MON_0105 + 5 * 86400 + 9 * 3600);
+    /* the same as a range of days */
+    range = win_cfg("Europe/Berlin", "[{\"days\": \"mon-fri\", \"from\": \"08:00\", \"to\": \"20:00\"}]");
+    CG_CHECK(range != NULL);
+    if (range)
+        DEFERRED(range, st, ANN, fri_2000 + 60, MON_0800_CET + 7 * 86400);
+    /* a wrapping range: fri-mon is Friday, Saturday, Sunday, Monday */
+    cg_config_unref(&range);
+    range = win_cfg("Europe/Berlin", "[{\"days\": \"fri-mon\", \"from\": \"08:00\", \"to\": \"20:00\"}]");
+    CG_CHECK(range != NULL);
+    if (range)
+        DEFERRED(range, st, ANN, fri_2000 + 120, MON_0105 + 5 * 86400 + 7 * 3600);
 out:
     cg_store_free(&st);
     cg_config_unref(&cfg);
     cg_config_unref(&std);
+    cg_config_unref(&range);
 }
 
 /* Friday 20:00 -> Monday 08:00 across each DST change: 59 h or 61 h */
@@ -292,6 +305,8 @@ static void test_bad_params(void)
     bad_params(W("\"days\": \"*\", \"from\": \"08:00\", \"to\": \"08:00\""), "windows[0].to");
     bad_params(W("\"days\": [\"mon\", \"monday\"], \"from\": \"08:00\", \"to\": \"20:00\""),
                "windows[0].days: \"monday\"");
+    bad_params(W("\"days\": \"mon-\", \"from\": \"08:00\", \"to\": \"20:00\""), "windows[0].days: \"mon-\"");
+    bad_params(W("\"days\": \"mon-xyz\", \"from\": \"08:00\", \"to\": \"20:00\""), "windows[0].days");
     bad_params(W("\"days\": [], \"from\": \"08:00\", \"to\": \"20:00\""), "windows[0].days");
     bad_params(W("\"from\": \"08:00\", \"to\": \"20:00\""), "windows[0].days");
     bad_params(W("\"days\": \"*\", \"from\": \"08:00\", \"to\": \"20:00\", \"tz\": 1"), "windows[0].tz");
