@@ -9,7 +9,7 @@
 set -eu
 
 PKGS="build-essential pkg-config libmilter-dev libsqlite3-dev sqlite3 libjansson-dev
-libspf2-dev libicu-dev postfix swaks python3 util-linux procps"
+libspf2-dev libicu-dev postfix swaks python3 util-linux procps chromium"
 [ "${CG_DEPS_EXTRA:-}" ] && PKGS="$PKGS $CG_DEPS_EXTRA"
 
 missing=""
