@@ -108,13 +108,15 @@ asan:
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/plugins \
 		$(DESTDIR)$(INCDIR)/contactgate $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(SHAREDIR)/policies $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/contactgate
+		$(DESTDIR)$(SHAREDIR)/policies $(DESTDIR)$(SHAREDIR)/examples $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/contactgate
 	install -m 755 $(BUILD)/contactgate $(BUILD)/contactgatectl $(DESTDIR)$(SBINDIR)/
 	install -m 755 $(PLUGINS) $(DESTDIR)$(LIBDIR)/plugins/
 	install -m 644 include/contactgate/plugin.h $(DESTDIR)$(INCDIR)/contactgate/
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 policies/*.json $(DESTDIR)$(SHAREDIR)/policies/
+	install -m 644 examples/plugin/require_header.c $(DESTDIR)$(SHAREDIR)/examples/
 	sed 's|@SBINDIR@|$(SBINDIR)|g' sendmail-conf/contactgate.service > $(DESTDIR)$(UNITDIR)/contactgate.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/contactgate.service
 	[ -e $(DESTDIR)$(SYSCONFDIR)/contactgate/contactgate.json ] || \

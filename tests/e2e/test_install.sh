@@ -34,6 +34,24 @@ t_check "the example config points at the installed plugins and policies" \
 sed "s|\"/usr/|\"$dest/usr/|g" "$dest/etc/contactgate/contactgate.json" > "$E2E_DIR/staged.json"
 t_check "contactgate -n accepts the installed example config and plugins" \
     "$dest/usr/sbin/contactgate" -n -c "$E2E_DIR/staged.json"
+# the example plugin builds against the installed header alone and loads
+ex=$E2E_DIR/explugins
+mkdir -p "$ex"
+t_check "installed: the example plugin source" test -f "$dest/usr/share/contactgate/examples/require_header.c"
+t_check "the example plugin builds against the installed header only" \
+    cc -std=c11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden -shared -I"$dest/usr/include" \
+    -o "$ex/require_header.so" "$dest/usr/share/contactgate/examples/require_header.c"
+chmod 755 "$ex/require_header.so"
+t_eq "the example plugin exports one symbol" \
+    "$(nm -D --defined-only "$ex/require_header.so" | awk '$2 ~ /[DTBR]/ {print $3}' | tr '\n' ' ')" "cg_plugin_descriptor "
+printf '{"plugin_dir": "%s", "database": "%s/ex.db", "departments": [{"name": "m", "match": {"sender": "*@m.example"}, "default_category": "promotional.offer"}],\n "policies": [{"name": "campaigns-need-an-id", "plugin": "require_header", "action": "reject", "params": %s}]}\n' \
+    "$ex" "$E2E_DIR" '{"header": "X-Campaign-Id"}' > "$E2E_DIR/ex.json"
+t_match "contactgate -n loads the example plugin" "$("$dest/usr/sbin/contactgate" -n -c "$E2E_DIR/ex.json" 2>&1)" \
+    'campaigns-need-an-id: require_header 1\.0, action reject'
+sed -i 's/{"header": "X-Campaign-Id"}/{"heder": "X-Campaign-Id"}/' "$E2E_DIR/ex.json"
+t_match "the example plugin's params are validated with the key path" \
+    "$("$dest/usr/sbin/contactgate" -n -c "$E2E_DIR/ex.json" 2>&1)" 'policies\[0\]\.params\.heder'
+
 echo '{"socket": "unix:/x"}' > "$dest/etc/contactgate/contactgate.json"
 make -C "$CG_SRC" --no-print-directory BUILD="$CG_BUILD" install DESTDIR="$dest" PREFIX=/usr >/dev/null 2>&1
 t_check "make install never overwrites an existing config" \
