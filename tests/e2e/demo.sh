@@ -68,6 +68,7 @@ say "The CRM says (contactgatectl state set ...):"
 cg_ctl state set ann@example.com complaint --note "complaint #4711: card fees" | sed 's/^/  /'
 cg_ctl state set ben@example.com debt_collection --note "account in arrears since October" | sed 's/^/  /'
 cg_ctl state set eve@example.com bereavement --note "next of kin handles the account" | sed 's/^/  /'
+cg_ctl optout add hal@example.com --category 'promotional.*' --note "unsubscribed by phone" | sed 's/^/  /'
 hr
 say "The day's mail:"
 send "Your November statement" billing@bank.example ann@example.com
@@ -85,6 +86,9 @@ send "Your card was sent" service@bank.example dan@example.com \
     "X-Contact-Category: promotional.offer"
 send "Service update (via X-Department from the CRM host)" crm@crm.internal.example fay@example.com \
     "X-Department: service"
+send "Your December bill" billing@bank.example gus@example.com
+send "Winter offer, right after the bill" offers@offers.bank.example gus@example.com
+send "Card offer to a customer who opted out" offers@offers.bank.example hal@example.com
 say "$((N + 1)). Local submission with sendmail(1): a promotion to ann (complaint)"
 printf 'From: offers@offers.bank.example\nTo: ann@example.com\nSubject: Local promo\n\nHello\n' |
     sendmail -C "$POSTFIX_CONF" -f offers@offers.bank.example ann@example.com
@@ -93,7 +97,7 @@ e2e_log_wait "(bounced|reject).*" 20 >/dev/null 2>&1 || true
 sleep 2
 hr
 say "What arrived at the next hop (the capture server):"
-e2e_sink_wait 7 20 || true
+e2e_sink_wait 8 20 || true
 for f in $(e2e_sink_files); do
     to=$(grep -m1 -i '^To:' "$f" | sed 's/^To: *//I')
     subj=$(grep -m1 -i '^Subject:' "$f" | sed 's/^Subject: *//I')

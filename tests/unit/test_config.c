@@ -53,7 +53,7 @@ static void test_example_and_defaults(void)
     CG_CHECK(c->n_departments == 4);
     CG_CHECK(c->n_policies >= 5);
     CG_CHECK_STR(c->departments[0].name, "billing");
-    CG_CHECK_STR(c->policies[0].name, "no-promotions-during-complaint");
+    CG_CHECK_STR(c->policies[0].name, "respect-opt-outs");
     CG_CHECK(c->policies[0].so != NULL && c->policies[0].instance != NULL);
     CG_CHECK(c->policies[0].action == CG_ACT_REJECT);
     CG_CHECK_STR(c->socket, "unix:/run/contactgate/contactgate.sock");
@@ -77,7 +77,9 @@ static void test_example_and_defaults(void)
     FILE *fp = open_memstream(&buf, &len);
     cg_config_print(c, fp);
     fclose(fp);
-    CG_CHECK_CONTAINS(buf, "1. no-promotions-during-complaint: customer_state");
+    CG_CHECK_CONTAINS(buf, "1. respect-opt-outs: consent");
+    CG_CHECK_CONTAINS(buf, "2. no-promotions-during-complaint: customer_state");
+    CG_CHECK_CONTAINS(buf, "no-promotion-within-48h-after-a-bill: spacing");
     CG_CHECK_CONTAINS(buf, "promotions-3-per-week: frequency");
     free(buf);
     /* reference counting */
