@@ -162,7 +162,10 @@ int ctl_wants_help(int argc, char **argv)
 /* ctl_print_help - one command's help */
 void ctl_print_help(const struct ctl_cmd *cmd)
 {
-    printf("contactgatectl %s - %s\n\n%s", cmd->name, cmd->synopsis, cmd->help);
+    if (strncmp(cmd->help, "NAME\n", 5) == 0)
+        fputs(cmd->help, stdout); /* the text has its own NAME section */
+    else
+        printf("NAME\n  contactgatectl %s - %s\n\n%s", cmd->name, cmd->synopsis, cmd->help);
 }
 
 int main(int argc, char **argv)

@@ -155,6 +155,28 @@ static void hit_set(struct cg_hit *h, const struct cg_policy *p, const struct cg
     h->retry_after = vd->retry_after;
 }
 
+/* trace - tell a dry run's observer how one policy decided */
+static void trace(const struct cg_msg *m, const char *stage, const struct cg_policy *p,
+                  const struct cg_rcpt *r, int outcome, const struct cg_hit *h,
+                  const struct cg_verdict *vd)
+{
+    if (!m->trace || !m->trace->fn)
+        return;
+    struct cg_trace_event e = {
+        .stage = stage,
+        .policy = p,
+        .customer = r->customer,
+        .address = r->addr,
+        .outcome = outcome,
+        .action = h ? h->action : p->action,
+        .monitor = p->mode == CG_MODE_MONITOR,
+        .reason = h ? h->reason : NULL,
+        .detail = vd && vd->detail[0] ? vd->detail : NULL,
+        .retry_after = h ? h->retry_after : 0,
+    };
+    m->trace->fn(m->trace->arg, &e);
+}
+
 /* reply_fill - SMTP reply, tag header value for a decided verdict */
 static void reply_fill(struct cg_decision *d, int64_t now)
 {
@@ -324,18 +346,32 @@ int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
     memset(&best, 0, sizeof best);
     for (size_t i = 0; i < cfg->n_policies; i++) {
         const struct cg_policy *p = &cfg->policies[i];
-        if (p->mode == CG_MODE_MONITOR || !policy_for_dept(p, m->department) ||
-            !policy_cover(p, cands, n_cands, 0))
+        if (!policy_for_dept(p, m->department)) {
+            trace(m, "rcpt", p, r, CG_TRACE_NOT_DEPT, NULL, NULL);
             continue;
+        }
+        if (!policy_cover(p, cands, n_cands, 0)) {
+            trace(m, "rcpt", p, r, CG_TRACE_NOT_CATEGORY, NULL, NULL);
+            continue;
+        }
+        if (p->mode == CG_MODE_MONITOR) {
+            trace(m, "rcpt", p, r, CG_TRACE_DEFERRED_TO_EOM, NULL, NULL);
+            continue;
+        }
         /* tag and hold can never out-rank a defer decided here */
-        if (p->action < CG_ACT_DEFER || RANK(p->action) <= RANK(sure))
+        if (p->action < CG_ACT_DEFER || RANK(p->action) <= RANK(sure)) {
+            trace(m, "rcpt", p, r,
+                  p->action < CG_ACT_DEFER ? CG_TRACE_DEFERRED_TO_EOM : CG_TRACE_NOT_NEEDED, NULL,
+                  NULL);
             continue;
+        }
         /* a policy that covers only some candidate categories depends on
          * the headers: it could still fire at end of message; so does one
          * with max_defer, which tracks a deferral by Message-ID */
         if (!policy_cover(p, cands, n_cands, 1) || p->max_defer) {
             if (RANK(p->action) > RANK(possible))
                 possible = p->action;
+            trace(m, "rcpt", p, r, CG_TRACE_DEFERRED_TO_EOM, NULL, NULL);
             continue;
         }
         struct cg_verdict vd;
@@ -343,12 +379,17 @@ int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
         if (rc == CG_VIOLATION) {
             struct cg_hit h;
             hit_set(&h, p, &vd, 0);
+            trace(m, "rcpt", p, r, CG_TRACE_VIOLATION, &h, &vd);
             if (RANK(h.action) > RANK(sure)) {
                 sure = h.action;
                 best = h;
             }
-        } else if (rc == CG_ERROR && RANK(p->action) > RANK(possible)) {
-            possible = p->action; /* undecided here: leave it to end of message */
+        } else if (rc == CG_ERROR) {
+            trace(m, "rcpt", p, r, CG_TRACE_ERROR, NULL, NULL);
+            if (RANK(p->action) > RANK(possible))
+                possible = p->action; /* undecided here: leave it to end of message */
+        } else {
+            trace(m, "rcpt", p, r, CG_TRACE_PASS, NULL, NULL);
         }
     }
     if (sure < CG_ACT_DEFER || RANK(sure) < RANK(possible))
@@ -361,6 +402,8 @@ int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
     d->n_hits = 1;
     cg_ref_new(d->ref, sizeof d->ref);
     reply_fill(d, m->now);
+    if (m->dry)
+        return 0;
     syslog_decision(cfg, m, d, "rcpt", r->addr, 1);
     /* before the headers the category is one of the candidates: log them
      * all ("promotional.offer|promotional.*") rather than guess */
@@ -411,13 +454,23 @@ static void decide_customer(const struct cg_config *cfg, cg_store *st, struct cg
     size_t dlen = 0;
     for (size_t i = 0; i < cfg->n_policies; i++) {
         const struct cg_policy *p = &cfg->policies[i];
-        if (!policy_for_dept(p, m->department) || !policy_for_category(p, m->category))
+        if (!policy_for_dept(p, m->department)) {
+            trace(m, "eom", p, c->r, CG_TRACE_NOT_DEPT, NULL, NULL);
             continue;
+        }
+        if (!policy_for_category(p, m->category)) {
+            trace(m, "eom", p, c->r, CG_TRACE_NOT_CATEGORY, NULL, NULL);
+            continue;
+        }
         struct cg_verdict vd;
         int rc = evaluate(p, &v, &vd);
-        if (rc == CG_OK)
+        if (rc == CG_OK) {
+            trace(m, "eom", p, c->r, CG_TRACE_PASS, NULL, NULL);
             continue;
+        }
         int error = rc == CG_ERROR;
+        if (error)
+            trace(m, "eom", p, c->r, CG_TRACE_ERROR, NULL, NULL);
         if (error) {
             int accept = cfg->on_error == CG_ONERR_ACCEPT && !p->fail_closed;
             cg_log(LOG_WARNING, "%s: policy %s (plugin %s) could not decide for this message; %s",
@@ -433,6 +486,8 @@ static void decide_customer(const struct cg_config *cfg, cg_store *st, struct cg
         if (!error && !h->monitor && h->action == CG_ACT_DEFER && p->max_defer &&
             expire_deferral(st, m, c->r, p, h) < 0)
             error = h->error = 1;
+        if (!error)
+            trace(m, "eom", p, c->r, CG_TRACE_VIOLATION, h, &vd);
         if (vd.detail[0] && dlen < sizeof c->detail - 1)
             dlen += (size_t)snprintf(c->detail + dlen, sizeof c->detail - dlen, "%s%s: %s",
                                      dlen ? "; " : "", p->name, vd.detail);
@@ -515,6 +570,10 @@ int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m, i
     }
     reply_fill(d, m->now);
     tag_fill(d, cs, n);
+    if (m->dry) {
+        free(cs);
+        return 0;
+    }
     syslog_decision(cfg, m, d, "eom", n == 1 ? cs[0].r->addr : NULL, n);
 
     int rc = 0;

@@ -63,11 +63,48 @@ struct cg_msg {
     const char *category_source; /* "header", "heuristic", "default", "none" */
     char *category_claim;    /* a refused X-Contact-Category claim, for the log */
 
+    /* dry runs (contactgatectl check, simulate): nothing is written, not
+     * even the decision log or syslog; `trace`, when set, is told how
+     * every policy decided for every customer */
+    int dry;
+    const struct cg_trace *trace;
+    /* replay (simulate): department and category as recorded, instead of
+     * identifying them again from sender and headers */
+    char *force_department;
+    char *force_category;
+
     /* the body, when a plugin wants it (cg_config.needs_body) */
     int has_body;
     uint64_t body_hash;      /* FNV-1a over the body without white space */
     char body_digest[17];    /* hex, filled at end of message */
     char content_digest[17]; /* hex of normalised subject + body */
+};
+
+/* What a trace callback is told, once per policy and customer. */
+enum cg_trace_outcome {
+    CG_TRACE_NOT_DEPT = 1,   /* applies_to.departments excludes the sender */
+    CG_TRACE_NOT_CATEGORY,   /* applies_to.categories excludes the category */
+    CG_TRACE_PASS,
+    CG_TRACE_VIOLATION,
+    CG_TRACE_ERROR,          /* the plugin could not decide */
+    CG_TRACE_DEFERRED_TO_EOM, /* RCPT: the headers may still change it */
+    CG_TRACE_NOT_NEEDED      /* RCPT: a verdict at least as strict is settled */
+};
+struct cg_trace_event {
+    const char *stage;       /* "rcpt" or "eom" */
+    const struct cg_policy *policy;
+    const char *customer;
+    const char *address;
+    int outcome;             /* enum cg_trace_outcome */
+    int action;              /* for a violation: the action it carries */
+    int monitor;
+    const char *reason;      /* violation or error */
+    const char *detail;      /* for the decision log */
+    int64_t retry_after;
+};
+struct cg_trace {
+    void (*fn)(void *arg, const struct cg_trace_event *e);
+    void *arg;
 };
 
 /* Message building (all copy their arguments). */

@@ -85,6 +85,18 @@ void cg_ident_department(const struct cg_config *cfg, struct cg_msg *m, int use_
     m->dept = NULL;
     m->department = "unknown";
     m->dept_source = "none";
+    if (m->force_department) {
+        /* a replayed contact: the department it was recorded under */
+        for (size_t i = 0; i < cfg->n_departments && !m->dept; i++)
+            if (strcmp(cfg->departments[i].name, m->force_department) == 0) {
+                m->dept = &cfg->departments[i];
+                m->department = m->dept->name;
+                m->dept_source = "recorded";
+            }
+        if (settled_r)
+            *settled_r = 1;
+        return;
+    }
     for (size_t i = 0; i < cfg->n_departments && !m->dept; i++) {
         const char *why = dept_envelope_match(&cfg->departments[i], m);
         if (why) {
@@ -198,6 +210,11 @@ void cg_ident_category(const struct cg_config *cfg, struct cg_msg *m)
     free(m->category);
     free(m->category_claim);
     m->category = m->category_claim = NULL;
+    if (m->force_category) {
+        m->category = cg_xstrdup(m->force_category);
+        m->category_source = "recorded";
+        return;
+    }
     const char *h = cg_msg_header(m, cfg->category_header);
     if (h) {
         char *claim = trim_dup(h);

@@ -54,6 +54,9 @@ void cg_msg_reset_transaction(struct cg_msg *m)
     free(m->subject);
     free(m->category);
     free(m->category_claim);
+    free(m->force_department);
+    free(m->force_category);
+    m->force_department = m->force_category = NULL;
     m->queue_id = m->sender = m->message_id = m->subject = NULL;
     m->has_body = 0;
     m->body_hash = 0;
