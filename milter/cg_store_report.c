@@ -1,0 +1,195 @@
+/*
+ * cg_store_report.c - the aggregate queries behind `contactgatectl report`
+ * (see cg_store_report.h).
+ *
+ * Every query restricts ts to the range first, so SQLite walks
+ * contacts_ts / decisions_ts (or contacts_department_ts with a department)
+ * and does the counting with GROUP BY; C only receives one row per group.
+ * The statements are built per call (a CLI path, like the decision
+ * listing) from fixed pieces: no value from the caller is ever pasted into
+ * SQL, only bound.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_store_int.h"
+#include "cg_store_report.h"
+#include "cg_util.h"
+
+/* filter - the WHERE clause every report query starts with */
+static void filter(struct cg_buf *q, const struct cg_report_range *r)
+{
+    cg_buf_add(q, " WHERE ts >= :since AND ts < :until");
+    if (r->department)
+        cg_buf_add(q, " AND department = :dept");
+}
+
+/* bind_int / bind_text - bind a named parameter if the statement has it */
+static void bind_int(sqlite3_stmt *s, const char *name, int64_t v)
+{
+    int i = sqlite3_bind_parameter_index(s, name);
+    if (i > 0)
+        sqlite3_bind_int64(s, i, v);
+}
+
+static void bind_text(sqlite3_stmt *s, const char *name, const char *v)
+{
+    int i = sqlite3_bind_parameter_index(s, name);
+    if (i > 0)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+/* prepare - compile q (and free it), bind the range; NULL on error */
+static sqlite3_stmt *prepare(cg_store *st, struct cg_buf *q, const struct cg_report_range *r,
+                             const char *what)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(cg_store_sqlite(st), q->s, -1, &s, NULL);
+    cg_buf_free(q);
+    if (rc != SQLITE_OK) {
+        cg_store_fail(st, what);
+        sqlite3_finalize(s);
+        return NULL;
+    }
+    bind_int(s, ":since", r->since);
+    bind_int(s, ":until", r->until);
+    bind_int(s, ":day0", r->day0);
+    if (r->department)
+        bind_text(s, ":dept", r->department);
+    return s;
+}
+
+/* finish - finalize after the last step; -1 (recorded) unless rc is DONE */
+static int finish(cg_store *st, sqlite3_stmt *s, int rc, const char *what)
+{
+    int ret = 0;
+    if (rc != SQLITE_DONE)
+        ret = cg_store_fail(st, what);
+    sqlite3_finalize(s);
+    return ret;
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+    return (const char *)sqlite3_column_text(s, i);
+}
+
+int cg_store_report_counts(cg_store *st, const struct cg_report_range *r, enum cg_report_by by,
+                           cg_report_counts_cb cb, void *arg)
+{
+    const char *key = by == CG_REPORT_BY_POLICY ? "policy" : "department";
+    const char *day = by == CG_REPORT_BY_DEPARTMENT_DAY ? "(ts - :day0) / 86400" : "-1";
+    struct cg_buf q = {0};
+    cg_buf_add(&q, "SELECT k, d, sum(sent), sum(tagged), sum(monitored), sum(deferred),"
+                   " sum(attempts), sum(rejected), sum(held), sum(tempfail) FROM (");
+    /* mail let through: one contact per customer and message */
+    if (by != CG_REPORT_BY_POLICY) {
+        cg_buf_printf(&q, "SELECT department AS k, %s AS d, count(*) AS sent, 0 AS tagged,"
+                          " 0 AS monitored, 0 AS deferred, 0 AS attempts, 0 AS rejected,"
+                          " 0 AS held, 0 AS tempfail FROM contacts", day);
+        filter(&q, r);
+        cg_buf_add(&q, " AND channel = 'email' GROUP BY 1, 2 UNION ALL ");
+    }
+    /* the decision log, one row per recipient and decision */
+    cg_buf_printf(&q, "SELECT %s AS k, %s AS d, 0 AS sent, sum(verdict = 'tag') AS tagged,"
+                      " sum(verdict = 'tag' AND monitor <> 0) AS monitored, 0 AS deferred,"
+                      " 0 AS attempts, sum(verdict = 'reject') AS rejected,"
+                      " sum(verdict = 'hold') AS held, sum(verdict = 'tempfail') AS tempfail"
+                      " FROM decisions", key, day);
+    filter(&q, r);
+    cg_buf_add(&q, " AND verdict IN ('tag', 'reject', 'hold', 'tempfail') GROUP BY 1, 2");
+    /* deferrals: one message per (Message-ID, recipient), however often it
+     * was retried. message_id is TEXT and id an INTEGER, which SQLite never
+     * finds equal, so a deferral without a Message-ID is a group of its own */
+    cg_buf_printf(&q, " UNION ALL SELECT k, d, 0, 0, 0, count(*), sum(n), 0, 0, 0 FROM"
+                      " (SELECT %s AS k, %s AS d, count(*) AS n FROM decisions", key, day);
+    filter(&q, r);
+    cg_buf_add(&q, " AND verdict = 'defer' GROUP BY 1, 2, coalesce(message_id, id), recipient)"
+                   " GROUP BY 1, 2");
+    cg_buf_add(&q, ") GROUP BY 1, 2 ORDER BY 1, 2");
+    sqlite3_stmt *s = prepare(st, &q, r, "report counts");
+    if (!s)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct cg_report_counts c = {
+            .key = col_text(s, 0),
+            .day = sqlite3_column_int64(s, 1),
+            .sent = sqlite3_column_int64(s, 2),
+            .tagged = sqlite3_column_int64(s, 3),
+            .monitored = sqlite3_column_int64(s, 4),
+            .deferred = sqlite3_column_int64(s, 5),
+            .defer_attempts = sqlite3_column_int64(s, 6),
+            .rejected = sqlite3_column_int64(s, 7),
+            .held = sqlite3_column_int64(s, 8),
+            .tempfail = sqlite3_column_int64(s, 9),
+        };
+        if (cb(&c, arg)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    return finish(st, s, rc, "report counts");
+}
+
+int cg_store_report_reasons(cg_store *st, const struct cg_report_range *r, int top,
+                            cg_report_reason_cb cb, void *arg)
+{
+    struct cg_buf q = {0};
+    cg_buf_add(&q, "SELECT policy, reason, n FROM (SELECT policy, reason, count(*) AS n,"
+                   " row_number() OVER (PARTITION BY policy ORDER BY count(*) DESC, reason)"
+                   " AS rn FROM decisions");
+    filter(&q, r);
+    cg_buf_add(&q, " AND verdict <> 'accept' GROUP BY policy, reason)"
+                   " WHERE rn <= :top ORDER BY policy, rn");
+    sqlite3_stmt *s = prepare(st, &q, r, "report reasons");
+    if (!s)
+        return -1;
+    bind_int(s, ":top", top);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb(col_text(s, 0), col_text(s, 1), sqlite3_column_int64(s, 2), arg)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    return finish(st, s, rc, "report reasons");
+}
+
+int cg_store_report_histogram(cg_store *st, const struct cg_report_range *r, int cap,
+                              cg_report_hist_cb cb, void *arg)
+{
+    /* N = 0: only the customer map knows customers nobody contacted */
+    struct cg_buf q = {0};
+    cg_buf_add(&q, "SELECT EXISTS (SELECT 1 FROM customers), (SELECT count(DISTINCT customer)"
+                   " FROM customers WHERE customer NOT IN (SELECT customer FROM contacts");
+    filter(&q, r);
+    cg_buf_add(&q, "))");
+    sqlite3_stmt *s = prepare(st, &q, r, "report histogram");
+    if (!s)
+        return -1;
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW)
+        return finish(st, s, rc, "report histogram");
+    int have_map = sqlite3_column_int(s, 0);
+    int64_t zero = sqlite3_column_int64(s, 1);
+    sqlite3_finalize(s);
+    if (have_map && cb(0, zero, arg))
+        return 0;
+
+    cg_buf_add(&q, "SELECT min(n, :cap), count(*) FROM (SELECT count(*) AS n FROM contacts");
+    filter(&q, r);
+    cg_buf_add(&q, " GROUP BY customer) GROUP BY 1 ORDER BY 1");
+    if (!(s = prepare(st, &q, r, "report histogram")))
+        return -1;
+    bind_int(s, ":cap", cap);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), arg)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    return finish(st, s, rc, "report histogram");
+}
