@@ -404,7 +404,8 @@ int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
     reply_fill(d, m->now);
     if (m->dry)
         return 0;
-    syslog_decision(cfg, m, d, "rcpt", r->addr, 1);
+    if (!m->quiet)
+        syslog_decision(cfg, m, d, "rcpt", r->addr, 1);
     /* before the headers the category is one of the candidates: log them
      * all ("promotional.offer|promotional.*") rather than guess */
     struct cg_buf cat = {0};
@@ -525,7 +526,13 @@ int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m, i
     d->verdict = CG_ACT_ACCEPT;
     cg_ident_department(cfg, m, 1, NULL);
     cg_ident_category(cfg, m);
-    cg_msg_digests(m, m->body_digest, m->content_digest);
+    if (m->force_digest) {
+        m->has_body = 1;
+        cg_strlcpy(m->content_digest, m->force_digest, sizeof m->content_digest);
+        cg_strlcpy(m->body_digest, m->force_digest, sizeof m->body_digest);
+    } else {
+        cg_msg_digests(m, m->body_digest, m->content_digest);
+    }
 
     /* one entry per distinct customer */
     struct cust *cs = cg_xcalloc(m->n_rcpts ? m->n_rcpts : 1, sizeof *cs);
@@ -574,7 +581,8 @@ int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m, i
         free(cs);
         return 0;
     }
-    syslog_decision(cfg, m, d, "eom", n == 1 ? cs[0].r->addr : NULL, n);
+    if (!m->quiet)
+        syslog_decision(cfg, m, d, "eom", n == 1 ? cs[0].r->addr : NULL, n);
 
     int rc = 0;
     /* decision log: every recipient of a customer with any hit, or all

@@ -68,10 +68,12 @@ struct cg_msg {
      * every policy decided for every customer */
     int dry;
     const struct cg_trace *trace;
-    /* replay (simulate): department and category as recorded, instead of
-     * identifying them again from sender and headers */
+    /* replay (simulate): department, category and content digest as
+     * recorded, instead of identifying them again; quiet: no syslog */
     char *force_department;
     char *force_category;
+    char *force_digest;
+    int quiet;
 
     /* the body, when a plugin wants it (cg_config.needs_body) */
     int has_body;

@@ -56,7 +56,8 @@ void cg_msg_reset_transaction(struct cg_msg *m)
     free(m->category_claim);
     free(m->force_department);
     free(m->force_category);
-    m->force_department = m->force_category = NULL;
+    free(m->force_digest);
+    m->force_department = m->force_category = m->force_digest = NULL;
     m->queue_id = m->sender = m->message_id = m->subject = NULL;
     m->has_body = 0;
     m->body_hash = 0;

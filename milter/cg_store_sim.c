@@ -1,0 +1,115 @@
+/*
+ * cg_store_sim.c - seed a simulation store and read recorded traffic (see
+ * cg_store_sim.h).
+ */
+#include <sqlite3.h>
+#include <string.h>
+
+#include "cg_store_int.h"
+#include "cg_store_sim.h"
+
+int cg_store_sim_seed(cg_store *sim, const char *src, int64_t history_from, int64_t since)
+{
+    sqlite3 *db = cg_store_sqlite(sim);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, "ATTACH DATABASE ?1 AS src", -1, &s, NULL) != SQLITE_OK)
+        return cg_store_fail(sim, "attach");
+    sqlite3_bind_text(s, 1, src, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return cg_store_fail(sim, "attach the database");
+    static const char *const copy[] = {
+        "INSERT INTO customers SELECT * FROM src.customers",
+        "INSERT INTO states SELECT * FROM src.states",
+        "INSERT INTO optouts SELECT * FROM src.optouts",
+        "INSERT INTO contacts SELECT * FROM src.contacts WHERE ts >= ?1 AND ts < ?2",
+    };
+    int failed = 0;
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    for (size_t i = 0; i < sizeof copy / sizeof copy[0] && !failed; i++) {
+        if (sqlite3_prepare_v2(db, copy[i], -1, &s, NULL) != SQLITE_OK) {
+            failed = cg_store_fail(sim, "seed");
+            break;
+        }
+        if (sqlite3_bind_parameter_count(s) == 2) {
+            sqlite3_bind_int64(s, 1, history_from);
+            sqlite3_bind_int64(s, 2, since);
+        }
+        if (sqlite3_step(s) != SQLITE_DONE)
+            failed = cg_store_fail(sim, "seed");
+        sqlite3_finalize(s);
+    }
+    sqlite3_exec(db, failed ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    sqlite3_exec(db, "DETACH DATABASE src", NULL, NULL, NULL);
+    return failed ? -1 : 0;
+}
+
+/* One row per attempt (contacts are let-through mail, decisions the
+ * refused, deferred and held attempts), grouped into one row per message
+ * and customer. A message without a Message-ID, and every contact from
+ * another channel, is its own group. */
+static const char *const events_sql =
+    "WITH att AS ("
+    "  SELECT ts, customer, address, NULL AS sender, department, category, channel,"
+    "         message_id, digest, 'sent' AS outcome, 'c' || id AS uid"
+    "    FROM contacts WHERE ts >= ?1 AND ts < ?2"
+    "  UNION ALL"
+    "  SELECT ts, customer, recipient, sender, department,"
+    "         CASE WHEN instr(category, '|') > 0"
+    "              THEN substr(category, 1, instr(category, '|') - 1) ELSE category END,"
+    "         'email', message_id, NULL, verdict, 'd' || id"
+    "    FROM decisions WHERE ts >= ?1 AND ts < ?2 AND customer IS NOT NULL"
+    "     AND stage IN ('rcpt', 'eom') AND verdict IN ('defer', 'reject', 'hold', 'tempfail'))"
+    " SELECT MIN(ts), customer, MAX(address), MAX(sender), MAX(department), MAX(category),"
+    "        channel, message_id, MAX(digest),"
+    "        CASE WHEN SUM(outcome = 'sent') > 0 THEN 'sent'"
+    "             WHEN SUM(outcome = 'reject') > 0 THEN 'reject'"
+    "             WHEN SUM(outcome = 'hold') > 0 THEN 'hold'"
+    "             WHEN SUM(outcome = 'defer') > 0 THEN 'defer' ELSE 'tempfail' END,"
+    "        COUNT(*)"
+    "   FROM att"
+    "  GROUP BY CASE WHEN message_id IS NULL OR channel != 'email' THEN uid ELSE message_id END,"
+    "           customer"
+    "  ORDER BY 1";
+
+/* col - text column or NULL */
+static const char *col(sqlite3_stmt *s, int i)
+{
+    return (const char *)sqlite3_column_text(s, i);
+}
+
+int cg_store_sim_events(cg_store *st, int64_t since, int64_t until, cg_sim_event_cb cb,
+                        void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(cg_store_sqlite(st), events_sql, -1, &s, NULL) != SQLITE_OK)
+        return cg_store_fail(st, "read the recorded traffic");
+    sqlite3_bind_int64(s, 1, since);
+    sqlite3_bind_int64(s, 2, until);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct cg_sim_event e = {
+            .ts = sqlite3_column_int64(s, 0),
+            .customer = col(s, 1),
+            .address = col(s, 2),
+            .sender = col(s, 3),
+            .department = col(s, 4),
+            .category = col(s, 5),
+            .channel = col(s, 6),
+            .message_id = col(s, 7),
+            .digest = col(s, 8),
+            .outcome = col(s, 9),
+            .attempts = sqlite3_column_int(s, 10),
+        };
+        if (!e.customer || !e.department || !e.category)
+            continue;
+        if (cb(&e, arg))
+            break;
+    }
+    int ok = rc == SQLITE_ROW || rc == SQLITE_DONE;
+    if (!ok)
+        cg_store_fail(st, "read the recorded traffic");
+    sqlite3_finalize(s);
+    return ok ? 0 : -1;
+}
