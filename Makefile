@@ -5,6 +5,8 @@
 #                 Sendmail for its tests), build, run every test
 #   make demo     install missing Debian packages, build, run the demo
 #   make asan     build and run the unit tests under ASan/UBSan
+#   make bench    the benchmark (bench/): Postfix alone, a pass-through
+#                 milter and contactgate side by side, and the engine alone
 #   make install  PREFIX=/usr/local DESTDIR= (see README "Where files go")
 #
 # Everything is built under build/ (override with BUILD=dir).
@@ -97,6 +99,15 @@ e2e: deps all
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/e2e/demo.sh $(BUILD)
+
+$(BUILD)/bench/passthrough: bench/passthrough.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS_MILTER) -lpthread
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/passthrough
+	@if [ -f bench/engine.sh ]; then bash bench/engine.sh $(BUILD); fi
+	@bash bench/mta.sh $(BUILD)
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan \

@@ -1,0 +1,210 @@
+#!/bin/bash
+# mta.sh - contactgate on the mail path, measured against Postfix alone and
+# against a pass-through milter, side by side on this machine.
+#
+#   bash bench/mta.sh BUILD      (make bench runs it)
+#
+# Variants, interleaved in every round (the order rotates per round):
+#   postfix      private Postfix on 127.0.0.1, no milter: the ceiling
+#   passthrough  the same with bench/passthrough (every callback, no work):
+#                the floor cost of any milter
+#   contactgate  the same with contactgate running policies/retail-bank.json
+#                against a history pre-filled with BENCH_CONTACTS contacts
+#                (default 10,000,000) for 1,000,000 customers
+# smtp-source drives BENCH_MSGS messages per run (default 10000, 1 KiB, 20
+# sessions) from the marketing department to customers of the pre-filled
+# history; smtp-sink is the next hop. Each run is timed until every
+# accepted message has been delivered (Postfix's log says status=sent).
+# Afterwards every run is checked: delivered + deferred by contactgate =
+# messages sent, and contactgate's own decision log agrees with Postfix.
+#
+# Environment: BENCH_ROUNDS (3), BENCH_MSGS (10000), BENCH_SESSIONS (20),
+# BENCH_CONTACTS (10000000), BENCH_CACHE (/var/tmp/contactgate-bench: the
+# pre-filled history is built once and reused).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+CG_BUILD=${1:-build}
+. "$here/../tests/e2e/lib.sh"
+. "$here/../tests/e2e/cg.sh"
+
+ROUNDS=${BENCH_ROUNDS:-3}
+MSGS=${BENCH_MSGS:-10000}
+SESSIONS=${BENCH_SESSIONS:-20}
+CONTACTS=${BENCH_CONTACTS:-10000000}
+CUSTOMERS=$((CONTACTS / 10))
+DOMAINS=5                      # customers NNNc@rK.bench.example, K = 1..5
+CACHE=${BENCH_CACHE:-/var/tmp/contactgate-bench}
+PT_BIN=$CG_BUILD/bench/passthrough
+[ -x "$PT_BIN" ] || { echo "mta.sh: $PT_BIN missing (make bench builds it)"; exit 1; }
+command -v smtp-source >/dev/null || PATH=$PATH:/usr/sbin
+[ "$ROUNDS" -le "$DOMAINS" ] || { echo "mta.sh: at most $DOMAINS rounds"; exit 1; }
+
+e2e_setup bench
+mkdir -p "$CACHE"
+
+# --- the pre-filled history (built once, then copied for this run) ------------
+cached=$CACHE/history-$CONTACTS.db
+if [ ! -s "$cached" ]; then
+    echo "pre-filling $CONTACTS contacts for $CUSTOMERS customers (once; cached in $cached) ..."
+    t0=$(date +%s)
+    rm -f "$cached"
+    printf '{"database": "%s", "plugin_dir": "%s/plugins", "departments": [], "policies": []}\n' \
+        "$cached" "$CG_BUILD" > "$E2E_DIR/prefill.json"
+    "$CG_CTL_BIN" -c "$E2E_DIR/prefill.json" customers count >/dev/null || exit 1
+    # indexes are rebuilt after the bulk insert (a sort instead of random
+    # B-tree inserts); 70% promotions from marketing, 30% bills, spread over
+    # the last 60 days
+    idx=$(sqlite3 "$cached" "SELECT group_concat(sql, ';') FROM sqlite_master WHERE type = 'index' AND tbl_name = 'contacts' AND sql IS NOT NULL")
+    drop=$(sqlite3 "$cached" "SELECT group_concat('DROP INDEX ' || name, ';') FROM sqlite_master WHERE type = 'index' AND tbl_name = 'contacts' AND sql IS NOT NULL")
+    now=$(date +%s)
+    sqlite3 "$cached" >/dev/null <<SQL || exit 1
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = OFF;
+PRAGMA cache_size = -400000;
+BEGIN;
+$drop;
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $CONTACTS - 1)
+INSERT INTO contacts(ts, customer, address, department, category, channel, weight)
+SELECT $now - 60 * 86400 + abs(random()) % (60 * 86400), a, a,
+       CASE WHEN i % 10 < 7 THEN 'marketing' ELSE 'billing' END,
+       CASE WHEN i % 10 < 7 THEN 'promotional.offer' ELSE 'functional.bill' END, 'email', 1
+  FROM (SELECT i, ((i % $CUSTOMERS) / $DOMAINS + 1) || 'c@r' || ((i % $CUSTOMERS) % $DOMAINS + 1)
+                 || '.bench.example' AS a FROM n);
+$idx;
+COMMIT;
+ANALYZE;
+PRAGMA wal_checkpoint(TRUNCATE);
+SQL
+    echo "  done in $(( $(date +%s) - t0 )) s"
+fi
+echo "copying the pre-filled history ($(du -h "$cached" | cut -f1)) ..."
+mkdir -p "$E2E_DIR/contactgate"
+CG_DB=$E2E_DIR/contactgate/history.db
+cp "$cached" "$CG_DB"
+chown -R "$CG_USER" "$E2E_DIR/contactgate"
+CG_PORT=$(e2e_free_port)
+cg_config "$E2E_DIR/contactgate.json"
+PT_PORT=$(e2e_free_port)
+
+# --- next hop: smtp-sink, counting ----------------------------------------------
+e2e_bg smtp-sink -u postfix 127.0.0.1:$SINK_PORT 256 </dev/null >"$E2E_DIR/sink.out" 2>&1
+e2e_wait_banner "$SINK_PORT" 10 || { echo "smtp-sink did not start"; exit 1; }
+
+# proc_cpu PID - user+system CPU seconds of a process (and its threads)
+proc_cpu() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+proc_hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# run VARIANT ROUND - one timed run; appends "variant round msgs secs ..." to results
+run() {
+    local v=$1 r=$2 milter="" pid=""
+    case $v in
+        passthrough)
+            e2e_bg "$PT_BIN" "inet:$PT_PORT@127.0.0.1" </dev/null >>"$E2E_DIR/pt.log" 2>&1
+            pid=$E2E_LAST_PID
+            e2e_wait_port "$PT_PORT" 10 || { echo "passthrough did not start"; return 1; }
+            milter="inet:127.0.0.1:$PT_PORT" ;;
+        contactgate)
+            cg_start >/dev/null || return 1
+            pid=$CG_PID
+            milter="inet:127.0.0.1:$CG_PORT" ;;
+    esac
+    e2e_start_postfix "$milter" "default_process_limit = 250" >/dev/null || return 1
+    local lines0 cpu0 t0 t1 cpu1 accepted sent deferred i
+    lines0=$(wc -l < "$E2E_MAILLOG")
+    # since_start PATTERN - matching log lines written during this run
+    since_start() { tail -n +"$((lines0 + 1))" "$E2E_MAILLOG" | grep -c -- "$1"; }
+    cpu0=$([ -n "$pid" ] && proc_cpu "$pid" || echo 0)
+    t0=$(date +%s.%N)
+    smtp-source -A -s "$SESSIONS" -m "$MSGS" -l 1024 -N -f offers@offers.bank.example \
+        -t "c@r$r.bench.example" 127.0.0.1:$SMTP_PORT >"$E2E_DIR/source.$v.$r" 2>&1
+    accepted=$(since_start ': client=')     # queued by smtpd in this run
+    for i in $(seq 1 1200); do
+        sent=$(since_start 'status=sent')
+        [ "$sent" -ge "$accepted" ] && break
+        sleep 0.1
+    done
+    t1=$(date +%s.%N)
+    cpu1=$([ -n "$pid" ] && proc_cpu "$pid" || echo 0)
+    deferred=$(since_start 'milter-reject: RCPT from .*451 4\.7\.1')
+    local hwm=0
+    [ -n "$pid" ] && hwm=$(proc_hwm "$pid")
+    echo "$v $r $MSGS $t0 $t1 $sent $deferred $cpu0 $cpu1 $hwm" >> "$E2E_DIR/results"
+    # the decision log agrees: defer rows of this round
+    if [ "$v" = contactgate ]; then
+        local logged
+        logged=$(runuser -u "$CG_USER" -- sqlite3 "$CG_DB" \
+            "SELECT count(*) FROM decisions WHERE verdict = 'defer' AND recipient LIKE '%@r$r.bench.example'")
+        echo "$r $logged" >> "$E2E_DIR/logged"
+    fi
+    e2e_stop_postfix
+    case $v in
+        passthrough) kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null ;;
+        contactgate) cg_stop ;;
+    esac
+}
+
+echo "rounds: $ROUNDS, $MSGS messages of 1 KiB per run, $SESSIONS sessions"
+variants=(postfix passthrough contactgate)
+for r in $(seq 1 "$ROUNDS"); do
+    for k in 0 1 2; do
+        v=${variants[$(( (k + r - 1) % 3 ))]}
+        printf '  round %d: %-12s ' "$r" "$v"
+        run "$v" "$r" || { echo "run failed"; exit 1; }
+        tail -1 "$E2E_DIR/results" | awk '{ printf "%7.0f msg/s  delivered %d  deferred %d\n", $3 / ($5 - $4), $6, $7 }'
+    done
+done
+
+# --- peak RSS with 200 concurrent sessions ----------------------------------------
+cg_start >/dev/null || exit 1
+e2e_start_postfix "inet:127.0.0.1:$CG_PORT" "default_process_limit = 250" >/dev/null || exit 1
+smtp-source -A -s 200 -m 4000 -l 1024 -N -f offers@offers.bank.example \
+    -t "c@r$DOMAINS.bench.example" 127.0.0.1:$SMTP_PORT >"$E2E_DIR/source.200" 2>&1
+rss200=$(proc_hwm "$CG_PID")
+e2e_stop_postfix
+cg_stop
+
+# --- the table ------------------------------------------------------------------------
+python3 - "$E2E_DIR/results" "$E2E_DIR/logged" "$rss200" "$MSGS" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+logged = dict(l.split() for l in open(sys.argv[2]))
+rss200 = int(sys.argv[3]); msgs = int(sys.argv[4])
+by = {}
+ok = True
+for v, r, m, t0, t1, sent, deferred, c0, c1, hwm in rows:
+    rate = int(m) / (float(t1) - float(t0))
+    by.setdefault(v, {})[int(r)] = dict(rate=rate, sent=int(sent), deferred=int(deferred),
+                                        cpu=(float(c1) - float(c0)) / int(m) * 1000, hwm=int(hwm))
+    if int(sent) + int(deferred) != int(m):
+        ok = False
+        print(f"CHECK FAILED: {v} round {r}: delivered {sent} + deferred {deferred} != {m}")
+    if v == "contactgate" and int(logged.get(r, -1)) != int(deferred):
+        ok = False
+        print(f"CHECK FAILED: round {r}: Postfix says {deferred} deferred, contactgate logged {logged.get(r)}")
+    if v != "contactgate" and int(deferred) != 0:
+        ok = False
+        print(f"CHECK FAILED: {v} round {r}: {deferred} deferred without contactgate")
+rounds = sorted(by["postfix"])
+med = lambda xs: statistics.median(xs)
+print()
+print(f"{'variant':<13} {'msg/s (median)':>15} {'vs postfix':>11} {'vs passthrough':>15} {'milter CPU/msg':>15} {'peak RSS':>9}")
+for v in ("postfix", "passthrough", "contactgate"):
+    rates = [by[v][r]["rate"] for r in rounds]
+    r_pf = med([by[v][r]["rate"] / by["postfix"][r]["rate"] for r in rounds])
+    r_pt = med([by[v][r]["rate"] / by["passthrough"][r]["rate"] for r in rounds])
+    cpu = med([by[v][r]["cpu"] for r in rounds])
+    hwm = max(by[v][r]["hwm"] for r in rounds)
+    print(f"{v:<13} {med(rates):>15.0f} {r_pf:>11.2f} {r_pt:>15.2f} "
+          f"{(f'{cpu:.2f} ms' if v != 'postfix' else '-'):>15} {(f'{hwm / 1024:.1f} MiB' if hwm else '-'):>9}")
+d = [by["contactgate"][r]["deferred"] for r in rounds]
+print(f"\ncontactgate deferred {sum(d)} of {msgs * len(rounds)} messages "
+      f"({100.0 * sum(d) / (msgs * len(rounds)):.1f}%; per round {d}); every other message delivered")
+print(f"contactgate peak RSS with 200 concurrent SMTP sessions: {rss200 / 1024:.1f} MiB (target < 64 MiB)")
+ratios = [by["contactgate"][r]["rate"] / by["passthrough"][r]["rate"] for r in rounds]
+print(f"paired ratio contactgate / passthrough per round: {', '.join(f'{x:.2f}' for x in ratios)} "
+      f"(target >= 0.95: {'PASS' if med(ratios) >= 0.95 else 'MISS'})")
+print("verification: " + ("every run delivered or deferred every message as expected" if ok else "FAILED"))
+sys.exit(0 if ok else 1)
+PY
