@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_store_held.h"
 #include "cg_util.h"
 #include "ctl.h"
 
@@ -155,27 +156,155 @@ static int history_run(struct ctl *c, int argc, char **argv)
     return rc;
 }
 
+/* A deferred message is retried by the sender; its outcome, from what the
+ * store recorded after its last deferral (see the help text):
+ *   delivered later      a later accept or tag decision for the same
+ *                        Message-ID and recipient, or a contact of the
+ *                        customer with that Message-ID after the first
+ *                        deferral
+ *   rejected/held later  a later reject or hold decision (e.g. max_defer)
+ *   still deferred       no later outcome, and the last attempt's
+ *                        retry-after is in the future or passed less than
+ *                        LIFECYCLE_GRACE ago
+ *   never retried        no later outcome, retry-after passed longer ago
+ *   untracked            deferred at RCPT time, before the Message-ID was
+ *                        known, and no longer in its retry window: a retry
+ *                        cannot be matched to it */
+#define LIFECYCLE_GRACE 3600
+
+struct life_arg {
+    struct ctl *c;
+    json_t *arr;
+};
+
+/* life_cb - one deferred message (one recipient) as JSON */
+static int life_cb(const struct cg_lifecycle_row *r, void *arg)
+{
+    struct life_arg *la = arg;
+    int64_t now = la->c->now;
+    const char *outcome;
+    int64_t outcome_ts = 0;
+    const char *later = NULL;
+    int64_t window_end = r->retry_after ? r->retry_after : r->last_ts;
+    if (r->next_verdict && (!strcmp(r->next_verdict, "reject") ||
+                            !strcmp(r->next_verdict, "hold"))) {
+        outcome = "rejected/held later";
+        later = r->next_verdict;
+        outcome_ts = r->next_ts;
+    } else if (r->next_verdict) {
+        outcome = "delivered later";
+        later = r->next_verdict;
+        outcome_ts = r->next_ts;
+        if (r->delivered_ts && r->delivered_ts < outcome_ts)
+            outcome_ts = r->delivered_ts;
+    } else if (r->delivered_ts) {
+        outcome = "delivered later";
+        later = "contact";
+        outcome_ts = r->delivered_ts;
+    } else if (window_end + LIFECYCLE_GRACE > now) {
+        outcome = "still deferred";
+    } else if (!r->message_id) {
+        outcome = "untracked";
+    } else {
+        outcome = "never retried";
+    }
+    char t1[32], t2[32], t3[32], t4[32];
+    json_t *o = json_object();
+    json_object_set_new(o, "message_id", jstr(r->message_id));
+    json_object_set_new(o, "recipient", jstr(r->recipient));
+    json_object_set_new(o, "customer", jstr(r->customer));
+    json_object_set_new(o, "department", jstr(r->department));
+    json_object_set_new(o, "sender", jstr(r->sender));
+    json_object_set_new(o, "category", jstr(r->category));
+    json_object_set_new(o, "policy", jstr(r->policy));
+    json_object_set_new(o, "reason", jstr(r->reason));
+    json_object_set_new(o, "first_ref", jstr(r->first_ref));
+    json_object_set_new(o, "last_ref", jstr(r->last_ref));
+    json_object_set_new(o, "first_deferral", json_string(cg_format_time(r->first_ts, t1, sizeof t1)));
+    json_object_set_new(o, "first_deferral_ts", json_integer(r->first_ts));
+    json_object_set_new(o, "attempts", json_integer(r->attempts));
+    json_object_set_new(o, "last_attempt", json_string(cg_format_time(r->last_ts, t2, sizeof t2)));
+    json_object_set_new(o, "last_attempt_ts", json_integer(r->last_ts));
+    json_object_set_new(o, "retry_after", r->retry_after
+                                              ? json_string(cg_format_time(r->retry_after, t3, sizeof t3))
+                                              : json_null());
+    json_object_set_new(o, "outcome", json_string(outcome));
+    json_object_set_new(o, "outcome_by", jstr(later));
+    json_object_set_new(o, "outcome_time", outcome_ts ? json_string(cg_format_time(outcome_ts, t4, sizeof t4))
+                                                      : json_null());
+    json_object_set_new(o, "after_hold", jstr(r->final_verdict));
+    json_array_append_new(la->arr, o);
+    return 0;
+}
+
+/* lifecycle - decisions --lifecycle: deferred messages and their outcome */
+static int lifecycle(struct ctl *c, const struct cg_decision_filter *f)
+{
+    const char *cmd = "decisions";
+    cg_store *st = ctl_store(c);
+    if (!st)
+        return CTL_STORE;
+    struct cg_lifecycle_filter lf = {
+        .department = f->department,
+        .policy = f->policy,
+        .customer = f->customer,
+        .queue_id = f->queue_id,
+        .since = f->since,
+        .until = f->until,
+        .limit = f->limit,
+    };
+    struct life_arg la = {.c = c, .arr = json_array()};
+    if (cg_lifecycle(st, &lf, life_cb, &la) < 0) {
+        json_decref(la.arr);
+        return ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));
+    }
+    if (c->json) {
+        ctl_json_print(la.arr);
+        return CTL_OK;
+    }
+    size_t n = json_array_size(la.arr);
+    if (n)
+        printf("%-20s %-8s %-20s %-19s %-12s %-28s %-26s %s\n", "FIRST DEFERRAL", "ATTEMPTS",
+               "LAST ATTEMPT", "OUTCOME", "DEPT", "POLICY", "RECIPIENT", "MESSAGE-ID");
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(la.arr, i);
+        printf("%-20s %-8lld %-20s %-19s %-12s %-28s %-26s %s\n", str_of(o, "first_deferral"),
+               (long long)json_integer_value(json_object_get(o, "attempts")),
+               str_of(o, "last_attempt"), str_of(o, "outcome"), str_of(o, "department"),
+               str_of(o, "policy"), str_of(o, "recipient"), str_of(o, "message_id"));
+    }
+    if (!n)
+        printf("no deferred messages match\n");
+    json_decref(la.arr);
+    return CTL_OK;
+}
+
 /* decisions_run - the decision log, filtered */
 static int decisions_run(struct ctl *c, int argc, char **argv)
 {
     const char *cmd = "decisions";
     struct cg_decision_filter f = {0};
     char *cust = NULL;
-    int rc = CTL_OK;
+    int rc = CTL_OK, life = 0;
     for (int i = 0; i < argc; i++) {
         const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(o, "--lifecycle")) {
+            life = 1;
+            continue;
+        }
         if (!val)
             return ctl_err(CTL_USAGE, cmd, "option \"%s\" needs a value or is unknown", o);
         i++;
         if (!strcmp(o, "--verdict")) {
             static const char *const ok[] = {"tag", "defer", "reject", "hold", "tempfail",
-                                              "accept", NULL};
+                                              "accept", "released", "dropped", NULL};
             int good = 0;
             for (int k = 0; ok[k]; k++)
                 good |= !strcmp(ok[k], val);
             if (!good)
-                return ctl_err(CTL_USAGE, cmd, "--verdict \"%s\" is not one of tag, defer, "
-                               "reject, hold, tempfail, accept", val);
+                return free(cust), ctl_err(CTL_USAGE, cmd, "--verdict \"%s\" is not one of "
+                               "tag, defer, reject, hold, tempfail, accept, released, dropped",
+                               val);
             f.verdict = val;
         } else if (!strcmp(o, "--department")) {
             f.department = val;
@@ -203,6 +332,14 @@ static int decisions_run(struct ctl *c, int argc, char **argv)
             free(cust);
             return ctl_err(CTL_USAGE, cmd, "unknown option \"%s\" (see --help)", o);
         }
+    }
+    if (life) {
+        if (f.verdict && strcmp(f.verdict, "defer"))
+            return free(cust), ctl_err(CTL_USAGE, cmd, "--lifecycle lists deferred messages: "
+                                       "--verdict can only be defer with it");
+        rc = lifecycle(c, &f);
+        free(cust);
+        return rc;
     }
     cg_store *st = ctl_store(c);
     if (!st) {
@@ -254,12 +391,40 @@ const struct ctl_cmd ctl_cmd_decisions = {
     .synopsis = "the decision log, filtered by verdict, department, policy, time",
     .help = "SYNOPSIS\n  contactgatectl decisions [--verdict V] [--department D] [--policy P]\n"
             "                          [--customer C] [--queue-id Q] [--since TIME]\n"
+            "                          [--until TIME] [--limit N] [--json]\n"
+            "  contactgatectl decisions --lifecycle [--department D] [--policy P]\n"
+            "                          [--customer C] [--queue-id Q] [--since TIME]\n"
             "                          [--until TIME] [--limit N] [--json]\n\n"
             "DESCRIPTION\n  Every non-accept decision (and every monitored violation) with\n"
             "  its reference, policy, reason, department, recipient, category,\n"
             "  message-id, queue ID and configuration version, newest first.\n"
-            "  V is tag, defer, reject, hold or tempfail.\n\n"
-            "EXIT STATUS\n  0 ok, 1 usage or input error, 2 store error\n",
+            "  V is tag, defer, reject, hold, tempfail, or released and dropped\n"
+            "  (what an admin did with a held message: contactgatectl held).\n\n"
+            "  --lifecycle shows what became of each deferred message instead: the\n"
+            "  enforced defer rows grouped by (Message-ID, recipient), with the first\n"
+            "  deferral, the number of deferred attempts, the last attempt, and the\n"
+            "  outcome, decided from what was recorded after the last deferral:\n"
+            "    delivered later      a later accept or tag decision for the same\n"
+            "                         Message-ID and recipient, or a contact of the\n"
+            "                         customer with that Message-ID recorded after the\n"
+            "                         first deferral (in a later second)\n"
+            "    rejected/held later  a later reject or hold decision for it (e.g.\n"
+            "                         max_defer expired); outcome_by names which, and\n"
+            "                         after_hold what an admin did (released, dropped)\n"
+            "    still deferred       nothing later, and the retry-after given with the\n"
+            "                         last attempt is in the future or passed less than\n"
+            "                         1 hour ago: the sender may still retry\n"
+            "    never retried        nothing later, and that retry-after passed more\n"
+            "                         than 1 hour ago\n"
+            "    untracked            deferred at RCPT time, before the Message-ID was\n"
+            "                         known, and past its retry window: a retry cannot\n"
+            "                         be matched to it (a policy with max_defer always\n"
+            "                         defers at end of message, with the Message-ID)\n"
+            "  --since and --until select by first deferral; --policy, --queue-id: any\n"
+            "  attempt of the message. Newest first deferral first.\n\n"
+            "EXIT STATUS\n  0 ok, 1 usage or input error, 2 store error\n\n"
+            "EXAMPLES\n  contactgatectl decisions --verdict hold --since -7d\n"
+            "  contactgatectl decisions --lifecycle --department marketing --json\n",
     .run = decisions_run,
 };
 CTL_REGISTER(ctl_cmd_history)
