@@ -102,6 +102,40 @@ ctl simulate --policies "$E2E_DIR/broken.json"
 t_eq "simulate with a broken proposal: exit 1" "$rc" 1
 t_match "and the key path" "$err" 'policies\[0\]\.'
 
+# --- state, history, decisions: good and bad input
+ctl state set bob@example.com debt_collection --until +30d --note "arrears since October"
+t_eq "state set with an end date: exit 0" "$rc" 0
+ctl --json state list bob@example.com
+t_eq "state list --json shows the note" "$(jget "$out" 'r[0]["note"]')" "arrears since October"
+t_match "state list --json shows the end date" "$(jget "$out" 'r[0]["until"]')" '^20[0-9-]+T'
+ctl state set bob@example.com "Debt Collection"
+t_eq "a state name with blanks and capitals: exit 1" "$rc" 1
+t_match "and the message names it" "$err" "Debt Collection"
+ctl state set not-an-address@ complaint
+t_eq "a malformed address: exit 1" "$rc" 1
+ctl state set bob@example.com complaint --until tomorrowish
+t_eq "a bad --until: exit 1" "$rc" 1
+t_match "and names the option" "$err" "--until"
+ctl state frobnicate
+t_eq "an unknown state subcommand: exit 1" "$rc" 1
+ctl state clear bob@example.com debt_collection
+t_eq "state clear: exit 0" "$rc" 0
+ctl state list bob@example.com
+t_match "no open state after clear" "$out" "no open states"
+ctl --json history cara@example.com
+t_eq "history --json lists cara's recorded contacts" "$(jget "$out" 'len([e for e in r["events"] if e.get("kind", e.get("type"))=="contact"]) if isinstance(r, dict) else len(r)')" 3
+ctl history
+t_eq "history without a customer: exit 1" "$rc" 1
+ctl decisions --verdict maybe
+t_eq "decisions with an unknown verdict: exit 1" "$rc" 1
+t_match "and names it" "$err" "maybe"
+ctl decisions --since notatime
+t_eq "decisions with a bad --since: exit 1" "$rc" 1
+ctl decisions --limit -3
+t_eq "decisions with a bad --limit: exit 1" "$rc" 1
+ctl --json decisions
+t_eq "decisions --json on an empty log is an empty list" "$(jget "$out" 'len(r)')" 0
+
 # --- config check and reload
 ctl config check
 t_eq "config check exits 0" "$rc" 0
