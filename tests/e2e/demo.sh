@@ -107,8 +107,8 @@ for f in $(e2e_sink_files); do
     [ "$ctl" = 0 ] || say "    !! control headers were not removed"
 done
 hr
-say "Held for compliance review (postqueue -p, '!' = hold):"
-e2e_queue | sed 's/^/  /'
+say "Held for compliance review (contactgatectl held list):"
+cg_ctl held list --postfix-config "$POSTFIX_CONF" | sed 's/^/  /'
 hr
 say "Decision log (contactgatectl decisions):"
 cg_ctl decisions | sed 's/^/  /'
