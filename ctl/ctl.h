@@ -9,6 +9,7 @@
 #define CTL_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "cg_config.h"
 #include "cg_store.h"
@@ -48,10 +49,56 @@ cg_store *ctl_store(struct ctl *c);
 /* ctl_customer - CUSTOMER or ADDRESS to a customer id (malloc'ed); NULL
  * with a message on a malformed address or a store error (*rc_r set). */
 char *ctl_customer(struct ctl *c, const char *arg, int *rc_r);
+/* ctl_customer_store - ctl_customer on arg (NULL: no customer, *cust_r
+ * NULL), then the store: CTL_OK with *cust_r (malloc'ed; the caller frees
+ * it) and *st_r, or the exit status with the message printed and nothing
+ * to free. */
+int ctl_customer_store(struct ctl *c, const char *arg, char **cust_r, cg_store **st_r);
+/* ctl_name_ok - a name of [a-z0-9_-], 1 to max characters (states,
+ * channels) */
+int ctl_name_ok(const char *s, size_t max);
+
+/* One option of a command for ctl_args: "--name VALUE" sets *val to
+ * VALUE; a flag (val NULL) sets *flag to 1. */
+struct ctl_opt {
+    const char *name;
+    const char **val;
+    int *flag;
+};
+/* ctl_args - parse argv against opts (ended by an entry with a NULL
+ * name); the other arguments, at most max_pos of them, go to pos[] and
+ * their number to *npos_r (may be NULL with max_pos 0). An unknown option,
+ * an option without its value or one argument too many: the error is
+ * printed for cmd ("unexpected argument" where max_pos is 0) and
+ * CTL_USAGE returned; else CTL_OK. */
+int ctl_args(const char *cmd, int argc, char **argv, const struct ctl_opt *opts, char **pos,
+             int max_pos, int *npos_r);
+
+/* A listing of per-customer entries that hold from `since` until `until`
+ * (0: open-ended), with a note: customer states, opt-outs. With --json
+ * the rows are gathered as {customer, KEY, since, until, open, note};
+ * else a table with a heading, printed as the rows come. */
+struct ctl_span_list {
+    struct ctl *c;
+    json_t *arr;        /* the JSON rows; NULL: a text table */
+    int n;              /* rows so far */
+    const char *key;    /* the entry's JSON member: "state", "category" */
+    const char *head;   /* its column heading: "STATE", "CATEGORY" */
+    int key_w, open_w;  /* the widths of its column and of OPEN */
+};
+void ctl_span_row(struct ctl_span_list *l, const char *customer, const char *name, int64_t since,
+                  int64_t until, const char *note);
+/* ctl_span_end - after the listing, whose status is rc: print the JSON
+ * (rc CTL_OK) or free it; 1 if the text table stayed empty and rc is
+ * CTL_OK (the caller says that nothing matched) */
+int ctl_span_end(struct ctl_span_list *l, int rc);
+
 /* ctl_err - print "contactgatectl: CMD: message" to stderr, return rc */
 int ctl_err(int rc, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* ctl_time_arg - parse a time option value or fail naming the option */
 int ctl_time_arg(struct ctl *c, const char *cmd, const char *opt, const char *val, int64_t *r);
+/* ctl_jstr - a JSON string, or null for NULL */
+json_t *ctl_jstr(const char *s);
 /* ctl_json_print - dump and free */
 void ctl_json_print(json_t *j);
 /* ctl_wants_help - argv has -h or --help */

@@ -301,17 +301,12 @@ static int has_ext(const char *name, const char *ext)
 
 static int customers_import(struct ctl *c, int argc, char **argv)
 {
-    const char *file = NULL, *format = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--format") && i + 1 < argc)
-            format = argv[++i];
-        else if (argv[i][0] == '-' && argv[i][1])
-            return ctl_err(CTL_USAGE, CMD, "unknown option \"%s\" or missing value", argv[i]);
-        else if (!file)
-            file = argv[i];
-        else
-            return ctl_err(CTL_USAGE, CMD, "too many arguments at \"%s\"", argv[i]);
-    }
+    const char *format = NULL;
+    const struct ctl_opt opts[] = {{"--format", &format, NULL}, {NULL, NULL, NULL}};
+    char *pos[1] = {NULL};
+    if (ctl_args(CMD, argc, argv, opts, pos, 1, NULL) != CTL_OK)
+        return CTL_USAGE;
+    const char *file = pos[0];
     if (!file)
         return ctl_err(CTL_USAGE, CMD, "usage: customers import FILE [--format csv|json]");
     if (format && strcmp(format, "csv") && strcmp(format, "json"))
@@ -412,15 +407,11 @@ static int customers_list(struct ctl *c, int argc, char **argv)
         else
             return ctl_err(CTL_USAGE, cmd, "usage: customers list [ADDRESS|CUSTOMER] [--json]");
     }
-    int rc = CTL_OK;
-    char *cust = NULL;
-    if (who && !(cust = ctl_customer(c, who, &rc)))
+    char *cust;
+    cg_store *st;
+    int rc = ctl_customer_store(c, who, &cust, &st);
+    if (rc != CTL_OK)
         return rc;
-    cg_store *st = ctl_store(c);
-    if (!st) {
-        free(cust);
-        return CTL_STORE;
-    }
     struct list_arg la = {.json = c->json};
     if (cg_admin_customers(st, cust, list_cb, &la) < 0)
         rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));

@@ -461,12 +461,6 @@ static int load_rows(cg_store *st, json_t *e, struct hrows *h)
     return cg_held_rows(st, qid, since, hrow_cb, h);
 }
 
-/* jstr - a JSON string or null */
-static json_t *jstr(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
 /* --- held list ----------------------------------------------------------- */
 
 static int held_list(struct ctl *c, const char *pfdir)
@@ -517,15 +511,15 @@ static int held_list(struct ctl *c, const char *pfdir)
         json_object_set_new(o, "queue_id", json_string(h.v[0].queue_id));
         json_object_set_new(o, "arrival", json_string(cg_format_time(arrival, when, sizeof when)));
         json_object_set_new(o, "arrival_ts", json_integer(arrival));
-        json_object_set_new(o, "sender", jstr(sender ? sender : h.v[0].sender));
+        json_object_set_new(o, "sender", ctl_jstr(sender ? sender : h.v[0].sender));
         json_object_set_new(o, "recipients", rcpts);
         json_object_set_new(o, "customers", custs);
-        json_object_set_new(o, "department", jstr(h.v[0].department));
-        json_object_set_new(o, "category", jstr(h.v[0].category));
-        json_object_set_new(o, "policy", jstr(h.v[0].policy));
-        json_object_set_new(o, "reason", jstr(h.v[0].reason));
-        json_object_set_new(o, "ref", jstr(h.v[0].ref));
-        json_object_set_new(o, "message_id", jstr(h.v[0].message_id));
+        json_object_set_new(o, "department", ctl_jstr(h.v[0].department));
+        json_object_set_new(o, "category", ctl_jstr(h.v[0].category));
+        json_object_set_new(o, "policy", ctl_jstr(h.v[0].policy));
+        json_object_set_new(o, "reason", ctl_jstr(h.v[0].reason));
+        json_object_set_new(o, "ref", ctl_jstr(h.v[0].ref));
+        json_object_set_new(o, "message_id", ctl_jstr(h.v[0].message_id));
         json_object_set_new(o, "size", json_integer(
                                            json_integer_value(json_object_get(e, "message_size"))));
         json_array_append_new(out, o);
@@ -715,9 +709,9 @@ static int act_one(struct ctl *c, struct helper *hp, cg_store *st, json_t *entry
     }
     json_t *o = json_object();
     json_object_set_new(o, "queue_id", json_string(qid));
-    json_object_set_new(o, "ref", jstr(h.v[0].ref));
+    json_object_set_new(o, "ref", ctl_jstr(h.v[0].ref));
     json_object_set_new(o, "result", json_string(release ? "released" : "dropped"));
-    json_object_set_new(o, "policy", jstr(h.v[0].policy));
+    json_object_set_new(o, "policy", ctl_jstr(h.v[0].policy));
     json_object_set_new(o, "reason", json_string(reason));
     json_object_set_new(o, "contacts_recorded", json_integer((json_int_t)contacts));
     json_array_append_new(res, o);
@@ -833,19 +827,13 @@ static int held_run(struct ctl *c, int argc, char **argv)
     const char *sub = argv[0], *pfopt = NULL, *why = NULL;
     int all = 0, n_ids = 0;
     char **ids = cg_xcalloc((size_t)argc, sizeof *ids);
-    int rc = CTL_OK;
-    for (int i = 1; i < argc && rc == CTL_OK; i++) {
-        if (!strcmp(argv[i], "--postfix-config") && i + 1 < argc)
-            pfopt = argv[++i];
-        else if (!strcmp(argv[i], "--reason") && i + 1 < argc && !strcmp(sub, "drop"))
-            why = argv[++i];
-        else if (!strcmp(argv[i], "--all"))
-            all = 1;
-        else if (argv[i][0] == '-' && argv[i][1])
-            rc = ctl_err(CTL_USAGE, cmd, "unknown option \"%s\" or missing value", argv[i]);
-        else
-            ids[n_ids++] = argv[i];
-    }
+    const struct ctl_opt opts[] = {
+        {"--postfix-config", &pfopt, NULL},
+        {"--all", NULL, &all},
+        {strcmp(sub, "drop") ? NULL : "--reason", &why, NULL}, /* drop only */
+        {NULL, NULL, NULL},
+    };
+    int rc = ctl_args(cmd, argc - 1, argv + 1, opts, ids, argc, &n_ids);
     if (rc == CTL_OK && pfopt && !*pfopt)
         rc = ctl_err(CTL_USAGE, cmd, "--postfix-config needs a directory");
     if (rc == CTL_OK) {

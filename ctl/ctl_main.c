@@ -130,6 +130,105 @@ char *ctl_customer(struct ctl *c, const char *arg, int *rc_r)
     return addr;
 }
 
+/* ctl_customer_store - the customer (if any) and the store */
+int ctl_customer_store(struct ctl *c, const char *arg, char **cust_r, cg_store **st_r)
+{
+    int rc = CTL_OK;
+    char *cust = NULL;
+    if (arg && !(cust = ctl_customer(c, arg, &rc)))
+        return rc;
+    cg_store *st = ctl_store(c);
+    if (!st) {
+        free(cust);
+        return CTL_STORE;
+    }
+    *cust_r = cust;
+    *st_r = st;
+    return CTL_OK;
+}
+
+/* ctl_name_ok - [a-z0-9_-]{1,max} */
+int ctl_name_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+              s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* ctl_args - options and arguments of a command */
+int ctl_args(const char *cmd, int argc, char **argv, const struct ctl_opt *opts, char **pos,
+             int max_pos, int *npos_r)
+{
+    int npos = 0;
+    for (int i = 0; i < argc; i++) {
+        const struct ctl_opt *o = opts;
+        while (o->name && (strcmp(argv[i], o->name) || (o->val && i + 1 >= argc)))
+            o++;
+        if (o->name && o->val)
+            *o->val = argv[++i];
+        else if (o->name)
+            *o->flag = 1;
+        else if (argv[i][0] == '-' && argv[i][1])
+            return ctl_err(CTL_USAGE, cmd, "unknown option \"%s\" or missing value", argv[i]);
+        else if (npos < max_pos)
+            pos[npos++] = argv[i];
+        else if (max_pos == 0)
+            return ctl_err(CTL_USAGE, cmd, "unexpected argument \"%s\"", argv[i]);
+        else
+            return ctl_err(CTL_USAGE, cmd, "too many arguments at \"%s\"", argv[i]);
+    }
+    if (npos_r)
+        *npos_r = npos;
+    return CTL_OK;
+}
+
+/* ctl_span_row - one state or opt-out */
+void ctl_span_row(struct ctl_span_list *l, const char *customer, const char *name, int64_t since,
+                  int64_t until, const char *note)
+{
+    char since_s[32], until_s[32] = "-";
+    cg_format_time(since, since_s, sizeof since_s);
+    if (until)
+        cg_format_time(until, until_s, sizeof until_s);
+    int open = since <= l->c->now && (until == 0 || until > l->c->now);
+    if (l->arr) {
+        json_t *o = json_object();
+        json_object_set_new(o, "customer", json_string(customer));
+        json_object_set_new(o, l->key, json_string(name));
+        json_object_set_new(o, "since", json_string(since_s));
+        json_object_set_new(o, "until", until ? json_string(until_s) : json_null());
+        json_object_set_new(o, "open", json_boolean(open));
+        json_object_set_new(o, "note", ctl_jstr(note));
+        json_array_append_new(l->arr, o);
+    } else {
+        if (l->n == 0)
+            printf("%-28s %-*s %-21s %-21s %-*s %s\n", "CUSTOMER", l->key_w, l->head, "SINCE",
+                   "UNTIL", l->open_w, "OPEN", "NOTE");
+        printf("%-28s %-*s %-21s %-21s %-*s %s\n", customer, l->key_w, name, since_s, until_s,
+               l->open_w, open ? "yes" : "no", note ? note : "");
+    }
+    l->n++;
+}
+
+/* ctl_span_end - the JSON out, or whether the table is empty */
+int ctl_span_end(struct ctl_span_list *l, int rc)
+{
+    if (l->arr) {
+        if (rc == CTL_OK)
+            ctl_json_print(l->arr);
+        else
+            json_decref(l->arr);
+        l->arr = NULL;
+        return 0;
+    }
+    return rc == CTL_OK && l->n == 0;
+}
+
 /* ctl_time_arg - a time option */
 int ctl_time_arg(struct ctl *c, const char *cmd, const char *opt, const char *val, int64_t *r)
 {
@@ -137,6 +236,12 @@ int ctl_time_arg(struct ctl *c, const char *cmd, const char *opt, const char *va
         return ctl_err(CTL_USAGE, cmd, "%s \"%s\" is not a time (use 2026-11-22, "
                        "2026-11-22T10:00:00Z, @UNIXTIME, -7d or +2h)", opt, val ? val : "");
     return CTL_OK;
+}
+
+/* ctl_jstr - a JSON string or null */
+json_t *ctl_jstr(const char *s)
+{
+    return s ? json_string(s) : json_null();
 }
 
 /* ctl_json_print - print a JSON document and free it */

@@ -45,15 +45,11 @@ static int optout_add(struct ctl *c, const char *cmd, char **pos, int npos, cons
         return CTL_USAGE;
     if (until_s && row.until <= c->now)
         return ctl_err(CTL_USAGE, cmd, "--until \"%s\" is not in the future", until_s);
-    int rc = CTL_OK;
-    char *cust = ctl_customer(c, pos[0], &rc);
-    if (!cust)
+    char *cust;
+    cg_store *st;
+    int rc = ctl_customer_store(c, pos[0], &cust, &st);
+    if (rc != CTL_OK)
         return rc;
-    cg_store *st = ctl_store(c);
-    if (!st) {
-        free(cust);
-        return CTL_STORE;
-    }
     row.customer = cust;
     if (cg_store_optout_set(st, &row) < 0) {
         rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));
@@ -82,15 +78,11 @@ static int optout_remove(struct ctl *c, const char *cmd, char **pos, int npos,
         return ctl_err(CTL_USAGE, cmd, "usage: optout remove CUSTOMER|ADDRESS [--category PATTERN]");
     if (!cg_category_valid(category, 1))
         return ctl_err(CTL_USAGE, cmd, "--category \"%s\" is not a category pattern", category);
-    int rc = CTL_OK;
-    char *cust = ctl_customer(c, pos[0], &rc);
-    if (!cust)
+    char *cust;
+    cg_store *st;
+    int rc = ctl_customer_store(c, pos[0], &cust, &st);
+    if (rc != CTL_OK)
         return rc;
-    cg_store *st = ctl_store(c);
-    if (!st) {
-        free(cust);
-        return CTL_STORE;
-    }
     int r = cg_store_optout_remove(st, cust, category);
     if (r < 0)
         rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));
@@ -222,37 +214,9 @@ static int optout_import(struct ctl *c, const char *cmd, char **pos, int npos)
     return CTL_OK;
 }
 
-struct list_arg {
-    struct ctl *c;
-    json_t *arr;
-    int n;
-};
-
 static int list_cb(const struct cg_optout_row *r, void *arg)
 {
-    struct list_arg *la = arg;
-    char since[32], until[32] = "-";
-    cg_format_time(r->since, since, sizeof since);
-    if (r->until)
-        cg_format_time(r->until, until, sizeof until);
-    int open = r->since <= la->c->now && (r->until == 0 || r->until > la->c->now);
-    if (la->arr) {
-        json_t *o = json_object();
-        json_object_set_new(o, "customer", json_string(r->customer));
-        json_object_set_new(o, "category", json_string(r->category));
-        json_object_set_new(o, "since", json_string(since));
-        json_object_set_new(o, "until", r->until ? json_string(until) : json_null());
-        json_object_set_new(o, "open", json_boolean(open));
-        json_object_set_new(o, "note", r->note ? json_string(r->note) : json_null());
-        json_array_append_new(la->arr, o);
-    } else {
-        if (la->n == 0)
-            printf("%-28s %-24s %-21s %-21s %-5s %s\n", "CUSTOMER", "CATEGORY", "SINCE", "UNTIL",
-                   "OPEN", "NOTE");
-        printf("%-28s %-24s %-21s %-21s %-5s %s\n", r->customer, r->category, since, until,
-               open ? "yes" : "no", r->note ? r->note : "");
-    }
-    la->n++;
+    ctl_span_row(arg, r->customer, r->category, r->since, r->until, r->note);
     return 0;
 }
 
@@ -260,26 +224,17 @@ static int optout_list(struct ctl *c, const char *cmd, char **pos, int npos)
 {
     if (npos > 1)
         return ctl_err(CTL_USAGE, cmd, "usage: optout list [CUSTOMER|ADDRESS] [--json]");
-    int rc = CTL_OK;
-    char *cust = NULL;
-    if (npos == 1 && !(cust = ctl_customer(c, pos[0], &rc)))
+    char *cust;
+    cg_store *st;
+    int rc = ctl_customer_store(c, npos == 1 ? pos[0] : NULL, &cust, &st);
+    if (rc != CTL_OK)
         return rc;
-    cg_store *st = ctl_store(c);
-    if (!st) {
-        free(cust);
-        return CTL_STORE;
-    }
-    struct list_arg la = {.c = c, .arr = c->json ? json_array() : NULL};
+    struct ctl_span_list la = {.c = c, .arr = c->json ? json_array() : NULL, .key = "category",
+                               .head = "CATEGORY", .key_w = 24, .open_w = 5};
     if (cg_admin_optouts(st, cust, list_cb, &la) < 0)
         rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));
-    if (la.arr) {
-        if (rc == CTL_OK)
-            ctl_json_print(la.arr);
-        else
-            json_decref(la.arr);
-    } else if (rc == CTL_OK && la.n == 0) {
+    if (ctl_span_end(&la, rc))
         printf("no opt-outs%s%s\n", cust ? " for " : "", cust ? cust : "");
-    }
     free(cust);
     return rc;
 }
@@ -294,20 +249,14 @@ static int optout_run(struct ctl *c, int argc, char **argv)
     const char *category = "*", *until_s = NULL, *note = NULL;
     char *pos[2] = {0};
     int npos = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--category") && i + 1 < argc)
-            category = argv[++i];
-        else if (!strcmp(argv[i], "--until") && i + 1 < argc)
-            until_s = argv[++i];
-        else if (!strcmp(argv[i], "--note") && i + 1 < argc)
-            note = argv[++i];
-        else if (argv[i][0] == '-' && argv[i][1])
-            return ctl_err(CTL_USAGE, cmd, "unknown option \"%s\" or missing value", argv[i]);
-        else if (npos < 2)
-            pos[npos++] = argv[i];
-        else
-            return ctl_err(CTL_USAGE, cmd, "too many arguments at \"%s\"", argv[i]);
-    }
+    const struct ctl_opt opts[] = {
+        {"--category", &category, NULL},
+        {"--until", &until_s, NULL},
+        {"--note", &note, NULL},
+        {NULL, NULL, NULL},
+    };
+    if (ctl_args(cmd, argc - 1, argv + 1, opts, pos, 2, &npos) != CTL_OK)
+        return CTL_USAGE;
     int is_add = !strcmp(sub, "add"), is_remove = !strcmp(sub, "remove");
     if ((!is_add && (until_s || note)) || (!is_add && !is_remove && strcmp(category, "*")))
         return ctl_err(CTL_USAGE, cmd, "%s does not take %s", sub,

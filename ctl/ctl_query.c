@@ -10,54 +10,52 @@
 #include "cg_util.h"
 #include "ctl.h"
 
-/* jstr - a JSON string or null */
-static json_t *jstr(const char *s)
+/* event_json - a timeline event of `kind` at ts, as JSON */
+static json_t *event_json(const char *kind, int64_t ts)
 {
-    return s ? json_string(s) : json_null();
+    char t[32];
+    json_t *o = json_object();
+    json_object_set_new(o, "kind", json_string(kind));
+    json_object_set_new(o, "time", json_string(cg_format_time(ts, t, sizeof t)));
+    json_object_set_new(o, "ts", json_integer(ts));
+    return o;
 }
 
 /* contact_json - one contact as JSON */
 static json_t *contact_json(const struct cg_contact_row *r)
 {
-    char ts[32];
-    json_t *o = json_object();
-    json_object_set_new(o, "kind", json_string("contact"));
-    json_object_set_new(o, "time", json_string(cg_format_time(r->ts, ts, sizeof ts)));
-    json_object_set_new(o, "ts", json_integer(r->ts));
-    json_object_set_new(o, "customer", jstr(r->customer));
-    json_object_set_new(o, "address", jstr(r->address));
-    json_object_set_new(o, "department", jstr(r->department));
-    json_object_set_new(o, "category", jstr(r->category));
-    json_object_set_new(o, "channel", jstr(r->channel));
+    json_t *o = event_json("contact", r->ts);
+    json_object_set_new(o, "customer", ctl_jstr(r->customer));
+    json_object_set_new(o, "address", ctl_jstr(r->address));
+    json_object_set_new(o, "department", ctl_jstr(r->department));
+    json_object_set_new(o, "category", ctl_jstr(r->category));
+    json_object_set_new(o, "channel", ctl_jstr(r->channel));
     json_object_set_new(o, "weight", json_real(r->weight));
-    json_object_set_new(o, "message_id", jstr(r->message_id));
-    json_object_set_new(o, "queue_id", jstr(r->queue_id));
+    json_object_set_new(o, "message_id", ctl_jstr(r->message_id));
+    json_object_set_new(o, "queue_id", ctl_jstr(r->queue_id));
     return o;
 }
 
 /* decision_json - one decision as JSON */
 static json_t *decision_json(const struct cg_decision_row *d)
 {
-    char ts[32], ra[32];
-    json_t *o = json_object();
-    json_object_set_new(o, "kind", json_string("decision"));
-    json_object_set_new(o, "time", json_string(cg_format_time(d->ts, ts, sizeof ts)));
-    json_object_set_new(o, "ts", json_integer(d->ts));
-    json_object_set_new(o, "ref", jstr(d->ref));
-    json_object_set_new(o, "stage", jstr(d->stage));
-    json_object_set_new(o, "verdict", jstr(d->verdict));
+    char ra[32];
+    json_t *o = event_json("decision", d->ts);
+    json_object_set_new(o, "ref", ctl_jstr(d->ref));
+    json_object_set_new(o, "stage", ctl_jstr(d->stage));
+    json_object_set_new(o, "verdict", ctl_jstr(d->verdict));
     json_object_set_new(o, "monitor", json_boolean(d->monitor));
-    json_object_set_new(o, "policy", jstr(d->policy));
-    json_object_set_new(o, "reason", jstr(d->reason));
-    json_object_set_new(o, "detail", jstr(d->detail));
-    json_object_set_new(o, "department", jstr(d->department));
-    json_object_set_new(o, "sender", jstr(d->sender));
-    json_object_set_new(o, "recipient", jstr(d->recipient));
-    json_object_set_new(o, "customer", jstr(d->customer));
-    json_object_set_new(o, "category", jstr(d->category));
-    json_object_set_new(o, "message_id", jstr(d->message_id));
-    json_object_set_new(o, "queue_id", jstr(d->queue_id));
-    json_object_set_new(o, "config_version", jstr(d->config_version));
+    json_object_set_new(o, "policy", ctl_jstr(d->policy));
+    json_object_set_new(o, "reason", ctl_jstr(d->reason));
+    json_object_set_new(o, "detail", ctl_jstr(d->detail));
+    json_object_set_new(o, "department", ctl_jstr(d->department));
+    json_object_set_new(o, "sender", ctl_jstr(d->sender));
+    json_object_set_new(o, "recipient", ctl_jstr(d->recipient));
+    json_object_set_new(o, "customer", ctl_jstr(d->customer));
+    json_object_set_new(o, "category", ctl_jstr(d->category));
+    json_object_set_new(o, "message_id", ctl_jstr(d->message_id));
+    json_object_set_new(o, "queue_id", ctl_jstr(d->queue_id));
+    json_object_set_new(o, "config_version", ctl_jstr(d->config_version));
     json_object_set_new(o, "retry_after",
                         d->retry_after ? json_string(cg_format_time(d->retry_after, ra, sizeof ra))
                                        : json_null());
@@ -113,15 +111,11 @@ static int history_run(struct ctl *c, int argc, char **argv)
     const char *cmd = "history";
     if (argc != 1)
         return ctl_err(CTL_USAGE, cmd, "usage: history CUSTOMER|ADDRESS [--json]");
-    int rc = CTL_OK;
-    char *cust = ctl_customer(c, argv[0], &rc);
-    if (!cust)
+    char *cust;
+    cg_store *st;
+    int rc = ctl_customer_store(c, argv[0], &cust, &st);
+    if (rc != CTL_OK)
         return rc;
-    cg_store *st = ctl_store(c);
-    if (!st) {
-        free(cust);
-        return CTL_STORE;
-    }
     json_t *rows = json_array();
     struct cg_decision_filter f = {.customer = cust};
     if (cg_store_contacts(st, cust, 0, INT64_MAX, collect_contact, rows) < 0 ||
@@ -210,16 +204,16 @@ static int life_cb(const struct cg_lifecycle_row *r, void *arg)
     }
     char t1[32], t2[32], t3[32], t4[32];
     json_t *o = json_object();
-    json_object_set_new(o, "message_id", jstr(r->message_id));
-    json_object_set_new(o, "recipient", jstr(r->recipient));
-    json_object_set_new(o, "customer", jstr(r->customer));
-    json_object_set_new(o, "department", jstr(r->department));
-    json_object_set_new(o, "sender", jstr(r->sender));
-    json_object_set_new(o, "category", jstr(r->category));
-    json_object_set_new(o, "policy", jstr(r->policy));
-    json_object_set_new(o, "reason", jstr(r->reason));
-    json_object_set_new(o, "first_ref", jstr(r->first_ref));
-    json_object_set_new(o, "last_ref", jstr(r->last_ref));
+    json_object_set_new(o, "message_id", ctl_jstr(r->message_id));
+    json_object_set_new(o, "recipient", ctl_jstr(r->recipient));
+    json_object_set_new(o, "customer", ctl_jstr(r->customer));
+    json_object_set_new(o, "department", ctl_jstr(r->department));
+    json_object_set_new(o, "sender", ctl_jstr(r->sender));
+    json_object_set_new(o, "category", ctl_jstr(r->category));
+    json_object_set_new(o, "policy", ctl_jstr(r->policy));
+    json_object_set_new(o, "reason", ctl_jstr(r->reason));
+    json_object_set_new(o, "first_ref", ctl_jstr(r->first_ref));
+    json_object_set_new(o, "last_ref", ctl_jstr(r->last_ref));
     json_object_set_new(o, "first_deferral", json_string(cg_format_time(r->first_ts, t1, sizeof t1)));
     json_object_set_new(o, "first_deferral_ts", json_integer(r->first_ts));
     json_object_set_new(o, "attempts", json_integer(r->attempts));
@@ -229,10 +223,10 @@ static int life_cb(const struct cg_lifecycle_row *r, void *arg)
                                               ? json_string(cg_format_time(r->retry_after, t3, sizeof t3))
                                               : json_null());
     json_object_set_new(o, "outcome", json_string(outcome));
-    json_object_set_new(o, "outcome_by", jstr(later));
+    json_object_set_new(o, "outcome_by", ctl_jstr(later));
     json_object_set_new(o, "outcome_time", outcome_ts ? json_string(cg_format_time(outcome_ts, t4, sizeof t4))
                                                       : json_null());
-    json_object_set_new(o, "after_hold", jstr(r->final_verdict));
+    json_object_set_new(o, "after_hold", ctl_jstr(r->final_verdict));
     json_array_append_new(la->arr, o);
     return 0;
 }

@@ -13,42 +13,22 @@
 
 #define FUTURE_SLACK 300 /* seconds of clock skew tolerated for --time */
 
-/* channel_ok - [a-z0-9_-]{1,32} */
-static int channel_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 32)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-              s[i] == '-'))
-            return 0;
-    return 1;
-}
-
 static int record_run(struct ctl *c, int argc, char **argv)
 {
     const char *cmd = "record";
-    const char *who = NULL, *dept = NULL, *cat = NULL, *channel = "email", *time_s = NULL,
-               *weight_s = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--department") && i + 1 < argc)
-            dept = argv[++i];
-        else if (!strcmp(argv[i], "--category") && i + 1 < argc)
-            cat = argv[++i];
-        else if (!strcmp(argv[i], "--channel") && i + 1 < argc)
-            channel = argv[++i];
-        else if (!strcmp(argv[i], "--time") && i + 1 < argc)
-            time_s = argv[++i];
-        else if (!strcmp(argv[i], "--weight") && i + 1 < argc)
-            weight_s = argv[++i];
-        else if (argv[i][0] == '-' && argv[i][1])
-            return ctl_err(CTL_USAGE, cmd, "unknown option \"%s\" or missing value", argv[i]);
-        else if (!who)
-            who = argv[i];
-        else
-            return ctl_err(CTL_USAGE, cmd, "too many arguments at \"%s\"", argv[i]);
-    }
+    const char *dept = NULL, *cat = NULL, *channel = "email", *time_s = NULL, *weight_s = NULL;
+    const struct ctl_opt opts[] = {
+        {"--department", &dept, NULL},
+        {"--category", &cat, NULL},
+        {"--channel", &channel, NULL},
+        {"--time", &time_s, NULL},
+        {"--weight", &weight_s, NULL},
+        {NULL, NULL, NULL},
+    };
+    char *pos[1] = {NULL};
+    if (ctl_args(cmd, argc, argv, opts, pos, 1, NULL) != CTL_OK)
+        return CTL_USAGE;
+    const char *who = pos[0];
     if (!who || !dept || !cat)
         return ctl_err(CTL_USAGE, cmd, "usage: record CUSTOMER|ADDRESS --department D "
                        "--category C [--channel CH] [--time TIME] [--weight W]%s",
@@ -71,7 +51,7 @@ static int record_run(struct ctl *c, int argc, char **argv)
     if (!cg_category_valid(cat, 0))
         return ctl_err(CTL_USAGE, cmd, "--category \"%s\" is not a category (lower-case dotted "
                        "words such as functional.bill or promotional.offer)", cat);
-    if (!channel_ok(channel))
+    if (!ctl_name_ok(channel, 32))
         return ctl_err(CTL_USAGE, cmd, "--channel \"%s\" is not a channel name ([a-z0-9_-], "
                        "e.g. sms, call, letter, email)", channel);
     struct cg_contact_row row = {.ts = c->now, .department = dept, .category = cat,
@@ -96,16 +76,11 @@ static int record_run(struct ctl *c, int argc, char **argv)
         if (!addr)
             return ctl_err(CTL_USAGE, cmd, "\"%s\": %s", who, why ? why : "malformed address");
     }
-    char *cust = ctl_customer(c, who, &rc);
-    if (!cust) {
+    char *cust;
+    cg_store *st;
+    if ((rc = ctl_customer_store(c, who, &cust, &st)) != CTL_OK) {
         free(addr);
         return rc;
-    }
-    cg_store *st = ctl_store(c);
-    if (!st) {
-        free(addr);
-        free(cust);
-        return CTL_STORE;
     }
     row.customer = cust;
     row.address = addr;

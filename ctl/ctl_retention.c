@@ -18,18 +18,14 @@ static int prune_run(struct ctl *c, int argc, char **argv)
     const char *cmd = "prune";
     const char *older = NULL, *batch_s = NULL;
     int dry = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--older-than") && i + 1 < argc)
-            older = argv[++i];
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
-            batch_s = argv[++i];
-        else if (!strcmp(argv[i], "--dry-run"))
-            dry = 1;
-        else if (argv[i][0] == '-' && argv[i][1])
-            return ctl_err(CTL_USAGE, cmd, "unknown option \"%s\" or missing value", argv[i]);
-        else
-            return ctl_err(CTL_USAGE, cmd, "unexpected argument \"%s\"", argv[i]);
-    }
+    const struct ctl_opt opts[] = {
+        {"--older-than", &older, NULL},
+        {"--batch", &batch_s, NULL},
+        {"--dry-run", NULL, &dry},
+        {NULL, NULL, NULL},
+    };
+    if (ctl_args(cmd, argc, argv, opts, NULL, 0, NULL) != CTL_OK)
+        return CTL_USAGE;
     if (!older)
         return ctl_err(CTL_USAGE, cmd, "usage: prune --older-than DURATION [--dry-run] "
                        "(--older-than is missing)");
@@ -107,15 +103,11 @@ static int forget_run(struct ctl *c, int argc, char **argv)
     const char *cmd = "forget";
     if (argc != 1 || (argv[0][0] == '-' && argv[0][1]))
         return ctl_err(CTL_USAGE, cmd, "usage: forget CUSTOMER|ADDRESS");
-    int rc = CTL_OK;
-    char *cust = ctl_customer(c, argv[0], &rc);
-    if (!cust)
+    char *cust;
+    cg_store *st;
+    int rc = ctl_customer_store(c, argv[0], &cust, &st);
+    if (rc != CTL_OK)
         return rc;
-    cg_store *st = ctl_store(c);
-    if (!st) {
-        free(cust);
-        return CTL_STORE;
-    }
     struct cg_forget_counts n;
     char ref[32];
     if (cg_admin_forget(st, cust, c->now, ref, sizeof ref, &n) < 0) {

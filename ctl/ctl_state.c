@@ -10,51 +10,10 @@
 #include "cg_util.h"
 #include "ctl.h"
 
-/* state_name_ok - [a-z0-9_-]+, at most 64 */
-static int state_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-              s[i] == '-'))
-            return 0;
-    return 1;
-}
-
-struct list_arg {
-    struct ctl *c;
-    json_t *arr;
-    int n;
-};
-
 /* list_cb - one state row */
 static int list_cb(const struct cg_state_row *s, void *arg)
 {
-    struct list_arg *la = arg;
-    char since[32], until[32] = "-";
-    cg_format_time(s->since, since, sizeof since);
-    if (s->until)
-        cg_format_time(s->until, until, sizeof until);
-    int open = s->since <= la->c->now && (s->until == 0 || s->until > la->c->now);
-    if (la->arr) {
-        json_t *o = json_object();
-        json_object_set_new(o, "customer", json_string(s->customer));
-        json_object_set_new(o, "state", json_string(s->state));
-        json_object_set_new(o, "since", json_string(since));
-        json_object_set_new(o, "until", s->until ? json_string(until) : json_null());
-        json_object_set_new(o, "open", json_boolean(open));
-        json_object_set_new(o, "note", s->note ? json_string(s->note) : json_null());
-        json_array_append_new(la->arr, o);
-    } else {
-        if (la->n == 0)
-            printf("%-28s %-18s %-21s %-21s %-6s %s\n", "CUSTOMER", "STATE", "SINCE", "UNTIL",
-                   "OPEN", "NOTE");
-        printf("%-28s %-18s %-21s %-21s %-6s %s\n", s->customer, s->state, since, until,
-               open ? "yes" : "no", s->note ? s->note : "");
-    }
-    la->n++;
+    ctl_span_row(arg, s->customer, s->state, s->since, s->until, s->note);
     return 0;
 }
 
@@ -69,29 +28,22 @@ static int state_run(struct ctl *c, int argc, char **argv)
     int all = 0;
     char *pos[3] = {0};
     int npos = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--until") && i + 1 < argc)
-            until_s = argv[++i];
-        else if (!strcmp(argv[i], "--since") && i + 1 < argc)
-            since_s = argv[++i];
-        else if (!strcmp(argv[i], "--note") && i + 1 < argc)
-            note = argv[++i];
-        else if (!strcmp(argv[i], "--all"))
-            all = 1;
-        else if (argv[i][0] == '-' && argv[i][1])
-            return ctl_err(CTL_USAGE, cmd, "unknown option \"%s\" or missing value", argv[i]);
-        else if (npos < 3)
-            pos[npos++] = argv[i];
-        else
-            return ctl_err(CTL_USAGE, cmd, "too many arguments at \"%s\"", argv[i]);
-    }
-    int rc = CTL_OK;
+    const struct ctl_opt opts[] = {
+        {"--until", &until_s, NULL},
+        {"--since", &since_s, NULL},
+        {"--note", &note, NULL},
+        {"--all", NULL, &all},
+        {NULL, NULL, NULL},
+    };
+    if (ctl_args(cmd, argc - 1, argv + 1, opts, pos, 3, &npos) != CTL_OK)
+        return CTL_USAGE;
+    int rc;
     if (!strcmp(sub, "set") || !strcmp(sub, "clear")) {
         int set = sub[0] == 's';
         if (npos != 2)
             return ctl_err(CTL_USAGE, cmd, "usage: state %s CUSTOMER|ADDRESS STATE%s", sub,
                            set ? " [--until TIME] [--since TIME] [--note TEXT]" : "");
-        if (!state_name_ok(pos[1]))
+        if (!ctl_name_ok(pos[1], 64))
             return ctl_err(CTL_USAGE, cmd, "state \"%s\" is not a name of [a-z0-9_-] (at most 64)",
                            pos[1]);
         struct cg_state_row row = {.since = c->now};
@@ -104,14 +56,10 @@ static int state_run(struct ctl *c, int argc, char **argv)
                            since_s ? since_s : "now");
         if (note && strlen(note) > 500)
             return ctl_err(CTL_USAGE, cmd, "--note is longer than 500 characters");
-        char *cust = ctl_customer(c, pos[0], &rc);
-        if (!cust)
+        char *cust;
+        cg_store *st;
+        if ((rc = ctl_customer_store(c, pos[0], &cust, &st)) != CTL_OK)
             return rc;
-        cg_store *st = ctl_store(c);
-        if (!st) {
-            free(cust);
-            return CTL_STORE;
-        }
         row.customer = cust;
         row.state = pos[1];
         row.note = note;
@@ -143,25 +91,16 @@ static int state_run(struct ctl *c, int argc, char **argv)
     if (!strcmp(sub, "list")) {
         if (npos > 1)
             return ctl_err(CTL_USAGE, cmd, "usage: state list [CUSTOMER|ADDRESS] [--all]");
-        char *cust = NULL;
-        if (npos == 1 && !(cust = ctl_customer(c, pos[0], &rc)))
+        char *cust;
+        cg_store *st;
+        if ((rc = ctl_customer_store(c, npos == 1 ? pos[0] : NULL, &cust, &st)) != CTL_OK)
             return rc;
-        cg_store *st = ctl_store(c);
-        if (!st) {
-            free(cust);
-            return CTL_STORE;
-        }
-        struct list_arg la = {.c = c, .arr = c->json ? json_array() : NULL};
+        struct ctl_span_list la = {.c = c, .arr = c->json ? json_array() : NULL, .key = "state",
+                                   .head = "STATE", .key_w = 18, .open_w = 6};
         if (cg_store_states(st, cust, all ? 0 : c->now, list_cb, &la) < 0)
             rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));
-        if (la.arr) {
-            if (rc == CTL_OK)
-                ctl_json_print(la.arr);
-            else
-                json_decref(la.arr);
-        } else if (rc == CTL_OK && la.n == 0) {
+        if (ctl_span_end(&la, rc))
             printf("no %sstates%s%s\n", all ? "" : "open ", cust ? " for " : "", cust ? cust : "");
-        }
         free(cust);
         return rc;
     }

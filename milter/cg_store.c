@@ -193,6 +193,40 @@ int cg_store_failf(cg_store *st, const char *fmt, ...)
     return -1;
 }
 
+sqlite3_stmt *cg_store_prepare(cg_store *st, const char *q, const char *what)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, q, -1, &s, NULL) != SQLITE_OK) {
+        fail(st, what);
+        sqlite3_finalize(s);
+        return NULL;
+    }
+    return s;
+}
+
+int cg_store_finish(cg_store *st, sqlite3_stmt *s, int rc, const char *what)
+{
+    int ret = 0;
+    if (rc != SQLITE_DONE)
+        ret = fail(st, what);
+    sqlite3_finalize(s);
+    return ret;
+}
+
+void cg_store_bind_named_int(sqlite3_stmt *s, const char *name, int64_t v)
+{
+    int i = sqlite3_bind_parameter_index(s, name);
+    if (i > 0)
+        sqlite3_bind_int64(s, i, v);
+}
+
+void cg_store_bind_named_text(sqlite3_stmt *s, const char *name, const char *v)
+{
+    int i = sqlite3_bind_parameter_index(s, name);
+    if (i > 0)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
 /* prep - the cached statement `i`, reset and unbound, or NULL */
 static sqlite3_stmt *prep(cg_store *st, int i)
 {
@@ -221,11 +255,6 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
         sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(s, i);
-}
-
-static const char *col_text(sqlite3_stmt *s, int i)
-{
-    return (const char *)sqlite3_column_text(s, i);
 }
 
 /* step_done - run a statement that returns no rows */
@@ -397,9 +426,9 @@ int cg_store_customer_lookup(cg_store *st, const char *address, char **customer_
     if (rc == SQLITE_ROW) {
         found = 1;
         if (customer_r)
-            *customer_r = cg_xstrdup(col_text(s, 0));
+            *customer_r = cg_xstrdup(cg_store_col_text(s, 0));
         if (timezone_r)
-            *timezone_r = cg_xstrdup(col_text(s, 1));
+            *timezone_r = cg_xstrdup(cg_store_col_text(s, 1));
     } else if (rc != SQLITE_DONE) {
         done(s);
         return fail(st, "customer lookup");
@@ -467,15 +496,15 @@ static int contacts_by(cg_store *st, int which, const char *key, int64_t since, 
         struct cg_contact_row c = {
             .id = sqlite3_column_int64(s, 0),
             .ts = sqlite3_column_int64(s, 1),
-            .customer = col_text(s, 2),
-            .address = col_text(s, 3),
-            .department = col_text(s, 4),
-            .category = col_text(s, 5),
-            .channel = col_text(s, 6),
+            .customer = cg_store_col_text(s, 2),
+            .address = cg_store_col_text(s, 3),
+            .department = cg_store_col_text(s, 4),
+            .category = cg_store_col_text(s, 5),
+            .channel = cg_store_col_text(s, 6),
             .weight = sqlite3_column_double(s, 7),
-            .message_id = col_text(s, 8),
-            .queue_id = col_text(s, 9),
-            .digest = col_text(s, 10),
+            .message_id = cg_store_col_text(s, 8),
+            .queue_id = cg_store_col_text(s, 9),
+            .digest = cg_store_col_text(s, 10),
         };
         if (cb(&c, arg)) {
             rc = SQLITE_DONE;
@@ -562,11 +591,11 @@ int cg_store_states(cg_store *st, const char *customer, int64_t now, cg_store_st
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct cg_state_row r = {
-            .customer = col_text(s, 0),
-            .state = col_text(s, 1),
+            .customer = cg_store_col_text(s, 0),
+            .state = cg_store_col_text(s, 1),
             .since = sqlite3_column_int64(s, 2),
             .until = sqlite3_column_int64(s, 3),
-            .note = col_text(s, 4),
+            .note = cg_store_col_text(s, 4),
         };
         if (cb(&r, arg)) {
             rc = SQLITE_DONE;
@@ -615,7 +644,7 @@ int cg_store_opted_out(cg_store *st, const char *customer, const char *category,
     sqlite3_bind_int64(s, 2, now);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *pat = col_text(s, 0);
+        const char *pat = cg_store_col_text(s, 0);
         if (pat && cg_category_match(pat, category)) {
             *r = 1;
             rc = SQLITE_DONE;
@@ -627,6 +656,46 @@ int cg_store_opted_out(cg_store *st, const char *customer, const char *category,
 }
 
 /* --- decision log -------------------------------------------------------- */
+
+/* decision_row - the row at s, in the order of CG_STORE_DECISION_COLS */
+static void decision_row(sqlite3_stmt *s, struct cg_decision_row *d)
+{
+    *d = (struct cg_decision_row){
+        .id = sqlite3_column_int64(s, 0),
+        .ts = sqlite3_column_int64(s, 1),
+        .ref = cg_store_col_text(s, 2),
+        .stage = cg_store_col_text(s, 3),
+        .verdict = cg_store_col_text(s, 4),
+        .policy = cg_store_col_text(s, 5),
+        .reason = cg_store_col_text(s, 6),
+        .detail = cg_store_col_text(s, 7),
+        .department = cg_store_col_text(s, 8),
+        .sender = cg_store_col_text(s, 9),
+        .recipient = cg_store_col_text(s, 10),
+        .customer = cg_store_col_text(s, 11),
+        .category = cg_store_col_text(s, 12),
+        .message_id = cg_store_col_text(s, 13),
+        .queue_id = cg_store_col_text(s, 14),
+        .config_version = cg_store_col_text(s, 15),
+        .retry_after = sqlite3_column_int64(s, 16),
+        .monitor = sqlite3_column_int(s, 17),
+    };
+}
+
+int cg_store_decision_rows(cg_store *st, sqlite3_stmt *s, cg_store_decision_cb cb, void *arg,
+                           const char *what)
+{
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct cg_decision_row d;
+        decision_row(s, &d);
+        if (cb(&d, arg)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    return cg_store_finish(st, s, rc, what);
+}
 
 int cg_store_decision_add(cg_store *st, const struct cg_decision_row *d)
 {
@@ -660,9 +729,7 @@ int cg_store_decisions(cg_store *st, const struct cg_decision_filter *f,
     if (!f)
         f = &none;
     struct cg_buf q = {0};
-    cg_buf_add(&q, "SELECT id, ts, ref, stage, verdict, policy, reason, detail, department,"
-                   " sender, recipient, customer, category, message_id, queue_id,"
-                   " config_version, retry_after, monitor FROM decisions WHERE 1");
+    cg_buf_add(&q, "SELECT " CG_STORE_DECISION_COLS " FROM decisions WHERE 1");
     /* the parameter numbers are fixed; unused ones are simply not bound */
     if (f->verdict)
         cg_buf_add(&q, " AND verdict = ?1");
@@ -681,11 +748,10 @@ int cg_store_decisions(cg_store *st, const struct cg_decision_filter *f,
     cg_buf_add(&q, " ORDER BY ts DESC, id DESC");
     if (f->limit > 0)
         cg_buf_printf(&q, " LIMIT %ld", f->limit);
-    sqlite3_stmt *s;
-    int rc = sqlite3_prepare_v2(st->db, q.s, -1, &s, NULL);
+    sqlite3_stmt *s = cg_store_prepare(st, q.s, "decisions");
     cg_buf_free(&q);
-    if (rc != SQLITE_OK)
-        return fail(st, "decisions");
+    if (!s)
+        return -1;
     bind_text(s, 1, f->verdict);
     bind_text(s, 2, f->department);
     bind_text(s, 3, f->policy);
@@ -693,37 +759,5 @@ int cg_store_decisions(cg_store *st, const struct cg_decision_filter *f,
     bind_text(s, 5, f->queue_id);
     sqlite3_bind_int64(s, 6, f->since);
     sqlite3_bind_int64(s, 7, f->until);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct cg_decision_row d = {
-            .id = sqlite3_column_int64(s, 0),
-            .ts = sqlite3_column_int64(s, 1),
-            .ref = col_text(s, 2),
-            .stage = col_text(s, 3),
-            .verdict = col_text(s, 4),
-            .policy = col_text(s, 5),
-            .reason = col_text(s, 6),
-            .detail = col_text(s, 7),
-            .department = col_text(s, 8),
-            .sender = col_text(s, 9),
-            .recipient = col_text(s, 10),
-            .customer = col_text(s, 11),
-            .category = col_text(s, 12),
-            .message_id = col_text(s, 13),
-            .queue_id = col_text(s, 14),
-            .config_version = col_text(s, 15),
-            .retry_after = sqlite3_column_int64(s, 16),
-            .monitor = sqlite3_column_int(s, 17),
-        };
-        if (cb(&d, arg)) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        fail(st, "decisions");
-        sqlite3_finalize(s);
-        return -1;
-    }
-    sqlite3_finalize(s);
-    return 0;
+    return cg_store_decision_rows(st, s, cb, arg, "decisions");
 }

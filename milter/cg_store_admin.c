@@ -20,23 +20,12 @@
 #include "cg_store_int.h"
 #include "cg_util.h"
 
-/* prepare - a one-off statement, or NULL with the error recorded */
-static sqlite3_stmt *prepare(cg_store *st, const char *q, const char *what)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(cg_store_sqlite(st), q, -1, &s, NULL) != SQLITE_OK) {
-        cg_store_fail(st, what);
-        return NULL;
-    }
-    return s;
-}
-
 /* run - execute a statement that returns no rows, bound with `key` as ?1
  * (NULL: nothing bound); *changes_r = rows changed (may be NULL) */
 static int run(cg_store *st, const char *q, const char *key, const char *what,
                int64_t *changes_r)
 {
-    sqlite3_stmt *s = prepare(st, q, what);
+    sqlite3_stmt *s = cg_store_prepare(st, q, what);
     if (!s)
         return -1;
     if (key)
@@ -56,7 +45,7 @@ static int run(cg_store *st, const char *q, const char *key, const char *what,
 /* count - one integer from a query with an optional int64 ?1 */
 static int count(cg_store *st, const char *q, int bind, int64_t v, int64_t *r)
 {
-    sqlite3_stmt *s = prepare(st, q, "count");
+    sqlite3_stmt *s = cg_store_prepare(st, q, "count");
     if (!s)
         return -1;
     if (bind)
@@ -72,37 +61,39 @@ static int count(cg_store *st, const char *q, int bind, int64_t v, int64_t *r)
     return 0;
 }
 
-static const char *col(sqlite3_stmt *s, int i)
+/* list_stmt - a listing for one customer (q_one, with the customer as ?1)
+ * or for all (q_all), prepared */
+static sqlite3_stmt *list_stmt(cg_store *st, const char *customer, const char *q_one,
+                               const char *q_all, const char *what)
 {
-    return (const char *)sqlite3_column_text(s, i);
+    sqlite3_stmt *s = cg_store_prepare(st, customer ? q_one : q_all, what);
+    if (s && customer)
+        sqlite3_bind_text(s, 1, customer, -1, SQLITE_STATIC);
+    return s;
 }
 
 /* --- customer map ------------------------------------------------------ */
 
 int cg_admin_customers(cg_store *st, const char *customer, cg_admin_customer_cb cb, void *arg)
 {
-    sqlite3_stmt *s = prepare(st,
-                              customer ? "SELECT address, customer, timezone, attrs FROM customers"
-                                         " WHERE customer = ?1 ORDER BY address"
-                                       : "SELECT address, customer, timezone, attrs FROM customers"
-                                         " ORDER BY customer, address",
-                              "customers");
+    sqlite3_stmt *s = list_stmt(st, customer,
+                                "SELECT address, customer, timezone, attrs FROM customers"
+                                " WHERE customer = ?1 ORDER BY address",
+                                "SELECT address, customer, timezone, attrs FROM customers"
+                                " ORDER BY customer, address",
+                                "customers");
     if (!s)
         return -1;
-    if (customer)
-        sqlite3_bind_text(s, 1, customer, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct cg_customer_row r = {col(s, 0), col(s, 1), col(s, 2), col(s, 3)};
+        struct cg_customer_row r = {cg_store_col_text(s, 0), cg_store_col_text(s, 1),
+                                    cg_store_col_text(s, 2), cg_store_col_text(s, 3)};
         if (cb(&r, arg)) {
             rc = SQLITE_DONE;
             break;
         }
     }
-    if (rc != SQLITE_DONE)
-        cg_store_fail(st, "customers");
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return cg_store_finish(st, s, rc, "customers");
 }
 
 int cg_admin_customer_count(cg_store *st, int64_t *addresses_r, int64_t *customers_r)
@@ -133,34 +124,29 @@ int cg_admin_bulk(cg_store *st)
 
 int cg_admin_optouts(cg_store *st, const char *customer, cg_admin_optout_cb cb, void *arg)
 {
-    sqlite3_stmt *s = prepare(st,
-                              customer ? "SELECT customer, category, since, until, note FROM optouts"
-                                         " WHERE customer = ?1 ORDER BY category"
-                                       : "SELECT customer, category, since, until, note FROM optouts"
-                                         " ORDER BY customer, category",
-                              "opt-outs");
+    sqlite3_stmt *s = list_stmt(st, customer,
+                                "SELECT customer, category, since, until, note FROM optouts"
+                                " WHERE customer = ?1 ORDER BY category",
+                                "SELECT customer, category, since, until, note FROM optouts"
+                                " ORDER BY customer, category",
+                                "opt-outs");
     if (!s)
         return -1;
-    if (customer)
-        sqlite3_bind_text(s, 1, customer, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct cg_optout_row r = {
-            .customer = col(s, 0),
-            .category = col(s, 1),
+            .customer = cg_store_col_text(s, 0),
+            .category = cg_store_col_text(s, 1),
             .since = sqlite3_column_int64(s, 2),
             .until = sqlite3_column_int64(s, 3),
-            .note = col(s, 4),
+            .note = cg_store_col_text(s, 4),
         };
         if (cb(&r, arg)) {
             rc = SQLITE_DONE;
             break;
         }
     }
-    if (rc != SQLITE_DONE)
-        cg_store_fail(st, "opt-outs");
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return cg_store_finish(st, s, rc, "opt-outs");
 }
 
 /* --- retention ----------------------------------------------------------- */
@@ -171,7 +157,7 @@ static int prune_table(cg_store *st, const char *table, int64_t before, int batc
 {
     char *q = cg_xasprintf("DELETE FROM %s WHERE id IN (SELECT id FROM %s WHERE ts < ?1"
                            " ORDER BY ts LIMIT ?2)", table, table);
-    sqlite3_stmt *s = prepare(st, q, table);
+    sqlite3_stmt *s = cg_store_prepare(st, q, table);
     free(q);
     if (!s)
         return -1;
@@ -253,7 +239,7 @@ static char **subjects(cg_store *st, const char *customer)
     size_t n = 1, cap = 8;
     char **v = cg_xcalloc(cap, sizeof *v);
     v[0] = cg_xstrdup(customer);
-    sqlite3_stmt *s = prepare(st,
+    sqlite3_stmt *s = cg_store_prepare(st,
                               "SELECT address FROM customers WHERE customer = ?1"
                               " UNION SELECT address FROM contacts WHERE customer = ?1"
                               " AND address IS NOT NULL"
@@ -272,7 +258,7 @@ static char **subjects(cg_store *st, const char *customer)
             cap *= 2;
             v = cg_xrealloc(v, cap * sizeof *v);
         }
-        v[n++] = cg_xstrdup(col(s, 0));
+        v[n++] = cg_xstrdup(cg_store_col_text(s, 0));
         v[n] = NULL;
     }
     sqlite3_finalize(s);
@@ -357,7 +343,7 @@ int cg_admin_forget(cg_store *st, const char *customer, int64_t now, char *ref, 
                  "contacts=%lld decisions=%lld states=%lld optouts=%lld addresses=%lld",
                  (long long)n->contacts, (long long)n->decisions, (long long)n->states,
                  (long long)n->optouts, (long long)n->addresses);
-        sqlite3_stmt *s = prepare(st, "INSERT INTO erasures(ts, subject_hash, rows, note)"
+        sqlite3_stmt *s = cg_store_prepare(st, "INSERT INTO erasures(ts, subject_hash, rows, note)"
                                       " VALUES (?1, ?2, ?3, ?4)", "erasure record");
         rc = -1;
         if (s) {

@@ -18,96 +18,23 @@
 #include "cg_store_int.h"
 #include "cg_util.h"
 
-#define DECISION_COLS                                                                          \
-    "id, ts, ref, stage, verdict, policy, reason, detail, department, sender, recipient,"     \
-    " customer, category, message_id, queue_id, config_version, retry_after, monitor"
-
-static const char *col_text(sqlite3_stmt *s, int i)
-{
-    return (const char *)sqlite3_column_text(s, i);
-}
-
-/* bind_int / bind_text - bind a named parameter if the statement has it */
-static void bind_int(sqlite3_stmt *s, const char *name, int64_t v)
-{
-    int i = sqlite3_bind_parameter_index(s, name);
-    if (i > 0)
-        sqlite3_bind_int64(s, i, v);
-}
-
-static void bind_text(sqlite3_stmt *s, const char *name, const char *v)
-{
-    int i = sqlite3_bind_parameter_index(s, name);
-    if (i > 0)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-}
-
-/* prepare - compile, or NULL with the error recorded */
-static sqlite3_stmt *prepare(cg_store *st, const char *q, const char *what)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(cg_store_sqlite(st), q, -1, &s, NULL) != SQLITE_OK) {
-        cg_store_fail(st, what);
-        sqlite3_finalize(s);
-        return NULL;
-    }
-    return s;
-}
-
-/* finish - finalize after the last step; -1 (recorded) unless rc is DONE */
-static int finish(cg_store *st, sqlite3_stmt *s, int rc, const char *what)
-{
-    int ret = 0;
-    if (rc != SQLITE_DONE)
-        ret = cg_store_fail(st, what);
-    sqlite3_finalize(s);
-    return ret;
-}
-
 /* --- held messages ------------------------------------------------------- */
 
 int cg_held_rows(cg_store *st, const char *queue_id, int64_t since, cg_store_decision_cb cb,
                  void *arg)
 {
     static const char q[] =
-        "SELECT " DECISION_COLS " FROM decisions"
+        "SELECT " CG_STORE_DECISION_COLS " FROM decisions"
         " WHERE queue_id = :qid AND verdict = 'hold' AND monitor = 0 AND ts >= :since"
         " AND ref = (SELECT ref FROM decisions WHERE queue_id = :qid AND verdict = 'hold'"
         "            AND monitor = 0 AND ts >= :since ORDER BY id DESC LIMIT 1)"
         " ORDER BY id";
-    sqlite3_stmt *s = prepare(st, q, "held rows");
+    sqlite3_stmt *s = cg_store_prepare(st, q, "held rows");
     if (!s)
         return -1;
-    bind_text(s, ":qid", queue_id);
-    bind_int(s, ":since", since);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct cg_decision_row d = {
-            .id = sqlite3_column_int64(s, 0),
-            .ts = sqlite3_column_int64(s, 1),
-            .ref = col_text(s, 2),
-            .stage = col_text(s, 3),
-            .verdict = col_text(s, 4),
-            .policy = col_text(s, 5),
-            .reason = col_text(s, 6),
-            .detail = col_text(s, 7),
-            .department = col_text(s, 8),
-            .sender = col_text(s, 9),
-            .recipient = col_text(s, 10),
-            .customer = col_text(s, 11),
-            .category = col_text(s, 12),
-            .message_id = col_text(s, 13),
-            .queue_id = col_text(s, 14),
-            .config_version = col_text(s, 15),
-            .retry_after = sqlite3_column_int64(s, 16),
-            .monitor = sqlite3_column_int(s, 17),
-        };
-        if (cb(&d, arg)) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    return finish(st, s, rc, "held rows");
+    cg_store_bind_named_text(s, ":qid", queue_id);
+    cg_store_bind_named_int(s, ":since", since);
+    return cg_store_decision_rows(st, s, cb, arg, "held rows");
 }
 
 int cg_held_outcome(cg_store *st, const char *queue_id, const char *ref,
@@ -115,19 +42,19 @@ int cg_held_outcome(cg_store *st, const char *queue_id, const char *ref,
 {
     static const char q[] = "SELECT verdict FROM decisions WHERE queue_id = :qid AND ref = :ref"
                             " AND verdict IN ('released', 'dropped') ORDER BY id DESC LIMIT 1";
-    sqlite3_stmt *s = prepare(st, q, "held outcome");
+    sqlite3_stmt *s = cg_store_prepare(st, q, "held outcome");
     if (!s)
         return -1;
-    bind_text(s, ":qid", queue_id);
-    bind_text(s, ":ref", ref);
+    cg_store_bind_named_text(s, ":qid", queue_id);
+    cg_store_bind_named_text(s, ":ref", ref);
     int rc = sqlite3_step(s), found = 0;
     if (rc == SQLITE_ROW) {
-        const char *v = col_text(s, 0);
+        const char *v = cg_store_col_text(s, 0);
         *verdict_r = v && !strcmp(v, "released") ? "released" : "dropped";
         found = 1;
         rc = SQLITE_DONE;
     }
-    if (finish(st, s, rc, "held outcome") < 0)
+    if (cg_store_finish(st, s, rc, "held outcome") < 0)
         return -1;
     return found;
 }
@@ -181,39 +108,39 @@ int cg_lifecycle(cg_store *st, const struct cg_lifecycle_filter *f, cg_lifecycle
                " ORDER BY g.first_ts DESC, g.first_id DESC");
     if (f->limit > 0)
         cg_buf_printf(&q, " LIMIT %ld", f->limit);
-    sqlite3_stmt *s = prepare(st, q.s, "deferred messages");
+    sqlite3_stmt *s = cg_store_prepare(st, q.s, "deferred messages");
     cg_buf_free(&q);
     if (!s)
         return -1;
-    bind_text(s, ":dept", f->department);
-    bind_text(s, ":cust", f->customer);
-    bind_text(s, ":policy", f->policy);
-    bind_text(s, ":qid", f->queue_id);
-    bind_int(s, ":since", f->since);
-    bind_int(s, ":until", f->until);
+    cg_store_bind_named_text(s, ":dept", f->department);
+    cg_store_bind_named_text(s, ":cust", f->customer);
+    cg_store_bind_named_text(s, ":policy", f->policy);
+    cg_store_bind_named_text(s, ":qid", f->queue_id);
+    cg_store_bind_named_int(s, ":since", f->since);
+    cg_store_bind_named_int(s, ":until", f->until);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct cg_lifecycle_row r = {
-            .message_id = col_text(s, 0),
-            .recipient = col_text(s, 1),
-            .customer = col_text(s, 2),
-            .department = col_text(s, 3),
-            .sender = col_text(s, 4),
-            .category = col_text(s, 5),
-            .policy = col_text(s, 6),
-            .reason = col_text(s, 7),
-            .first_ref = col_text(s, 8),
-            .last_ref = col_text(s, 9),
+            .message_id = cg_store_col_text(s, 0),
+            .recipient = cg_store_col_text(s, 1),
+            .customer = cg_store_col_text(s, 2),
+            .department = cg_store_col_text(s, 3),
+            .sender = cg_store_col_text(s, 4),
+            .category = cg_store_col_text(s, 5),
+            .policy = cg_store_col_text(s, 6),
+            .reason = cg_store_col_text(s, 7),
+            .first_ref = cg_store_col_text(s, 8),
+            .last_ref = cg_store_col_text(s, 9),
             .first_ts = sqlite3_column_int64(s, 10),
             .last_ts = sqlite3_column_int64(s, 11),
             .attempts = sqlite3_column_int64(s, 12),
             .retry_after = sqlite3_column_int64(s, 13),
             .delivered_ts = sqlite3_column_int64(s, 15),
-            .final_verdict = col_text(s, 16),
+            .final_verdict = cg_store_col_text(s, 16),
         };
         /* "VERDICT TS" from the one subquery */
         char verdict[16] = "";
-        const char *next = col_text(s, 14);
+        const char *next = cg_store_col_text(s, 14);
         if (next) {
             const char *sp = strchr(next, ' ');
             if (sp && (size_t)(sp - next) < sizeof verdict) {
@@ -228,5 +155,5 @@ int cg_lifecycle(cg_store *st, const struct cg_lifecycle_filter *f, cg_lifecycle
             break;
         }
     }
-    return finish(st, s, rc, "deferred messages");
+    return cg_store_finish(st, s, rc, "deferred messages");
 }

@@ -26,54 +26,20 @@ static void filter(struct cg_buf *q, const struct cg_report_range *r)
         cg_buf_add(q, " AND department = :dept");
 }
 
-/* bind_int / bind_text - bind a named parameter if the statement has it */
-static void bind_int(sqlite3_stmt *s, const char *name, int64_t v)
-{
-    int i = sqlite3_bind_parameter_index(s, name);
-    if (i > 0)
-        sqlite3_bind_int64(s, i, v);
-}
-
-static void bind_text(sqlite3_stmt *s, const char *name, const char *v)
-{
-    int i = sqlite3_bind_parameter_index(s, name);
-    if (i > 0)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-}
-
 /* prepare - compile q (and free it), bind the range; NULL on error */
 static sqlite3_stmt *prepare(cg_store *st, struct cg_buf *q, const struct cg_report_range *r,
                              const char *what)
 {
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(cg_store_sqlite(st), q->s, -1, &s, NULL);
+    sqlite3_stmt *s = cg_store_prepare(st, q->s, what);
     cg_buf_free(q);
-    if (rc != SQLITE_OK) {
-        cg_store_fail(st, what);
-        sqlite3_finalize(s);
+    if (!s)
         return NULL;
-    }
-    bind_int(s, ":since", r->since);
-    bind_int(s, ":until", r->until);
-    bind_int(s, ":day0", r->day0);
+    cg_store_bind_named_int(s, ":since", r->since);
+    cg_store_bind_named_int(s, ":until", r->until);
+    cg_store_bind_named_int(s, ":day0", r->day0);
     if (r->department)
-        bind_text(s, ":dept", r->department);
+        cg_store_bind_named_text(s, ":dept", r->department);
     return s;
-}
-
-/* finish - finalize after the last step; -1 (recorded) unless rc is DONE */
-static int finish(cg_store *st, sqlite3_stmt *s, int rc, const char *what)
-{
-    int ret = 0;
-    if (rc != SQLITE_DONE)
-        ret = cg_store_fail(st, what);
-    sqlite3_finalize(s);
-    return ret;
-}
-
-static const char *col_text(sqlite3_stmt *s, int i)
-{
-    return (const char *)sqlite3_column_text(s, i);
 }
 
 int cg_store_report_counts(cg_store *st, const struct cg_report_range *r, enum cg_report_by by,
@@ -115,7 +81,7 @@ int cg_store_report_counts(cg_store *st, const struct cg_report_range *r, enum c
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct cg_report_counts c = {
-            .key = col_text(s, 0),
+            .key = cg_store_col_text(s, 0),
             .day = sqlite3_column_int64(s, 1),
             .sent = sqlite3_column_int64(s, 2),
             .tagged = sqlite3_column_int64(s, 3),
@@ -131,7 +97,7 @@ int cg_store_report_counts(cg_store *st, const struct cg_report_range *r, enum c
             break;
         }
     }
-    return finish(st, s, rc, "report counts");
+    return cg_store_finish(st, s, rc, "report counts");
 }
 
 int cg_store_report_reasons(cg_store *st, const struct cg_report_range *r, int top,
@@ -147,15 +113,16 @@ int cg_store_report_reasons(cg_store *st, const struct cg_report_range *r, int t
     sqlite3_stmt *s = prepare(st, &q, r, "report reasons");
     if (!s)
         return -1;
-    bind_int(s, ":top", top);
+    cg_store_bind_named_int(s, ":top", top);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cb(col_text(s, 0), col_text(s, 1), sqlite3_column_int64(s, 2), arg)) {
+        if (cb(cg_store_col_text(s, 0), cg_store_col_text(s, 1), sqlite3_column_int64(s, 2),
+               arg)) {
             rc = SQLITE_DONE;
             break;
         }
     }
-    return finish(st, s, rc, "report reasons");
+    return cg_store_finish(st, s, rc, "report reasons");
 }
 
 int cg_store_report_histogram(cg_store *st, const struct cg_report_range *r, int cap,
@@ -172,7 +139,7 @@ int cg_store_report_histogram(cg_store *st, const struct cg_report_range *r, int
         return -1;
     int rc = sqlite3_step(s);
     if (rc != SQLITE_ROW)
-        return finish(st, s, rc, "report histogram");
+        return cg_store_finish(st, s, rc, "report histogram");
     int have_map = sqlite3_column_int(s, 0);
     int64_t zero = sqlite3_column_int64(s, 1);
     sqlite3_finalize(s);
@@ -184,12 +151,12 @@ int cg_store_report_histogram(cg_store *st, const struct cg_report_range *r, int
     cg_buf_add(&q, " GROUP BY customer) GROUP BY 1 ORDER BY 1");
     if (!(s = prepare(st, &q, r, "report histogram")))
         return -1;
-    bind_int(s, ":cap", cap);
+    cg_store_bind_named_int(s, ":cap", cap);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (cb(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), arg)) {
             rc = SQLITE_DONE;
             break;
         }
     }
-    return finish(st, s, rc, "report histogram");
+    return cg_store_finish(st, s, rc, "report histogram");
 }

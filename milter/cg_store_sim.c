@@ -11,9 +11,9 @@
 int cg_store_sim_seed(cg_store *sim, const char *src, int64_t history_from, int64_t since)
 {
     sqlite3 *db = cg_store_sqlite(sim);
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, "ATTACH DATABASE ?1 AS src", -1, &s, NULL) != SQLITE_OK)
-        return cg_store_fail(sim, "attach");
+    sqlite3_stmt *s = cg_store_prepare(sim, "ATTACH DATABASE ?1 AS src", "attach");
+    if (!s)
+        return -1;
     sqlite3_bind_text(s, 1, src, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
@@ -28,8 +28,8 @@ int cg_store_sim_seed(cg_store *sim, const char *src, int64_t history_from, int6
     int failed = 0;
     sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
     for (size_t i = 0; i < sizeof copy / sizeof copy[0] && !failed; i++) {
-        if (sqlite3_prepare_v2(db, copy[i], -1, &s, NULL) != SQLITE_OK) {
-            failed = cg_store_fail(sim, "seed");
+        if (!(s = cg_store_prepare(sim, copy[i], "seed"))) {
+            failed = -1;
             break;
         }
         if (sqlite3_bind_parameter_count(s) == 2) {
@@ -73,43 +73,35 @@ static const char *const events_sql =
     "           customer"
     "  ORDER BY 1";
 
-/* col - text column or NULL */
-static const char *col(sqlite3_stmt *s, int i)
-{
-    return (const char *)sqlite3_column_text(s, i);
-}
-
 int cg_store_sim_events(cg_store *st, int64_t since, int64_t until, cg_sim_event_cb cb,
                         void *arg)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(cg_store_sqlite(st), events_sql, -1, &s, NULL) != SQLITE_OK)
-        return cg_store_fail(st, "read the recorded traffic");
+    sqlite3_stmt *s = cg_store_prepare(st, events_sql, "read the recorded traffic");
+    if (!s)
+        return -1;
     sqlite3_bind_int64(s, 1, since);
     sqlite3_bind_int64(s, 2, until);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct cg_sim_event e = {
             .ts = sqlite3_column_int64(s, 0),
-            .customer = col(s, 1),
-            .address = col(s, 2),
-            .sender = col(s, 3),
-            .department = col(s, 4),
-            .category = col(s, 5),
-            .channel = col(s, 6),
-            .message_id = col(s, 7),
-            .digest = col(s, 8),
-            .outcome = col(s, 9),
+            .customer = cg_store_col_text(s, 1),
+            .address = cg_store_col_text(s, 2),
+            .sender = cg_store_col_text(s, 3),
+            .department = cg_store_col_text(s, 4),
+            .category = cg_store_col_text(s, 5),
+            .channel = cg_store_col_text(s, 6),
+            .message_id = cg_store_col_text(s, 7),
+            .digest = cg_store_col_text(s, 8),
+            .outcome = cg_store_col_text(s, 9),
             .attempts = sqlite3_column_int(s, 10),
         };
         if (!e.customer || !e.department || !e.category)
             continue;
-        if (cb(&e, arg))
+        if (cb(&e, arg)) {
+            rc = SQLITE_DONE;
             break;
+        }
     }
-    int ok = rc == SQLITE_ROW || rc == SQLITE_DONE;
-    if (!ok)
-        cg_store_fail(st, "read the recorded traffic");
-    sqlite3_finalize(s);
-    return ok ? 0 : -1;
+    return cg_store_finish(st, s, rc, "read the recorded traffic");
 }
