@@ -57,6 +57,14 @@
 
 /* --- small helpers ------------------------------------------------------- */
 
+/* bench_store_flags - the daemon's "durability": BENCH_DURABILITY=power
+ * for synchronous=FULL, else the default (process: synchronous=NORMAL) */
+static int bench_store_flags(void)
+{
+    const char *d = getenv("BENCH_DURABILITY");
+    return d && strcmp(d, "power") == 0 ? CG_STORE_SYNC_FULL : 0;
+}
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -714,7 +722,9 @@ static void describe_machine(const char *dir)
     printf("machine: %ld CPUs (nproc), %s, %.1f GiB RAM\n", sysconf(_SC_NPROCESSORS_ONLN), cpu,
            (double)mem_kb / 1048576.0);
     printf("disk:    %s on %s\n", dir, disk);
-    printf("SQLite:  %s, WAL, synchronous=FULL (the store's own settings)\n", sqlite3_libversion());
+    printf("SQLite:  %s, WAL, synchronous=%s (the store's own settings; BENCH_DURABILITY=%s)\n",
+           sqlite3_libversion(), bench_store_flags() ? "FULL" : "NORMAL",
+           bench_store_flags() ? "power" : "process");
 }
 
 /* --- main ----------------------------------------------------------------- */
@@ -809,7 +819,7 @@ int main(int argc, char **argv)
         fill_secs[i] = (double)(now_ns() - t0) / 1e9;
 
         struct bench b = {.cfg = cfg, .customers = customers};
-        b.dc = cg_decider_start(path, err, sizeof err);
+        b.dc = cg_decider_start(path, bench_store_flags(), err, sizeof err);
         if (!b.dc)
             die("%s", err);
         run_fixed(&b, 1, ops1 / 10, ops1, 1 + (uint64_t)i, &r1[i]);
@@ -817,7 +827,7 @@ int main(int argc, char **argv)
         print_row(rows, customers, 1, &r1[i]);
         cleanup(path, n);
 
-        b.dc = cg_decider_start(path, err, sizeof err);
+        b.dc = cg_decider_start(path, bench_store_flags(), err, sizeof err);
         if (!b.dc)
             die("%s", err);
         run_fixed(&b, nt, opsn / 10, opsn, 100 + (uint64_t)i, &rn[i]);
@@ -858,7 +868,7 @@ int main(int argc, char **argv)
         remove_db(work);
         copy_file(src, work);
         struct bench b = {.cfg = cfg, .customers = sizes[big] / 10 > 0 ? sizes[big] / 10 : 1};
-        b.dc = cg_decider_start(work, err, sizeof err);
+        b.dc = cg_decider_start(work, bench_store_flags(), err, sizeof err);
         if (!b.dc)
             die("%s", err);
         cg_store *pst = cg_store_open(work, 0, err, sizeof err);

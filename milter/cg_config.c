@@ -63,6 +63,7 @@ static const struct key top_keys[] = {
     {"plugin_dir", JSON_STRING, "directory of policy plugins NAME.so"},
     {"mode", JSON_STRING, "enforce (default) or monitor"},
     {"on_error", JSON_STRING, "tempfail (default) or accept when contactgate cannot decide"},
+    {"durability", JSON_STRING, "process (default) or power: what a recorded decision survives"},
     {"timezone", JSON_STRING, "default recipient time zone (IANA)"},
     {"tag_header", JSON_STRING, "header added to tagged mail (X-Contact-Gate)"},
     {"trusted_clients", JSON_ARRAY, "CIDRs whose X-Department header is believed"},
@@ -624,6 +625,15 @@ static int load_doc(struct loader *L, json_t *doc)
             return lerr(L, "on_error", "\"%s\" is not tempfail or accept (mail is never "
                                        "rejected because of an internal error)", s);
     }
+    if ((v = json_object_get(doc, "durability"))) {
+        if (set_scalar(L, "durability") < 0)
+            return -1;
+        const char *s = json_string_value(v);
+        if (!strcmp(s, "process") || !strcmp(s, "power"))
+            c->durability_power = !strcmp(s, "power");
+        else
+            return lerr(L, "durability", "\"%s\" is not process or power", s);
+    }
     if (json_object_get(doc, "timezone")) {
         if (take_string(L, doc, "timezone", &c->timezone) < 0)
             return -1;
@@ -962,6 +972,9 @@ void cg_config_print(const struct cg_config *c, FILE *fp)
     fprintf(fp, "  mode         %s\n  on_error     %s\n  timezone     %s\n  tag_header   %s\n",
             c->mode == CG_MODE_MONITOR ? "monitor" : "enforce",
             c->on_error == CG_ONERR_ACCEPT ? "accept" : "tempfail", c->timezone, c->tag_header);
+    fprintf(fp, "  durability   %s\n",
+            c->durability_power ? "power (every commit fsynced)"
+                                : "process (commits survive a crash of contactgate)");
     print_cidrs(fp, "  trusted      ", c->trusted_clients, c->n_trusted_clients);
     fprintf(fp, "  classify     category from %s, department from %s, heuristics %s -> %s\n",
             c->category_header, c->department_header, c->heuristics ? "on" : "off",

@@ -81,6 +81,8 @@ struct cg_config {
     char *plugin_dir;
     int mode;                /* enum cg_mode */
     int on_error;            /* enum cg_on_error */
+    int durability_power;    /* 1: every commit fsynced (survives power loss);
+                                0: survives a crash of the process (default) */
     char *timezone;          /* default recipient time zone, IANA */
     char *tag_header;        /* "X-Contact-Gate" */
     struct cg_cidr *trusted_clients; /* may send X-Department */

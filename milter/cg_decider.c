@@ -1,33 +1,57 @@
 /*
  * cg_decider.c - the decision thread with group commit (see cg_decider.h).
+ *
+ * The envelope (RCPT) check only reads: it runs in the caller's thread on
+ * a connection from a small pool of readers (WAL readers never wait for
+ * the writer), and only a settled verdict's decision-log row goes to the
+ * decision thread. The end-of-message check-and-record always runs in the
+ * decision thread, inside the batch's one transaction, so caps are exact.
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cg_decider.h"
 #include "cg_log.h"
 #include "cg_util.h"
 
 #define CG_BATCH_MAX 256
+#define CG_READERS 4
+/* The checkpointer: a passive checkpoint every CG_CKPT_MS; when the WAL has
+ * grown past CG_CKPT_RESTART_FRAMES (about 64 MiB) despite them (readers
+ * always in the way, a long prune), one that waits so the WAL starts over. */
+#define CG_CKPT_MS 200
+#define CG_CKPT_RESTART_FRAMES 16384
 
 struct job {
     struct job *next;
     const struct cg_config *cfg;
     struct cg_msg *m;
-    struct cg_rcpt *r;        /* NULL: end of message */
+    struct cg_rcpt *r;        /* NULL: end of message; else log a settled RCPT verdict */
     struct cg_decision *d;
     int done;
+    pthread_cond_t cond;      /* the waiting thread's own: no thundering herd */
 };
 
 struct cg_decider {
     cg_store *st;
+    char *database;
+    int store_flags;
     pthread_t thread;
+    pthread_t ckpt_thread;
+    cg_store *ckpt;           /* the checkpointer's own connection */
+    pthread_cond_t ckpt_stop;
+    int ckpt_running;
     pthread_mutex_t lock;
     pthread_cond_t work;      /* jobs are waiting */
-    pthread_cond_t finished;  /* some job is done */
     struct job *head, *tail;
     int stopping;
+    /* readers for the RCPT check: free ones are stacked in idle[] */
+    pthread_mutex_t rlock;
+    pthread_cond_t rfree;     /* a reader was returned */
+    cg_store *idle[CG_READERS];
+    size_t n_idle, n_open;
 };
 
 /* run_batch - one transaction over a batch of jobs */
@@ -39,7 +63,7 @@ static void run_batch(cg_decider *dc, struct job *batch)
     for (struct job *j = batch; j && !failed; j = j->next) {
         if (j->m->now == 0) /* the milter leaves it 0: decide at commit time */
             j->m->now = cg_now();
-        int rc = j->r ? cg_engine_rcpt(j->cfg, dc->st, j->m, j->r, j->d)
+        int rc = j->r ? cg_engine_rcpt_log(j->cfg, dc->st, j->m, j->r, j->d)
                       : cg_engine_eom(j->cfg, dc->st, j->m, 1, j->d);
         if (rc < 0)
             failed = 1;
@@ -56,7 +80,7 @@ static void run_batch(cg_decider *dc, struct job *batch)
                    j->m->queue_id ? j->m->queue_id : "NOQUEUE", j->d->ref, j->r ? "rcpt" : "eom",
                    j->d->verdict == CG_ACT_ACCEPT ? "accept(on_error)" : "tempfail");
             if (j->r) /* at RCPT an internal error only postpones to end of message */
-                j->d->verdict = CG_ACT_ACCEPT, j->d->error = 0;
+                j->d->verdict = CG_ACT_ACCEPT, j->d->error = 0, j->d->smtp_code[0] = 0;
         }
     }
 }
@@ -88,30 +112,73 @@ static void *decider_main(void *arg)
 
         pthread_mutex_lock(&dc->lock);
         for (struct job *j = batch; j;) {
-            struct job *next = j->next; /* j may be freed once done is seen */
+            struct job *next = j->next; /* j may be gone once done is seen */
             j->done = 1;
+            pthread_cond_signal(&j->cond);
             j = next;
         }
-        pthread_cond_broadcast(&dc->finished);
+    }
+    pthread_mutex_unlock(&dc->lock);
+    return NULL;
+}
+
+/* checkpointer_main - WAL checkpoints away from the decision thread, so no
+ * commit waits for the copy and its fsync */
+static void *checkpointer_main(void *arg)
+{
+    cg_decider *dc = arg;
+    pthread_mutex_lock(&dc->lock);
+    while (!dc->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += CG_CKPT_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&dc->ckpt_stop, &dc->lock, &ts);
+        if (dc->stopping)
+            break;
+        pthread_mutex_unlock(&dc->lock);
+        int frames = 0;
+        if (cg_store_checkpoint(dc->ckpt, 0, &frames) < 0)
+            cg_log(LOG_WARNING, "store: checkpoint: %s", cg_store_errmsg(dc->ckpt));
+        else if (frames > CG_CKPT_RESTART_FRAMES &&
+                 cg_store_checkpoint(dc->ckpt, 1, &frames) < 0)
+            cg_log(LOG_WARNING, "store: checkpoint: %s", cg_store_errmsg(dc->ckpt));
+        pthread_mutex_lock(&dc->lock);
     }
     pthread_mutex_unlock(&dc->lock);
     return NULL;
 }
 
 /* cg_decider_start - open the store and start the thread */
-cg_decider *cg_decider_start(const char *database, char *err, size_t errlen)
+cg_decider *cg_decider_start(const char *database, int store_flags, char *err, size_t errlen)
 {
-    cg_store *st = cg_store_open(database, 0, err, errlen);
+    cg_store *st = cg_store_open(database, store_flags, err, errlen);
     if (!st)
         return NULL;
     cg_decider *dc = cg_xcalloc(1, sizeof *dc);
     dc->st = st;
+    dc->database = cg_xstrdup(database);
+    dc->store_flags = store_flags;
     pthread_mutex_init(&dc->lock, NULL);
+    pthread_mutex_init(&dc->rlock, NULL);
+    pthread_cond_init(&dc->rfree, NULL);
     pthread_cond_init(&dc->work, NULL);
-    pthread_cond_init(&dc->finished, NULL);
+    pthread_cond_init(&dc->ckpt_stop, NULL);
+    /* the decision thread's commits never checkpoint; a thread of its own
+     * does (if it cannot start, SQLite's automatic checkpoints stay on) */
+    char cerr[256];
+    dc->ckpt = cg_store_open(database, store_flags, cerr, sizeof cerr);
+    if (dc->ckpt && pthread_create(&dc->ckpt_thread, NULL, checkpointer_main, dc) == 0) {
+        dc->ckpt_running = 1;
+        cg_store_autocheckpoint(st, 0);
+    } else {
+        cg_store_free(&dc->ckpt);
+    }
     if (pthread_create(&dc->thread, NULL, decider_main, dc) != 0) {
         cg_errf(err, errlen, "cannot start the decision thread");
         cg_store_free(&dc->st);
+        free(dc->database);
         free(dc);
         return NULL;
     }
@@ -127,12 +194,21 @@ void cg_decider_stop(cg_decider **dp)
     pthread_mutex_lock(&dc->lock);
     dc->stopping = 1;
     pthread_cond_broadcast(&dc->work);
+    pthread_cond_broadcast(&dc->ckpt_stop);
     pthread_mutex_unlock(&dc->lock);
     pthread_join(dc->thread, NULL);
+    if (dc->ckpt_running)
+        pthread_join(dc->ckpt_thread, NULL);
+    cg_store_free(&dc->ckpt);
     cg_store_free(&dc->st);
+    for (size_t i = 0; i < dc->n_idle; i++)
+        cg_store_free(&dc->idle[i]);
     pthread_mutex_destroy(&dc->lock);
+    pthread_mutex_destroy(&dc->rlock);
+    pthread_cond_destroy(&dc->rfree);
     pthread_cond_destroy(&dc->work);
-    pthread_cond_destroy(&dc->finished);
+    pthread_cond_destroy(&dc->ckpt_stop);
+    free(dc->database);
     free(dc);
     *dp = NULL;
 }
@@ -140,9 +216,11 @@ void cg_decider_stop(cg_decider **dp)
 /* submit - queue a job and wait for its committed result */
 static void submit(cg_decider *dc, struct job *j)
 {
+    pthread_cond_init(&j->cond, NULL);
     pthread_mutex_lock(&dc->lock);
     if (dc->stopping) {
         pthread_mutex_unlock(&dc->lock);
+        pthread_cond_destroy(&j->cond);
         cg_engine_error(j->cfg, j->d, "contactgate is stopping");
         return;
     }
@@ -153,14 +231,70 @@ static void submit(cg_decider *dc, struct job *j)
     dc->tail = j;
     pthread_cond_signal(&dc->work);
     while (!j->done)
-        pthread_cond_wait(&dc->finished, &dc->lock);
+        pthread_cond_wait(&j->cond, &dc->lock);
     pthread_mutex_unlock(&dc->lock);
+    pthread_cond_destroy(&j->cond);
 }
 
-/* cg_decider_rcpt - envelope decision in the decision thread */
+/* reader_take - a read connection: an idle one, a new one while fewer
+ * than CG_READERS are open, else wait for one. NULL when none can be
+ * opened (the caller then leaves the decision to end of message). */
+static cg_store *reader_take(cg_decider *dc)
+{
+    pthread_mutex_lock(&dc->rlock);
+    while (!dc->n_idle && dc->n_open >= CG_READERS)
+        pthread_cond_wait(&dc->rfree, &dc->rlock);
+    if (dc->n_idle) {
+        cg_store *st = dc->idle[--dc->n_idle];
+        pthread_mutex_unlock(&dc->rlock);
+        return st;
+    }
+    dc->n_open++;
+    pthread_mutex_unlock(&dc->rlock);
+    char err[256];
+    cg_store *st = cg_store_open(dc->database, dc->store_flags, err, sizeof err);
+    if (!st) {
+        cg_log(LOG_WARNING, "store: cannot open a reader: %s", err);
+        pthread_mutex_lock(&dc->rlock);
+        dc->n_open--;
+        pthread_cond_signal(&dc->rfree);
+        pthread_mutex_unlock(&dc->rlock);
+    }
+    return st;
+}
+
+static void reader_put(cg_decider *dc, cg_store *st)
+{
+    pthread_mutex_lock(&dc->rlock);
+    dc->idle[dc->n_idle++] = st;
+    pthread_cond_signal(&dc->rfree);
+    pthread_mutex_unlock(&dc->rlock);
+}
+
+/* cg_decider_rcpt - the envelope check on a reader in this thread; a
+ * settled verdict's log row is written by the decision thread */
 void cg_decider_rcpt(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m,
                      struct cg_rcpt *r, struct cg_decision *d)
 {
+    if (m->now == 0)
+        m->now = cg_now();
+    cg_store *st = reader_take(dc);
+    int rc = -1;
+    if (st) {
+        rc = cg_engine_rcpt_decide(cfg, st, m, r, d);
+        reader_put(dc, st);
+    }
+    if (rc < 0) {
+        if (st)
+            cg_log(LOG_WARNING, "store: envelope check failed: %s; deciding at end of message",
+                   cg_store_errmsg(st));
+        /* an internal error at RCPT only postpones the decision */
+        memset(d, 0, sizeof *d);
+        d->verdict = CG_ACT_ACCEPT;
+        return;
+    }
+    if (d->verdict < CG_ACT_DEFER)
+        return;
     struct job j = {.cfg = cfg, .m = m, .r = r, .d = d};
     submit(dc, &j);
 }

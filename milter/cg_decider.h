@@ -4,7 +4,7 @@
  *
  * Milter threads hand it jobs and wait. The thread takes every job that is
  * waiting, runs them in order inside ONE transaction (BEGIN IMMEDIATE ...
- * COMMIT, synchronous=FULL), then wakes their threads: group commit. Each
+ * COMMIT), then wakes their threads: group commit. Each
  * job sees the contacts recorded by the jobs before it, so caps hold
  * exactly under any concurrency, and nothing is acknowledged to the MTA
  * before it is durable. If the transaction fails, every job of the batch
@@ -18,9 +18,10 @@
 
 typedef struct cg_decider cg_decider;
 
-/* cg_decider_start - open the store (creating/migrating it) and start the
- * thread; NULL with a message in err. */
-cg_decider *cg_decider_start(const char *database, char *err, size_t errlen);
+/* cg_decider_start - open the store (creating/migrating it; store_flags:
+ * CG_STORE_SYNC_FULL or 0) and start the thread; NULL with a message in
+ * err. */
+cg_decider *cg_decider_start(const char *database, int store_flags, char *err, size_t errlen);
 /* cg_decider_stop - finish waiting jobs, stop the thread, close; NULL-safe */
 void cg_decider_stop(cg_decider **dp);
 

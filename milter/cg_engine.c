@@ -321,9 +321,10 @@ void cg_engine_error(const struct cg_config *cfg, struct cg_decision *d, const c
     reply_fill(d, cg_now());
 }
 
-/* cg_engine_rcpt - envelope-only decision for one recipient */
-int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
-                   struct cg_rcpt *r, struct cg_decision *d)
+/* cg_engine_rcpt_decide - envelope-only decision for one recipient, read
+ * only (see cg_engine.h) */
+int cg_engine_rcpt_decide(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
+                          struct cg_rcpt *r, struct cg_decision *d)
 {
     memset(d, 0, sizeof *d);
     d->verdict = CG_ACT_ACCEPT;
@@ -392,6 +393,7 @@ int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
             trace(m, "rcpt", p, r, CG_TRACE_PASS, NULL, NULL);
         }
     }
+    cg_query_ctx_clear(&ctx);
     if (sure < CG_ACT_DEFER || RANK(sure) < RANK(possible))
         return 0; /* the headers may still change it: decide at end of message */
     d->verdict = sure;
@@ -402,18 +404,36 @@ int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
     d->n_hits = 1;
     cg_ref_new(d->ref, sizeof d->ref);
     reply_fill(d, m->now);
-    if (m->dry)
+    return 0;
+}
+
+/* cg_engine_rcpt_log - syslog and decision log of a settled RCPT verdict */
+int cg_engine_rcpt_log(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
+                       struct cg_rcpt *r, const struct cg_decision *d)
+{
+    if (m->dry || d->verdict < CG_ACT_DEFER)
         return 0;
     if (!m->quiet)
         syslog_decision(cfg, m, d, "rcpt", r->addr, 1);
     /* before the headers the category is one of the candidates: log them
      * all ("promotional.offer|promotional.*") rather than guess */
+    const char *cands[CG_MAX_CANDIDATES];
+    size_t n_cands = cg_ident_candidates(cfg, m, cands, CG_MAX_CANDIDATES);
     struct cg_buf cat = {0};
     for (size_t i = 0; i < n_cands; i++)
         cg_buf_printf(&cat, "%s%s", i ? "|" : "", cands[i]);
     int rc = log_row(st, cfg, m, r, d, "rcpt", cat.s, NULL, 0);
     cg_buf_free(&cat);
     return rc;
+}
+
+/* cg_engine_rcpt - decide and, when settled, log */
+int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
+                   struct cg_rcpt *r, struct cg_decision *d)
+{
+    if (cg_engine_rcpt_decide(cfg, st, m, r, d) < 0)
+        return -1;
+    return cg_engine_rcpt_log(cfg, st, m, r, d);
 }
 
 /* expire_deferral - a message deferred for longer than the policy's
@@ -501,6 +521,7 @@ static void decide_customer(const struct cg_config *cfg, cg_store *st, struct cg
             c->decisive = (int)(c->n_hits - 1);
         }
     }
+    cg_query_ctx_clear(&ctx);
 }
 
 /* hits_summary - "pol=defer:reason, pol2=tag(monitor):reason" for the log */

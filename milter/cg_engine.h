@@ -168,9 +168,16 @@ struct cg_decision {
     char tag_value[256];     /* X-Contact-Gate value for tag/hold, else "" */
 };
 
-/* cg_engine_rcpt - see above. Never records; logs only an acted-on verdict. */
+/* cg_engine_rcpt - see above. Never records; logs only an acted-on verdict.
+ * It is cg_engine_rcpt_decide (reads only: any connection, any thread)
+ * followed by cg_engine_rcpt_log (the decision log row of a settled
+ * verdict: the writer's connection). */
 int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
                    struct cg_rcpt *r, struct cg_decision *d);
+int cg_engine_rcpt_decide(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
+                          struct cg_rcpt *r, struct cg_decision *d);
+int cg_engine_rcpt_log(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
+                       struct cg_rcpt *r, const struct cg_decision *d);
 /* cg_engine_eom - see above. record = 0 for dry runs (nothing written). */
 int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
                   int record, struct cg_decision *d);

@@ -74,16 +74,91 @@ static int contacts_adapt(const struct cg_contact_row *row, void *arg)
     return ca->cb(&c, ca->arg);
 }
 
-/* host_contacts - the customer's contacts in [since, until) */
+/* Contacts kept per decision: at most this many (a customer with more in
+ * the range is queried directly every time). */
+#define CG_CONTACT_CACHE_MAX 2048
+
+static void cache_rows_free(struct cg_contact_cache *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free((char *)c->rows[i].department);
+        free((char *)c->rows[i].category);
+        free((char *)c->rows[i].channel);
+        free((char *)c->rows[i].digest);
+    }
+    c->n = 0;
+    c->valid = 0;
+}
+
+void cg_query_ctx_clear(struct cg_query_ctx *ctx)
+{
+    cache_rows_free(&ctx->contacts);
+    free(ctx->contacts.rows);
+    ctx->contacts.rows = NULL;
+    ctx->contacts.cap = 0;
+    for (size_t i = 0; i < ctx->n_states; i++)
+        free((char *)ctx->states[i].name);
+    free(ctx->states);
+    ctx->states = NULL;
+    ctx->n_states = 0;
+    ctx->states_valid = 0;
+}
+
+/* cache_add - keep one store row; non-zero stops (cache full) */
+static int cache_add(const struct cg_contact_row *row, void *arg)
+{
+    struct cg_contact_cache *c = arg;
+    if (c->n == CG_CONTACT_CACHE_MAX)
+        return 1;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 16;
+        c->rows = cg_xrealloc(c->rows, c->cap * sizeof *c->rows);
+    }
+    c->rows[c->n++] = (struct cg_contact){
+        .struct_size = sizeof(struct cg_contact),
+        .ts = row->ts,
+        .department = cg_xstrdup(row->department ? row->department : ""),
+        .category = cg_xstrdup(row->category ? row->category : ""),
+        .channel = cg_xstrdup(row->channel ? row->channel : "email"),
+        .weight = row->weight,
+        .digest = row->digest ? cg_xstrdup(row->digest) : NULL,
+    };
+    return 0;
+}
+
+/* host_contacts - the customer's contacts in [since, until), newest first.
+ * The first query of a decision is kept; a later one inside its range (the
+ * next policy's week) is answered from it. */
 static int host_contacts(const struct cg_message_view *v, int64_t since, int64_t until,
                          cg_contact_cb cb, void *arg)
 {
-    struct contacts_arg ca = {cb, arg};
-    if (cg_store_contacts(v->ctx->st, v->customer, since, until, contacts_adapt, &ca) < 0) {
-        cg_log(LOG_ERR, "store: contact query failed: %s", cg_store_errmsg(v->ctx->st));
-        v->ctx->failed = 1;
-        return CG_ERROR;
+    struct cg_contact_cache *c = &v->ctx->contacts;
+    if (!(c->valid && c->since <= since && until <= c->until)) {
+        cache_rows_free(c);
+        int full = 0;
+        struct contacts_arg ca = {cb, arg};
+        /* fill the cache; if the customer has too many contacts, stream */
+        int rc = cg_store_contacts(v->ctx->st, v->customer, since, until, cache_add, c);
+        if (rc == 0 && c->n == CG_CONTACT_CACHE_MAX) {
+            full = 1;
+            cache_rows_free(c);
+            rc = cg_store_contacts(v->ctx->st, v->customer, since, until, contacts_adapt, &ca);
+        }
+        if (rc < 0) {
+            cache_rows_free(c);
+            cg_log(LOG_ERR, "store: contact query failed: %s", cg_store_errmsg(v->ctx->st));
+            v->ctx->failed = 1;
+            return CG_ERROR;
+        }
+        if (full)
+            return CG_OK;
+        c->valid = 1;
+        c->since = since;
+        c->until = until;
     }
+    for (size_t i = 0; i < c->n; i++)
+        if (c->rows[i].ts >= since && c->rows[i].ts < until && cb(&c->rows[i], arg))
+            break;
     return CG_OK;
 }
 
@@ -103,33 +178,35 @@ static int host_department_contacts(const struct cg_message_view *v, const char 
     return CG_OK;
 }
 
-struct states_arg {
-    cg_state_cb cb;
-    void *arg;
-};
-
-/* states_adapt - store row to plugin state */
-static int states_adapt(const struct cg_state_row *row, void *arg)
+/* state_keep - copy one open state into the ctx */
+static int state_keep(const struct cg_state_row *row, void *arg)
 {
-    struct states_arg *sa = arg;
-    struct cg_state s = {
-        .struct_size = sizeof s,
-        .name = row->state,
+    struct cg_query_ctx *ctx = arg;
+    ctx->states = cg_xrealloc(ctx->states, (ctx->n_states + 1) * sizeof *ctx->states);
+    ctx->states[ctx->n_states++] = (struct cg_state){
+        .struct_size = sizeof(struct cg_state),
+        .name = cg_xstrdup(row->state),
         .since = row->since,
         .until = row->until,
     };
-    return sa->cb(&s, sa->arg);
+    return 0;
 }
 
-/* host_states - the customer's open states */
+/* host_states - the customer's open states (read once per decision) */
 static int host_states(const struct cg_message_view *v, cg_state_cb cb, void *arg)
 {
-    struct states_arg sa = {cb, arg};
-    if (cg_store_states(v->ctx->st, v->customer, v->now > 0 ? v->now : 1, states_adapt, &sa) < 0) {
-        cg_log(LOG_ERR, "store: state query failed: %s", cg_store_errmsg(v->ctx->st));
-        v->ctx->failed = 1;
-        return CG_ERROR;
+    struct cg_query_ctx *ctx = v->ctx;
+    if (!ctx->states_valid) {
+        if (cg_store_states(ctx->st, v->customer, v->now > 0 ? v->now : 1, state_keep, ctx) < 0) {
+            cg_log(LOG_ERR, "store: state query failed: %s", cg_store_errmsg(ctx->st));
+            ctx->failed = 1;
+            return CG_ERROR;
+        }
+        ctx->states_valid = 1;
     }
+    for (size_t i = 0; i < ctx->n_states; i++)
+        if (cb(&ctx->states[i], arg))
+            break;
     return CG_OK;
 }
 

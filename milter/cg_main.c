@@ -144,7 +144,9 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    cg_decider *dc = cg_decider_start(cfg->database, err, sizeof err);
+    cg_decider *dc = cg_decider_start(cfg->database,
+                                      cfg->durability_power ? CG_STORE_SYNC_FULL : 0, err,
+                                      sizeof err);
     if (!dc)
         cg_fatal("%s", err);
     cg_milter_config_swap(cfg);

@@ -50,11 +50,28 @@ extern const struct cg_host cg_host_table;
  * undecided even if the plugin ignored the error. */
 struct cg_store;
 struct cg_msg;
+/* One customer's contacts of one range, kept for the other policies of the
+ * same decision (they mostly ask for the same week). */
+struct cg_contact_cache {
+    int valid;
+    int64_t since, until;
+    struct cg_contact *rows;    /* newest first, strings owned */
+    size_t n, cap;
+};
+
 struct cg_query_ctx {
     struct cg_store *st;
     const struct cg_msg *m;     /* the message (headers), or NULL */
     int failed;
+    /* per-decision caches (one customer): release with cg_query_ctx_clear */
+    struct cg_contact_cache contacts;
+    int states_valid;
+    struct cg_state *states;
+    size_t n_states;
 };
+
+/* cg_query_ctx_clear - free the caches of a ctx */
+void cg_query_ctx_clear(struct cg_query_ctx *ctx);
 
 /* cg_param_arena_free - release what cg_plugin_instance() handed out. */
 void cg_param_arena_free(struct cg_param_arena **a);

@@ -332,6 +332,26 @@ static int migrate(cg_store *st)
     }
 }
 
+int cg_store_autocheckpoint(cg_store *st, int pages)
+{
+    return sqlite3_wal_autocheckpoint(st->db, pages) == SQLITE_OK ? 0
+                                                                  : cg_store_fail(st, "autocheckpoint");
+}
+
+int cg_store_checkpoint(cg_store *st, int restart, int *frames_r)
+{
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL,
+                                       restart ? SQLITE_CHECKPOINT_RESTART
+                                               : SQLITE_CHECKPOINT_PASSIVE,
+                                       &log, &done);
+    if (frames_r)
+        *frames_r = log;
+    if (rc == SQLITE_BUSY)
+        return 0; /* readers or a writer were in the way: next time */
+    return rc == SQLITE_OK ? 0 : cg_store_fail(st, "checkpoint");
+}
+
 cg_store *cg_store_open(const char *path, int flags, char *err, size_t errlen)
 {
     cg_store *st = cg_xcalloc(1, sizeof *st);
@@ -350,7 +370,9 @@ cg_store *cg_store_open(const char *path, int flags, char *err, size_t errlen)
     if (!ro) {
         rc = exec(st, "PRAGMA journal_mode = WAL", "journal_mode");
         if (rc == 0)
-            rc = exec(st, "PRAGMA synchronous = FULL", "synchronous");
+            rc = exec(st, flags & CG_STORE_SYNC_FULL ? "PRAGMA synchronous = FULL"
+                                                     : "PRAGMA synchronous = NORMAL",
+                      "synchronous");
         if (rc == 0)
             rc = migrate(st);
     } else {

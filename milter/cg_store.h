@@ -29,6 +29,11 @@ typedef struct cg_store cg_store;
 
 /* open flags */
 #define CG_STORE_READONLY 0x01 /* do not create or migrate */
+/* Durability of a commit. Default (WAL, synchronous=NORMAL): a committed
+ * transaction survives a crash or kill of the process; an OS crash or a
+ * power loss may lose the last ones. CG_STORE_SYNC_FULL (synchronous=FULL):
+ * every commit waits for an fsync and survives those too. */
+#define CG_STORE_SYNC_FULL 0x02
 
 cg_store *cg_store_open(const char *path, int flags, char *err, size_t errlen);
 /* cg_store_free - close; NULL-safe; sets *st to NULL. */
@@ -38,6 +43,13 @@ int cg_store_schema_version(cg_store *st);
 
 /* Transactions. begin(immediate=1) takes the write lock at once
  * (BEGIN IMMEDIATE), which check-and-record needs. */
+/* WAL checkpoints. cg_store_autocheckpoint(st, 0) stops this connection
+ * from checkpointing in its own commits (the decision thread leaves that
+ * to a checkpointer thread). cg_store_checkpoint copies the WAL into the
+ * database: passive (never waits) or, with restart, waiting for readers
+ * so the WAL starts over (bounds its size). *frames_r: frames in the WAL. */
+int cg_store_autocheckpoint(cg_store *st, int pages);
+int cg_store_checkpoint(cg_store *st, int restart, int *frames_r);
 int cg_store_begin(cg_store *st, int immediate);
 int cg_store_commit(cg_store *st);
 int cg_store_rollback(cg_store *st); /* safe when no transaction is open */
