@@ -20,7 +20,7 @@
  *   BENCH_THREADS  default 20
  *   BENCH_POLICY   default policies/retail-bank.json
  *   BENCH_PRUNE    0: skip the retention run (default 1, largest size)
- *   BENCH_PRUNE_BATCH  rows per prune transaction (default 10000, as
+ *   BENCH_PRUNE_BATCH  rows per prune transaction (default 1000, as
  *                  contactgatectl prune)
  *   CONTACTGATE_PLUGIN_DIR  the plugins (engine.sh sets BUILD/plugins)
  */
@@ -766,7 +766,7 @@ int main(int argc, char **argv)
     long ops1 = env_long("BENCH_OPS", 20000), opsn = 5 * ops1;
     int nt = (int)env_long("BENCH_THREADS", 20);
     int do_prune = !getenv("BENCH_PRUNE") || strcmp(getenv("BENCH_PRUNE"), "0") != 0;
-    int prune_batch = (int)env_long("BENCH_PRUNE_BATCH", 10000); /* contactgatectl's default */
+    int prune_batch = (int)env_long("BENCH_PRUNE_BATCH", 1000); /* contactgatectl's default */
 
     long sizes[MAX_SIZES];
     int n_sizes = 0;

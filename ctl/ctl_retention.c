@@ -11,7 +11,7 @@
 #include "cg_util.h"
 #include "ctl.h"
 
-#define PRUNE_BATCH 10000
+#define PRUNE_BATCH 1000
 
 static int prune_run(struct ctl *c, int argc, char **argv)
 {
@@ -87,7 +87,7 @@ const struct ctl_cmd ctl_cmd_prune = {
         "OPTIONS\n"
         "  --older-than DURATION  e.g. 400d, 52w, 9600h (required)\n"
         "  --dry-run              count what would be deleted; delete nothing\n"
-        "  --batch N              rows per transaction (default 10000)\n"
+        "  --batch N              rows per transaction (default 1000)\n"
         "  --json                 machine-readable output\n\n"
         "EXIT STATUS\n"
         "  0 ok, 1 usage error, 2 store error (batches done before it stay done)\n\n"

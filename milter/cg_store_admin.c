@@ -180,6 +180,12 @@ static int prune_table(cg_store *st, const char *table, int64_t before, int batc
         }
         *n += k;
         (*batches)++;
+        /* keep the WAL small: copy this batch into the database now, and
+         * when the WAL has grown anyway (the daemon always reading), wait
+         * briefly for a moment to start it over */
+        int frames = 0;
+        if (cg_store_checkpoint(st, 0, &frames) == 0 && frames > 4096)
+            cg_store_checkpoint(st, 1, &frames);
         if (k < batch) {
             sqlite3_finalize(s);
             return 0;
