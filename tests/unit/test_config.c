@@ -61,6 +61,7 @@ static void test_example_and_defaults(void)
     CG_CHECK_STR(c->category_header, "X-Contact-Category");
     CG_CHECK_STR(c->timezone, "Europe/London");
     CG_CHECK(c->mode == CG_MODE_ENFORCE && c->on_error == CG_ONERR_TEMPFAIL);
+    CG_CHECK(c->durability_power == 0); /* the default: survives a crash of the process */
     /* relative paths are relative to the config file's directory */
     char want[PATH_MAX + 16];
     snprintf(want, sizeof want, "%s/hist.db", tmpdir);
@@ -114,6 +115,8 @@ static const char *const bad[][2] = {
     {"{\"socket\": \"tcp:25\"}", "expected unix:/path or inet:PORT@HOST"},
     {"{\"mode\": \"audit\"}", "mode: \"audit\" is not enforce or monitor"},
     {"{\"on_error\": \"reject\"}", "on_error: \"reject\" is not tempfail or accept"},
+    {"{\"durability\": \"disk\"}", "durability: \"disk\" is not process or power"},
+    {"{\"durability\": true}", "durability"},
     {"{\"timezone\": \"Mars/Olympus\"}", "timezone: \"Mars/Olympus\" is not a time zone"},
     {"{\"timezone\": \"../../etc/passwd\"}", "is not a time zone"},
     {"{\"trusted_clients\": [\"10.0.0.0/33\"]}", "trusted_clients[0]: \"10.0.0.0/33\" is not an IP address or CIDR"},

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cg_store.h"
+#include "cg_store_int.h" /* the connection, to read its pragmas */
 #include "cg_test.h"
 #include "cg_util.h"
 
@@ -107,6 +108,50 @@ static void test_open_reopen_versions(void)
 }
 
 /* contacts: since <= ts < until, newest first, per customer, callback stop */
+/* durability: synchronous=NORMAL by default, FULL with CG_STORE_SYNC_FULL;
+ * checkpoints report the WAL's size and leave the data readable */
+static void test_durability_and_checkpoints(void)
+{
+    char dir[] = "/tmp/cg-test-store-sync.XXXXXX";
+    CG_CHECK(mkdtemp(dir) != NULL);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/h.db", dir);
+    char err[256];
+    for (int full = 0; full <= 1; full++) {
+        cg_store *st = cg_store_open(path, full ? CG_STORE_SYNC_FULL : 0, err, sizeof err);
+        CG_CHECK(st != NULL);
+        if (!st)
+            break;
+        sqlite3_stmt *q = NULL;
+        CG_CHECK(sqlite3_prepare_v2(cg_store_sqlite(st), "PRAGMA synchronous", -1, &q, NULL) ==
+                 SQLITE_OK);
+        CG_CHECK(q && sqlite3_step(q) == SQLITE_ROW);
+        CG_CHECK(sqlite3_column_int(q, 0) == (full ? 2 : 1)); /* FULL : NORMAL */
+        sqlite3_finalize(q);
+        cg_store_free(&st);
+    }
+    cg_store *st = cg_store_open(path, CG_STORE_SYNC_FULL, err, sizeof err);
+    CG_CHECK(st != NULL);
+    if (st) {
+        CG_CHECK(cg_store_autocheckpoint(st, 0) == 0);
+        struct cg_contact_row c = {.ts = T0, .customer = "ann", .department = "d",
+                                   .category = "x.y", .channel = "email", .weight = 1};
+        for (int i = 0; i < 50; i++)
+            CG_CHECK(cg_store_contact_add(st, &c) == 0);
+        int frames = -1;
+        CG_CHECK(cg_store_checkpoint(st, 0, &frames) == 0);
+        CG_CHECK(frames > 0); /* autocheckpoint off: the commits are in the WAL */
+        CG_CHECK(cg_store_checkpoint(st, 1, &frames) == 0);
+        struct collect k = {.n = 0};
+        CG_CHECK(cg_store_contacts(st, "ann", T0, T0 + 1, contact_cb, &k) == 0);
+        CG_CHECK(k.n == 50);
+        cg_store_free(&st);
+    }
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CG_CHECK(system(cmd) == 0);
+}
+
 static void test_contacts_window(void)
 {
     cg_store *st = mem();
@@ -409,6 +454,7 @@ int main(void)
     if (!mkdtemp(tmpdir))
         return 1;
     CG_RUN(test_open_reopen_versions);
+    CG_RUN(test_durability_and_checkpoints);
     CG_RUN(test_contacts_window);
     CG_RUN(test_transactions);
     CG_RUN(test_customer_map);
