@@ -38,13 +38,12 @@ struct cg_decider {
     cg_store *st;
     char *database;
     int store_flags;
-    pthread_t thread;
+    int leading;              /* a thread is running a batch */
     pthread_t ckpt_thread;
     cg_store *ckpt;           /* the checkpointer's own connection */
     pthread_cond_t ckpt_stop;
     int ckpt_running;
     pthread_mutex_t lock;
-    pthread_cond_t work;      /* jobs are waiting */
     struct job *head, *tail;
     int stopping;
     /* readers for the RCPT check: free ones are stacked in idle[] */
@@ -83,43 +82,6 @@ static void run_batch(cg_decider *dc, struct job *batch)
                 j->d->verdict = CG_ACT_ACCEPT, j->d->error = 0, j->d->smtp_code[0] = 0;
         }
     }
-}
-
-/* decider_main - the thread */
-static void *decider_main(void *arg)
-{
-    cg_decider *dc = arg;
-    pthread_mutex_lock(&dc->lock);
-    for (;;) {
-        while (!dc->head && !dc->stopping)
-            pthread_cond_wait(&dc->work, &dc->lock);
-        if (!dc->head && dc->stopping)
-            break;
-        /* take up to CG_BATCH_MAX jobs */
-        struct job *batch = dc->head, *last = batch;
-        size_t n = 1;
-        while (last->next && n < CG_BATCH_MAX) {
-            last = last->next;
-            n++;
-        }
-        dc->head = last->next;
-        if (!dc->head)
-            dc->tail = NULL;
-        last->next = NULL;
-        pthread_mutex_unlock(&dc->lock);
-
-        run_batch(dc, batch);
-
-        pthread_mutex_lock(&dc->lock);
-        for (struct job *j = batch; j;) {
-            struct job *next = j->next; /* j may be gone once done is seen */
-            j->done = 1;
-            pthread_cond_signal(&j->cond);
-            j = next;
-        }
-    }
-    pthread_mutex_unlock(&dc->lock);
-    return NULL;
 }
 
 /* checkpointer_main - WAL checkpoints away from the decision thread, so no
@@ -163,7 +125,6 @@ cg_decider *cg_decider_start(const char *database, int store_flags, char *err, s
     pthread_mutex_init(&dc->lock, NULL);
     pthread_mutex_init(&dc->rlock, NULL);
     pthread_cond_init(&dc->rfree, NULL);
-    pthread_cond_init(&dc->work, NULL);
     pthread_cond_init(&dc->ckpt_stop, NULL);
     /* the decision thread's commits never checkpoint; a thread of its own
      * does (if it cannot start, SQLite's automatic checkpoints stay on) */
@@ -174,13 +135,6 @@ cg_decider *cg_decider_start(const char *database, int store_flags, char *err, s
         cg_store_autocheckpoint(st, 0);
     } else {
         cg_store_free(&dc->ckpt);
-    }
-    if (pthread_create(&dc->thread, NULL, decider_main, dc) != 0) {
-        cg_errf(err, errlen, "cannot start the decision thread");
-        cg_store_free(&dc->st);
-        free(dc->database);
-        free(dc);
-        return NULL;
     }
     return dc;
 }
@@ -193,10 +147,15 @@ void cg_decider_stop(cg_decider **dp)
         return;
     pthread_mutex_lock(&dc->lock);
     dc->stopping = 1;
-    pthread_cond_broadcast(&dc->work);
     pthread_cond_broadcast(&dc->ckpt_stop);
+    /* jobs already queued are finished by their own threads */
+    while (dc->leading || dc->head) {
+        pthread_mutex_unlock(&dc->lock);
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+        pthread_mutex_lock(&dc->lock);
+    }
     pthread_mutex_unlock(&dc->lock);
-    pthread_join(dc->thread, NULL);
     if (dc->ckpt_running)
         pthread_join(dc->ckpt_thread, NULL);
     cg_store_free(&dc->ckpt);
@@ -206,14 +165,18 @@ void cg_decider_stop(cg_decider **dp)
     pthread_mutex_destroy(&dc->lock);
     pthread_mutex_destroy(&dc->rlock);
     pthread_cond_destroy(&dc->rfree);
-    pthread_cond_destroy(&dc->work);
     pthread_cond_destroy(&dc->ckpt_stop);
     free(dc->database);
     free(dc);
     *dp = NULL;
 }
 
-/* submit - queue a job and wait for its committed result */
+/* submit - queue a job and wait for its committed result. There is no
+ * thread of its own: the first waiting thread that finds nobody running a
+ * batch takes every queued job (its own and the others') and runs them in
+ * one transaction, then wakes their threads and hands over to the next
+ * waiting one (leader and followers, the group commit of databases). A
+ * lone message therefore costs no thread switch at all. */
 static void submit(cg_decider *dc, struct job *j)
 {
     pthread_cond_init(&j->cond, NULL);
@@ -229,9 +192,39 @@ static void submit(cg_decider *dc, struct job *j)
     else
         dc->head = j;
     dc->tail = j;
-    pthread_cond_signal(&dc->work);
-    while (!j->done)
-        pthread_cond_wait(&j->cond, &dc->lock);
+    while (!j->done) {
+        if (dc->leading) {
+            pthread_cond_wait(&j->cond, &dc->lock);
+            continue;
+        }
+        /* lead: take up to CG_BATCH_MAX jobs */
+        dc->leading = 1;
+        struct job *batch = dc->head, *last = batch;
+        size_t n = 1;
+        while (last->next && n < CG_BATCH_MAX) {
+            last = last->next;
+            n++;
+        }
+        dc->head = last->next;
+        if (!dc->head)
+            dc->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&dc->lock);
+
+        run_batch(dc, batch);
+
+        pthread_mutex_lock(&dc->lock);
+        for (struct job *b = batch; b;) {
+            struct job *next = b->next; /* b may be gone once done is seen */
+            b->done = 1;
+            if (b != j)
+                pthread_cond_signal(&b->cond);
+            b = next;
+        }
+        dc->leading = 0;
+        if (dc->head) /* the next waiting thread leads the next batch */
+            pthread_cond_signal(&dc->head->cond);
+    }
     pthread_mutex_unlock(&dc->lock);
     pthread_cond_destroy(&j->cond);
 }
