@@ -3,7 +3,7 @@
  *
  * Measures what the milter does per message, through the real decision
  * thread (cg_decider: group commit, one transaction per batch, WAL,
- * synchronous=FULL): cg_decider_rcpt for the recipient, then, unless the
+ * synchronous as the daemon's durability): cg_decider_rcpt for the recipient, then, unless the
  * recipient was refused, cg_decider_eom (check and record). An operation
  * is acknowledged only after the decider's COMMIT.
  *

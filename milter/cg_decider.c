@@ -1,11 +1,11 @@
 /*
- * cg_decider.c - the decision thread with group commit (see cg_decider.h).
+ * cg_decider.c - check-and-record with group commit (see cg_decider.h).
  *
  * The envelope (RCPT) check only reads: it runs in the caller's thread on
  * a connection from a small pool of readers (WAL readers never wait for
- * the writer), and only a settled verdict's decision-log row goes to the
- * decision thread. The end-of-message check-and-record always runs in the
- * decision thread, inside the batch's one transaction, so caps are exact.
+ * the writer), and only a settled verdict's decision-log row is queued as
+ * a job. The end-of-message check-and-record always runs as a job, inside
+ * a batch's one transaction on the write connection, so caps are exact.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -84,7 +84,7 @@ static void run_batch(cg_decider *dc, struct job *batch)
     }
 }
 
-/* checkpointer_main - WAL checkpoints away from the decision thread, so no
+/* checkpointer_main - WAL checkpoints away from the write path, so no
  * commit waits for the copy and its fsync */
 static void *checkpointer_main(void *arg)
 {
@@ -126,7 +126,7 @@ cg_decider *cg_decider_start(const char *database, int store_flags, char *err, s
     pthread_mutex_init(&dc->rlock, NULL);
     pthread_cond_init(&dc->rfree, NULL);
     pthread_cond_init(&dc->ckpt_stop, NULL);
-    /* the decision thread's commits never checkpoint; a thread of its own
+    /* the write connection's commits never checkpoint; a thread of its own
      * does (if it cannot start, SQLite's automatic checkpoints stay on) */
     char cerr[256];
     dc->ckpt = cg_store_open(database, store_flags, cerr, sizeof cerr);
@@ -265,7 +265,7 @@ static void reader_put(cg_decider *dc, cg_store *st)
 }
 
 /* cg_decider_rcpt - the envelope check on a reader in this thread; a
- * settled verdict's log row is written by the decision thread */
+ * settled verdict's log row is committed as a job */
 void cg_decider_rcpt(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m,
                      struct cg_rcpt *r, struct cg_decision *d)
 {
@@ -292,7 +292,7 @@ void cg_decider_rcpt(cg_decider *dc, const struct cg_config *cfg, struct cg_msg 
     submit(dc, &j);
 }
 
-/* cg_decider_eom - end-of-message check-and-record in the decision thread */
+/* cg_decider_eom - end-of-message check-and-record, as a job */
 void cg_decider_eom(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m,
                     struct cg_decision *d)
 {

@@ -1,14 +1,16 @@
 /*
- * cg_decider.h - the decision thread: every check-and-record goes through
- * one thread that owns the store's write connection.
+ * cg_decider.h - every check-and-record goes through one write connection,
+ * with group commit.
  *
- * Milter threads hand it jobs and wait. The thread takes every job that is
- * waiting, runs them in order inside ONE transaction (BEGIN IMMEDIATE ...
- * COMMIT), then wakes their threads: group commit. Each
- * job sees the contacts recorded by the jobs before it, so caps hold
- * exactly under any concurrency, and nothing is acknowledged to the MTA
- * before it is durable. If the transaction fails, every job of the batch
- * gets the on_error decision and nothing of the batch is kept.
+ * Milter threads queue their end-of-message jobs and wait. The first
+ * waiting thread that finds no batch running takes every queued job and
+ * runs them in order inside ONE transaction (BEGIN IMMEDIATE ... COMMIT),
+ * then wakes their threads and hands the lead to the next waiting one
+ * (leader and followers). Each job sees the contacts recorded by the jobs
+ * before it, so caps hold exactly under any concurrency, and nothing is
+ * acknowledged to the MTA before it is committed. If the transaction
+ * fails, every job of the batch gets the on_error decision and nothing of
+ * the batch is kept. WAL checkpoints run in a thread of their own.
  */
 #ifndef CG_DECIDER_H
 #define CG_DECIDER_H
@@ -19,15 +21,18 @@
 typedef struct cg_decider cg_decider;
 
 /* cg_decider_start - open the store (creating/migrating it; store_flags:
- * CG_STORE_SYNC_FULL or 0) and start the thread; NULL with a message in
- * err. */
+ * CG_STORE_SYNC_FULL or 0) and start the checkpointer; NULL with a message
+ * in err. */
 cg_decider *cg_decider_start(const char *database, int store_flags, char *err, size_t errlen);
-/* cg_decider_stop - finish waiting jobs, stop the thread, close; NULL-safe */
+/* cg_decider_stop - let queued jobs finish, stop the checkpointer, close;
+ * NULL-safe */
 void cg_decider_stop(cg_decider **dp);
 
-/* cg_decider_rcpt / cg_decider_eom - run cg_engine_rcpt / cg_engine_eom in
- * the decision thread and wait for the committed result. On any internal
- * error, d holds the on_error decision (d->error = 1); they never fail. */
+/* cg_decider_rcpt - the envelope check, read only, on a reader connection
+ * in this thread; a settled verdict's log row is committed as a job.
+ * cg_decider_eom - the check-and-record as a job; waits for the commit.
+ * On any internal error, d holds the on_error decision (d->error = 1) (at
+ * RCPT: no verdict, decided at end of message); they never fail. */
 void cg_decider_rcpt(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m,
                      struct cg_rcpt *r, struct cg_decision *d);
 void cg_decider_eom(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m,

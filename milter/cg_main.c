@@ -132,7 +132,7 @@ int main(int argc, char **argv)
      * each is taken by the one thread that sigwait()s for it: SIGUSR1 by
      * the reload thread, SIGTERM/SIGHUP/SIGINT by libmilter's signal
      * thread (a stop that finishes the connections in progress). Left
-     * unblocked in the decision thread, a SIGTERM would kill the process
+     * unblocked in the checkpointer thread, a SIGTERM would kill the process
      * on the spot. */
     static sigset_t usr1;
     sigemptyset(&usr1);

@@ -1,6 +1,6 @@
 /*
  * cg_milter.c - libmilter callbacks: turn MTA events into a struct cg_msg,
- * hand decisions to the decision thread, and carry out the verdict with
+ * hand decisions to the decider (cg_decider.c), and carry out the verdict with
  * the MTA (reply, tag header, control-header removal, quarantine).
  *
  * Protocol economy: HELO, unknown commands, DATA, end of headers and the

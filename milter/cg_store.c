@@ -17,6 +17,9 @@
 #include "cg_store_int.h"
 #include "cg_util.h"
 
+/* How long a statement waits for a lock held by another connection. */
+#define CG_STORE_BUSY_MS 5000
+
 /* The schema, as migrations from an empty file. Times are Unix seconds
  * (UTC). Never edit a released step: add one. */
 static const char *const migrations[] = {
@@ -341,10 +344,17 @@ int cg_store_autocheckpoint(cg_store *st, int pages)
 int cg_store_checkpoint(cg_store *st, int restart, int *frames_r)
 {
     int log = 0, done = 0;
+    /* a restart blocks writers while it waits for the readers to leave the
+     * WAL: never for longer than a moment (mail is being decided) */
+    if (restart)
+        sqlite3_busy_timeout(st->db, 50);
     int rc = sqlite3_wal_checkpoint_v2(st->db, NULL,
-                                       restart ? SQLITE_CHECKPOINT_RESTART
-                                               : SQLITE_CHECKPOINT_PASSIVE,
+                                       restart > 1  ? SQLITE_CHECKPOINT_TRUNCATE
+                                       : restart    ? SQLITE_CHECKPOINT_RESTART
+                                                    : SQLITE_CHECKPOINT_PASSIVE,
                                        &log, &done);
+    if (restart)
+        sqlite3_busy_timeout(st->db, CG_STORE_BUSY_MS);
     if (frames_r)
         *frames_r = log;
     if (rc == SQLITE_BUSY)
@@ -365,7 +375,7 @@ cg_store *cg_store_open(const char *path, int flags, char *err, size_t errlen)
         return NULL;
     }
     sqlite3_extended_result_codes(st->db, 1);
-    sqlite3_busy_timeout(st->db, 5000);
+    sqlite3_busy_timeout(st->db, CG_STORE_BUSY_MS);
     int rc = 0;
     if (!ro) {
         rc = exec(st, "PRAGMA journal_mode = WAL", "journal_mode");

@@ -2,13 +2,15 @@
  * cg_store.h - the contact history store (SQLite).
  *
  * One cg_store is one SQLite connection. It is not shared between threads
- * at the same time: the daemon gives its decision thread one connection,
+ * at the same time: the daemon has one write connection (cg_decider),
+ * a few readers and a checkpointer,
  * and contactgatectl and the tests open their own. All SQL lives in
  * cg_store.c and uses prepared statements only; no other module sees
  * SQLite.
  *
- * The file is WAL, synchronous=FULL (what was committed survives a crash
- * of the process and of the machine), busy_timeout 5 s. The schema is
+ * The file is WAL, synchronous=NORMAL by default (what was committed
+ * survives a crash of the process; CG_STORE_SYNC_FULL below for a crash of
+ * the machine too), busy_timeout 5 s. The schema is
  * versioned with PRAGMA user_version and migrated forward on open.
  *
  * Return values: 0 ok, -1 error (cg_store_errmsg says why). Lookups that
@@ -44,10 +46,12 @@ int cg_store_schema_version(cg_store *st);
 /* Transactions. begin(immediate=1) takes the write lock at once
  * (BEGIN IMMEDIATE), which check-and-record needs. */
 /* WAL checkpoints. cg_store_autocheckpoint(st, 0) stops this connection
- * from checkpointing in its own commits (the decision thread leaves that
+ * from checkpointing in its own commits (the write connection leaves that
  * to a checkpointer thread). cg_store_checkpoint copies the WAL into the
- * database: passive (never waits) or, with restart, waiting for readers
- * so the WAL starts over (bounds its size). *frames_r: frames in the WAL. */
+ * database: passive (restart 0, never waits); restart 1 waits a moment
+ * (50 ms at most, blocking writers meanwhile) for the readers to leave so
+ * the WAL starts over, bounding its size; 2 also truncates the file.
+ * Busy is not an error (next time). *frames_r: frames in the WAL. */
 int cg_store_autocheckpoint(cg_store *st, int pages);
 int cg_store_checkpoint(cg_store *st, int restart, int *frames_r);
 int cg_store_begin(cg_store *st, int immediate);

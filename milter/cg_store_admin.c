@@ -188,6 +188,8 @@ static int prune_table(cg_store *st, const char *table, int64_t before, int batc
             cg_store_checkpoint(st, 1, &frames);
         if (k < batch) {
             sqlite3_finalize(s);
+            /* done: give the WAL's disk space back if the readers allow */
+            cg_store_checkpoint(st, 2, &frames);
             return 0;
         }
     }
