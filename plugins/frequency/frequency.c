@@ -258,12 +258,17 @@ static int freq_init(const struct cg_host *h, cg_param *p, void **inst_r, char *
     return CG_OK;
 }
 
+/* The counted contacts, newest first: on the stack for the usual few,
+ * grown on the heap for a heavily contacted customer (up to MAX_CONTACTS). */
+#define COLLECT_STACK 128
 struct collect {
     const struct freq *f;
-    int64_t ts[MAX_CONTACTS];
-    double w[MAX_CONTACTS];
-    size_t n;
-    int overflow;
+    int64_t *ts;
+    double *w;
+    size_t n, cap;
+    int overflow, nomem;
+    int64_t ts_stack[COLLECT_STACK];
+    double w_stack[COLLECT_STACK];
 };
 
 /* collect_cb - keep the counted contacts (newest first) */
@@ -280,14 +285,43 @@ static int collect_cb(const struct cg_contact *c, void *arg)
     double w = category_weight(f, c->category) * channel_weight(f, c->channel);
     if (w <= 0)
         return 0;
-    if (col->n == MAX_CONTACTS) {
-        col->overflow = 1;
-        return 1;
+    if (col->n == col->cap) {
+        if (col->cap == MAX_CONTACTS) {
+            col->overflow = 1;
+            return 1;
+        }
+        size_t cap = col->cap * 4 > MAX_CONTACTS ? MAX_CONTACTS : col->cap * 4;
+        int64_t *ts = malloc(cap * sizeof *ts);
+        double *wv = malloc(cap * sizeof *wv);
+        if (!ts || !wv) {
+            free(ts);
+            free(wv);
+            col->nomem = 1;
+            return 1;
+        }
+        memcpy(ts, col->ts, col->n * sizeof *ts);
+        memcpy(wv, col->w, col->n * sizeof *wv);
+        if (col->ts != col->ts_stack) {
+            free(col->ts);
+            free(col->w);
+        }
+        col->ts = ts;
+        col->w = wv;
+        col->cap = cap;
     }
     col->ts[col->n] = c->ts;
     col->w[col->n] = w;
     col->n++;
     return 0;
+}
+
+/* collect_free - the heap arrays, if it grew there */
+static void collect_free(struct collect *col)
+{
+    if (col->ts != col->ts_stack) {
+        free(col->ts);
+        free(col->w);
+    }
 }
 
 /* own_weight - the weight this message would add */
@@ -357,14 +391,12 @@ static int freq_evaluate(void *inst, const struct cg_message_view *v, struct cg_
         if (from[k] < since)
             since = from[k];
     }
-    struct collect *col = malloc(sizeof *col);
-    if (!col)
-        return CG_ERROR;
-    col->f = f;
-    col->n = 0;
-    col->overflow = 0;
-    if (f->host->contacts(v, since, v->now + 1, collect_cb, col) != CG_OK) {
-        free(col);
+    struct collect colv = {.f = f, .cap = COLLECT_STACK}, *col = &colv;
+    col->ts = col->ts_stack;
+    col->w = col->w_stack;
+    int qrc = f->host->contacts(v, since, v->now + 1, collect_cb, col);
+    if (qrc != CG_OK || col->nomem) {
+        collect_free(col);
         return CG_ERROR;
     }
     double mine = own_weight(f, v);
@@ -420,7 +452,7 @@ static int freq_evaluate(void *inst, const struct cg_message_view *v, struct cg_
                  hit_total, mine, hit->limit, span);
         out->retry_after = retry;
     }
-    free(col);
+    collect_free(col);
     return rc;
 }
 

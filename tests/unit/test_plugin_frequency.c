@@ -108,6 +108,24 @@ static void test_window_edges(void)
     cg_config_unref(&cfg);
 }
 
+/* a heavily contacted customer: more contacts than fit the plugin's
+ * first buffer (128), still counted exactly */
+static void test_many_contacts(void)
+{
+    struct cg_config *cfg = cfg_with("\"promotional.*\"", "{\"limit\": 300, \"window\": \"7d\"}");
+    CG_CHECK(cfg != NULL);
+    if (!cfg)
+        return;
+    int64_t ts[300];
+    for (int i = 0; i < 300; i++)
+        ts[i] = T0 - 1000 + i;
+    int64_t retry = 0;
+    CG_CHECK(probe(cfg, ts, 299, T0, &retry) == CG_ACT_ACCEPT);
+    CG_CHECK(probe(cfg, ts, 300, T0, &retry) == CG_ACT_DEFER);
+    CG_CHECK(retry == T0 - 1000 + 7 * DAY);
+    cg_config_unref(&cfg);
+}
+
 /* weights by category and channel: a newsletter counts 0.5, a call 2 */
 static void test_weights(void)
 {
@@ -339,6 +357,7 @@ int main(void)
     h_init("test_plugin_frequency");
     CG_RUN(test_window_edges);
     CG_RUN(test_weights);
+    CG_RUN(test_many_contacts);
     CG_RUN(test_overlapping_windows);
     CG_RUN(test_counts_versus_blocks);
     CG_RUN(test_reserve);
