@@ -5,7 +5,8 @@
  *
  * Protocol economy: HELO, unknown commands, DATA, end of headers and the
  * body are negotiated away (the body only when no loaded plugin asks for it
- * with CG_PLUGIN_WANTS_BODY), and header callbacks need no reply (NR_HDR).
+ * with CG_PLUGIN_WANTS_BODY), and connect, MAIL FROM and header callbacks
+ * need no reply (NR_CONN, NR_MAIL, NR_HDR).
  *
  * Per recipient: a recipient whose verdict the envelope settles gets its
  * 451/550 at RCPT (SMFIS_TEMPFAIL/SMFIS_REJECT with our reply); every other
@@ -41,6 +42,7 @@
 /* one SMTP connection */
 struct conn {
     struct cg_config *cfg;    /* snapshot for the whole connection */
+    unsigned long nr;         /* SMFIP_NR_CONN/NR_MAIL: those replies are not sent */
     struct cg_msg m;
     size_t header_bytes;
     int too_many_headers;
@@ -98,8 +100,9 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     (void)f2;
     (void)f3;
     unsigned long want_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST;
+    /* no reply to connect and MAIL FROM either: they never refuse */
     unsigned long drop = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOEOH |
-                         SMFIP_NR_HDR;
+                         SMFIP_NR_HDR | SMFIP_NR_CONN | SMFIP_NR_MAIL;
     struct cg_config *cfg = cg_milter_config_ref();
     if (!cfg || !cfg->needs_body)
         drop |= SMFIP_NOBODY;
@@ -107,6 +110,11 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     *pf0 = f0 & want_actions;
     *pf1 = f1 & drop;
     *pf2 = *pf3 = 0;
+    /* the connection's state starts here, to remember what was agreed */
+    struct conn *c = cg_xcalloc(1, sizeof *c);
+    cg_msg_init(&c->m);
+    c->nr = *pf1 & (SMFIP_NR_CONN | SMFIP_NR_MAIL);
+    smfi_setpriv(ctx, c);
     if (f0 & SMFIF_SETSYMLIST) {
         smfi_setsymlist(ctx, SMFIM_CONNECT, "{daemon_name} {client_addr} {client_name}");
         smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {mail_addr}");
@@ -120,8 +128,11 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 {
     (void)hostname;
-    struct conn *c = cg_xcalloc(1, sizeof *c);
-    cg_msg_init(&c->m);
+    struct conn *c = conn_get(ctx);
+    if (!c) { /* an MTA that does not negotiate */
+        c = cg_xcalloc(1, sizeof *c);
+        cg_msg_init(&c->m);
+    }
     c->cfg = cg_milter_config_ref();
     char ip[INET6_ADDRSTRLEN] = "";
     int port = -1;
@@ -141,7 +152,7 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
     c->m.non_smtp = port == 0 && strcmp(ip, "127.0.0.1") == 0 && hostname &&
                     strcasecmp(hostname, "localhost") == 0;
     smfi_setpriv(ctx, c);
-    return SMFIS_CONTINUE;
+    return c->nr & SMFIP_NR_CONN ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 /* cb_envfrom - a new transaction */
@@ -169,7 +180,7 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
         cg_msg_set(&c->m.client_addr, macro(ctx, "{client_addr}"));
     if (!c->m.daemon_name)
         cg_msg_set(&c->m.daemon_name, macro(ctx, "{daemon_name}"));
-    return SMFIS_CONTINUE;
+    return c->nr & SMFIP_NR_MAIL ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 /* cb_envrcpt - one recipient; decide now if the envelope settles it */
