@@ -116,6 +116,9 @@ hr
 say "One customer's history (contactgatectl history cara@example.com):"
 cg_ctl history cara@example.com | sed 's/^/  /'
 hr
+say "The compliance report for today (contactgatectl report; also --format html):"
+cg_ctl report --since -1d | sed 's/^/  /'
+hr
 say "contactgate's own log lines (syslog format, one per decision):"
 grep -E 'ref=' "$CG_LOG" | sed 's/^[A-Z][a-z][a-z] [ 0-9][0-9] [0-9:]* //' | cut -c1-200 | sed 's/^/  /'
 hr
