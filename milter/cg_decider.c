@@ -126,6 +126,16 @@ cg_decider *cg_decider_start(const char *database, int store_flags, char *err, s
     pthread_mutex_init(&dc->rlock, NULL);
     pthread_cond_init(&dc->rfree, NULL);
     pthread_cond_init(&dc->ckpt_stop, NULL);
+    /* the readers now, not under the first burst of mail (opening one
+     * checks the schema, which briefly takes the write lock) */
+    for (int i = 0; i < CG_READERS; i++) {
+        char rerr[256];
+        cg_store *r = cg_store_open(database, store_flags, rerr, sizeof rerr);
+        if (!r)
+            break; /* opened on demand later */
+        dc->idle[dc->n_idle++] = r;
+        dc->n_open++;
+    }
     /* the write connection's commits never checkpoint; a thread of its own
      * does (if it cannot start, SQLite's automatic checkpoints stay on) */
     char cerr[256];
