@@ -67,6 +67,7 @@ struct report {
     struct bucket *hist;
     size_t nhist;
     int64_t *grid;              /* [dept][day][V_COUNT] */
+    int64_t released, dropped;  /* held mail an admin released or dropped */
 };
 
 /* --- collecting ---------------------------------------------------------- */
@@ -170,7 +171,8 @@ static int report_load(cg_store *st, struct report *rp)
     if (cg_store_report_counts(st, r, CG_REPORT_BY_DEPARTMENT, collect_row, &rp->depts) < 0 ||
         cg_store_report_counts(st, r, CG_REPORT_BY_POLICY, collect_row, &rp->pols) < 0 ||
         cg_store_report_reasons(st, r, REPORT_TOP, collect_reason, &rp->pols) < 0 ||
-        cg_store_report_histogram(st, r, REPORT_HIST_CAP, collect_bucket, rp) < 0)
+        cg_store_report_histogram(st, r, REPORT_HIST_CAP, collect_bucket, rp) < 0 ||
+        cg_store_report_held_outcomes(st, r, &rp->released, &rp->dropped) < 0)
         return -1;
     for (size_t i = 0; i < rp->depts.n; i++)
         for (int k = 0; k < V_COUNT; k++)
@@ -260,7 +262,8 @@ static void text_report(struct cg_buf *b, const struct report *rp)
                   rp->range.department ? rp->range.department : "all",
                   cg_format_time(rp->now, gen, sizeof gen));
     text_table(b, "Per department", "DEPARTMENT", &rp->depts, &rp->total, V_SENT, "(none)");
-    cg_buf_add(b, "\n");
+    cg_buf_printf(b, "Held mail reviewed in this range: %lld released, %lld dropped\n\n",
+                  (long long)rp->released, (long long)rp->dropped);
     text_table(b, "Per policy (the policy that decided)", "POLICY", &rp->pols, NULL, V_TAGGED,
                "(none)");
     cg_buf_add(b, "\nTop reasons per policy (decisions)\n");
@@ -336,6 +339,10 @@ static json_t *json_report(const struct report *rp)
     json_t *tot = json_object();
     json_counts(tot, rp->total.v, V_SENT);
     json_object_set_new(o, "totals", tot);
+    json_t *ho = json_object();
+    json_object_set_new(ho, "released", json_integer(rp->released));
+    json_object_set_new(ho, "dropped", json_integer(rp->dropped));
+    json_object_set_new(o, "held_reviewed", ho);
 
     arr = json_array();
     for (size_t i = 0; i < rp->pols.n; i++) {
@@ -638,6 +645,9 @@ static void html_report(struct cg_buf *b, const struct report *rp)
                       (long long)rp->total.v[cards[i]], v_html[cards[i]]);
     cg_buf_add(b, "</div>\n<h2>Per department</h2>\n");
     html_table(b, "Department", &rp->depts, &rp->total, V_SENT, 0);
+    cg_buf_printf(b, "<p class=\"meta\">Held mail reviewed in this range: %lld released, "
+                     "%lld dropped.</p>\n",
+                  (long long)rp->released, (long long)rp->dropped);
     cg_buf_add(b, "<h2>Per policy (the policy that decided)</h2>\n");
     html_table(b, "Policy", &rp->pols, NULL, V_TAGGED, 1);
     cg_buf_add(b, "<h2>Contacts per customer</h2>\n<p class=\"meta\">How many customers got 1, 2,"

@@ -108,7 +108,8 @@ int cg_store_report_reasons(cg_store *st, const struct cg_report_range *r, int t
                    " row_number() OVER (PARTITION BY policy ORDER BY count(*) DESC, reason)"
                    " AS rn FROM decisions");
     filter(&q, r);
-    cg_buf_add(&q, " AND verdict <> 'accept' GROUP BY policy, reason)"
+    cg_buf_add(&q, " AND verdict IN ('tag', 'defer', 'reject', 'hold', 'tempfail')"
+                   " GROUP BY policy, reason)"
                    " WHERE rn <= :top ORDER BY policy, rn");
     sqlite3_stmt *s = prepare(st, &q, r, "report reasons");
     if (!s)
@@ -159,4 +160,24 @@ int cg_store_report_histogram(cg_store *st, const struct cg_report_range *r, int
         }
     }
     return cg_store_finish(st, s, rc, "report histogram");
+}
+
+int cg_store_report_held_outcomes(cg_store *st, const struct cg_report_range *r,
+                                  int64_t *released, int64_t *dropped)
+{
+    struct cg_buf q = {0};
+    cg_buf_add(&q, "SELECT count(DISTINCT CASE WHEN verdict = 'released' THEN ref END),"
+                   " count(DISTINCT CASE WHEN verdict = 'dropped' THEN ref END) FROM decisions");
+    filter(&q, r);
+    cg_buf_add(&q, " AND verdict IN ('released', 'dropped')");
+    sqlite3_stmt *s = prepare(st, &q, r, "report held outcomes");
+    if (!s)
+        return -1;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *released = sqlite3_column_int64(s, 0);
+        *dropped = sqlite3_column_int64(s, 1);
+        rc = SQLITE_DONE;
+    }
+    return cg_store_finish(st, s, rc, "report held outcomes");
 }

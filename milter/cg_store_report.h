@@ -62,4 +62,9 @@ typedef int (*cg_report_hist_cb)(int64_t contacts, int64_t customers, void *arg)
 int cg_store_report_histogram(cg_store *st, const struct cg_report_range *r, int cap,
                               cg_report_hist_cb cb, void *arg);
 
+/* cg_store_report_held_outcomes - held messages an admin released or
+ * dropped in the range (contactgatectl held), counted per reference */
+int cg_store_report_held_outcomes(cg_store *st, const struct cg_report_range *r,
+                                  int64_t *released, int64_t *dropped);
+
 #endif

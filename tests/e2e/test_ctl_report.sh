@@ -119,7 +119,11 @@ INSERT INTO decisions(ts, ref, stage, verdict, policy, reason, department, recip
   ($D3,'R25','eom','tag','dedupe-24h','same content r6','web&<shop>','m@example.com','C-15','functional.notice','<w8@x>',0),
   -- outside the range
   ($BEFORE,'R26','rcpt','reject','no-promotions-during-complaint','old','marketing','o@example.com','C-16','promotional.offer',NULL,0),
-  ($AFTER,'R27','eom','hold','review-mail-to-bereaved','later','billing','p@example.com','C-17','functional.bill','<h4@x>',0);
+  ($AFTER,'R27','eom','hold','review-mail-to-bereaved','later','billing','p@example.com','C-17','functional.bill','<h4@x>',0),
+  -- what an admin did with held mail (contactgatectl held): not verdicts,
+  -- never a top reason
+  ($D3,'R13','admin','released','review-mail-to-bereaved','released by alice','billing','i@example.com','C-10','functional.bill','<h2@x>',0),
+  ($D4,'R14','admin','dropped','review-mail-to-bereaved','dropped by alice: duplicate','billing','j@example.com','C-11','functional.bill','<h3@x>',0);
 COMMIT;
 SQL
 t_eq "test data inserted" "$?" 0
@@ -132,6 +136,8 @@ t_match "text: column headings" "$out" \
     '^DEPARTMENT +SENT +TAGGED +MONITORED +DEFERRED +ATTEMPTS +REJECTED +HELD +TEMPFAIL$'
 #                   dept        sent tag mon def att rej held tf
 t_match "text: billing"    "$out" '^billing +6 +0 +0 +0 +0 +0 +2 +1$'
+t_match "text: held mail reviewed by an admin" "$out" '^Held mail reviewed in this range: 1 released, 1 dropped$'
+t_check "text: an admin's release is not a top reason" sh -c "! printf '%s' \"\$1\" | grep -q 'released by alice'" _ "$out"
 t_match "text: marketing (5 deferred messages in 7 attempts)" \
                            "$out" '^marketing +5 +2 +2 +5 +7 +2 +1 +0$'
 t_match "text: service (SMS is not sent mail)" \
@@ -168,8 +174,9 @@ bad = []
 def want(what, got, exp):
     if got != exp:
         bad.append("%s: got %r, want %r" % (what, got, exp))
-want("keys", list(r), ["range", "departments", "totals", "policies",
+want("keys", list(r), ["range", "departments", "totals", "held_reviewed", "policies",
                        "contacts_per_customer", "per_day"])
+want("held_reviewed", r["held_reviewed"], {"released": 1, "dropped": 1})
 want("range", (r["range"]["since"], r["range"]["until"], r["range"]["department"]),
      ("2026-03-01T00:00:00Z", "2026-03-08T00:00:00Z", None))
 cols = ["sent", "tagged", "monitored", "deferred", "deferred_attempts", "rejected", "held",
