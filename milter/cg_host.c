@@ -53,6 +53,17 @@ static int host_categories_within(const struct cg_message_view *v, const char *c
     return 1;
 }
 
+/* host_categories_overlap - might any candidate fall under the patterns */
+static int host_categories_overlap(const struct cg_message_view *v, const char *const *patterns)
+{
+    for (size_t i = 0; i < v->n_categories; i++)
+        for (size_t k = 0; patterns && patterns[k]; k++)
+            if (cg_category_subsumes(patterns[k], v->categories[i]) ||
+                cg_category_subsumes(v->categories[i], patterns[k]))
+                return 1;
+    return 0;
+}
+
 struct contacts_arg {
     cg_contact_cb cb;
     void *arg;
@@ -272,4 +283,5 @@ const struct cg_host cg_host_table = {
     .calendar_period = host_calendar_period,
     .timezone_valid = cg_tz_valid,
     .duration_text = cg_tz_duration_text,
+    .categories_overlap = host_categories_overlap,
 };

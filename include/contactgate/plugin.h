@@ -229,6 +229,11 @@ struct cg_host {
     int (*timezone_valid)(const char *zone);
     /* "90 seconds", "48 hours" -> "2 days", "7 days": a duration for reasons; returns buf. */
     const char *(*duration_text)(int64_t secs, char *buf, size_t len);
+    /* Could the message's category be one of the patterns? At EOM: does
+     * the one category match. At RCPT: does any candidate overlap them
+     * (the counterpart of categories_within, for a rule that must not
+     * refuse before it is sure: a reserve the message may be entitled to). */
+    int (*categories_overlap)(const struct cg_message_view *v, const char *const *patterns);
 };
 
 /* Units of cg_host.calendar_period. */

@@ -139,8 +139,7 @@ static int db_evaluate(void *inst, const struct cg_message_view *v, struct cg_ve
         return CG_OK;
     /* before the category is known it might still be one the reserve is
      * for: never refuse at RCPT with the smaller limit */
-    int reserved = b->reserve_cats &&
-                   (!v->category || b->host->categories_within(v, b->reserve_cats));
+    int reserved = b->reserve_cats && b->host->categories_overlap(v, b->reserve_cats);
     long long mine = reserved ? limit : limit - b->reserve;
     if (mine < 0)
         mine = 0;

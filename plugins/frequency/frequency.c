@@ -346,13 +346,9 @@ static int reserved_for(const struct freq *f, const struct cg_message_view *v)
         return 1;
     if (f->reserve_depts && in_list(f->reserve_depts, v->department))
         return 1;
-    if (f->reserve_cats && f->host->categories_within(v, f->reserve_cats))
-        return 1;
-    /* at RCPT a candidate category might still be one the reserve is for:
-     * do not refuse with the smaller limit before the category is known */
-    if (f->reserve_cats && !v->category)
-        return 1;
-    return 0;
+    /* at RCPT: if the message might be one the reserve is for, do not
+     * refuse it with the smaller limit before its category is known */
+    return f->reserve_cats && f->host->categories_overlap(v, f->reserve_cats);
 }
 
 /* window_start - first instant counted by window w at v->now; for a

@@ -239,6 +239,11 @@ static void test_reserve(void)
     h_contact(st, ANN, "marketing", "promotional.offer", NULL, T0 - DAY, NULL);
     CG_CHECK(send_at(cfg, st, OFFERS, T0, NULL, &retry, text, sizeof text) == CG_ACT_DEFER);
     CG_CHECK_CONTAINS(text, "reserved for other mail");
+    /* marketing may only send promotional.*, which the reserve is not for:
+     * the envelope settles it (451 at RCPT, not after DATA) */
+    struct h_msg m = {.sender = OFFERS, .rcpts = {ANN}, .now = T0};
+    CG_CHECK(h_send(cfg, st, &m) == -1);
+    CG_CHECK(m.rcpt_d[0].verdict == CG_ACT_DEFER);
     CG_CHECK(retry == T0 - 2 * DAY + 7 * DAY);
     CG_CHECK(send_at(cfg, st, SERVICE, T0, NULL, &retry, NULL, 0) == CG_ACT_ACCEPT);
     /* the window is full now, for everyone */
