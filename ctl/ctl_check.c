@@ -445,12 +445,9 @@ static int reload_run(struct ctl *c, int argc, char **argv)
 {
     (void)c;
     const char *pidfile = "/run/contactgate/contactgate.pid";
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--pid-file") && i + 1 < argc)
-            pidfile = argv[++i];
-        else
-            return ctl_err(CTL_USAGE, "reload", "unexpected argument \"%s\"", argv[i]);
-    }
+    const struct ctl_opt opts[] = {{"--pid-file", &pidfile, NULL}, {NULL, NULL, NULL}};
+    if (ctl_args("reload", argc, argv, opts, NULL, 0, NULL) != CTL_OK)
+        return CTL_USAGE;
     FILE *fp = fopen(pidfile, "r");
     if (!fp)
         return ctl_err(CTL_USAGE, "reload", "%s: %s (is contactgate running with -p?)", pidfile,

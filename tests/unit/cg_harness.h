@@ -179,6 +179,23 @@ __attribute__((unused)) static int h_simple(const struct cg_config *cfg, cg_stor
     return v;
 }
 
+/* h_refused - the config was refused and the error contains `want`;
+ * frees cfg if it was wrongly loaded. h_refused_param: the error names
+ * policies[0].params.KEY (KEY may go on: "windows[0].from: \"25:00\""). */
+__attribute__((unused)) static void h_refused(struct cg_config *cfg, const char *want)
+{
+    CG_CHECK(cfg == NULL);
+    CG_CHECK_CONTAINS(h_err, want);
+    cg_config_unref(&cfg);
+}
+
+__attribute__((unused)) static void h_refused_param(struct cg_config *cfg, const char *key)
+{
+    char want[256];
+    snprintf(want, sizeof want, "policies[0].params.%s", key);
+    h_refused(cfg, want);
+}
+
 /* h_contact - one contact in the history (another channel, or mail sent
  * before the test); weight 1, no digest unless given */
 __attribute__((unused)) static void h_contact(cg_store *st, const char *customer, const char *dept,
