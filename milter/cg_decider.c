@@ -1,11 +1,14 @@
 /*
  * cg_decider.c - check-and-record with group commit (see cg_decider.h).
  *
- * The envelope (RCPT) check only reads: it runs in the caller's thread on
- * a connection from a small pool of readers (WAL readers never wait for
- * the writer), and only a settled verdict's decision-log row is queued as
- * a job. The end-of-message check-and-record always runs as a job, inside
- * a batch's one transaction on the write connection, so caps are exact.
+ * Everything goes through the one write connection, whose page cache stays
+ * warm: another connection's cache is thrown away by SQLite whenever the
+ * file changed since its last transaction, i.e. after nearly every commit
+ * under mail load, so a separate reader re-reads its B-tree pages for each
+ * check (measured: 38 us p50 per envelope check on a reader against 17 us
+ * on the writer, at 10 M history rows). The envelope (RCPT) check is a job
+ * like the end-of-message one; one that settles nothing writes nothing and
+ * its thread is released at once, before the batch commits.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,7 +20,6 @@
 #include "cg_util.h"
 
 #define CG_BATCH_MAX 256
-#define CG_READERS 4
 /* The checkpointer: a passive checkpoint every CG_CKPT_MS; when the WAL has
  * grown past CG_CKPT_RESTART_FRAMES (about 64 MiB) despite them (readers
  * always in the way, a long prune), one that waits so the WAL starts over. */
@@ -28,7 +30,7 @@ struct job {
     struct job *next;
     const struct cg_config *cfg;
     struct cg_msg *m;
-    struct cg_rcpt *r;        /* NULL: end of message; else log a settled RCPT verdict */
+    struct cg_rcpt *r;        /* NULL: end of message; else the envelope check of r */
     struct cg_decision *d;
     int done;
     pthread_cond_t cond;      /* the waiting thread's own: no thundering herd */
@@ -46,26 +48,81 @@ struct cg_decider {
     pthread_mutex_t lock;
     struct job *head, *tail;
     int stopping;
-    /* readers for the RCPT check: free ones are stacked in idle[] */
-    pthread_mutex_t rlock;
-    pthread_cond_t rfree;     /* a reader was returned */
-    cg_store *idle[CG_READERS];
-    size_t n_idle, n_open;
 };
 
-/* run_batch - one transaction over a batch of jobs */
-static void run_batch(cg_decider *dc, struct job *batch)
+/* job_error - a job that could not be decided: at end of message the
+ * on_error decision; at RCPT no verdict (an internal error there only
+ * postpones the decision to end of message) */
+static void job_error(struct job *j, const char *why)
 {
+    cg_engine_error(j->cfg, j->d, why);
+    cg_log(LOG_ERR, "%s: ref=%s stage=%s verdict=%s reason=\"%s\"",
+           j->m->queue_id ? j->m->queue_id : "NOQUEUE", j->d->ref, j->r ? "rcpt" : "eom",
+           j->r ? "none(decided at end of message)"
+           : j->d->verdict == CG_ACT_ACCEPT ? "accept(on_error)" : "tempfail", why);
+    if (j->r)
+        j->d->verdict = CG_ACT_ACCEPT, j->d->error = 0, j->d->smtp_code[0] = 0;
+}
+
+/* release - a job is finished: wake its thread (under the lock; the job
+ * lives on that thread's stack and may be gone once done is seen) */
+static void release(cg_decider *dc, struct job *j, const struct job *self)
+{
+    pthread_mutex_lock(&dc->lock);
+    j->done = 1;
+    if (j != self)
+        pthread_cond_signal(&j->cond);
+    pthread_mutex_unlock(&dc->lock);
+}
+
+/* take - up to max queued jobs off the queue, in order (lock held) */
+static struct job *take(cg_decider *dc, size_t max)
+{
+    struct job *first = dc->head, *last = first;
+    if (!first || !max)
+        return NULL;
+    for (size_t n = 1; last->next && n < max; n++)
+        last = last->next;
+    dc->head = last->next;
+    if (!dc->head)
+        dc->tail = NULL;
+    last->next = NULL;
+    return first;
+}
+
+/* run_batch - one transaction over a batch of jobs. An envelope check that
+ * settles nothing is released as soon as it is decided (it wrote nothing)
+ * and taken out of *batchp; the rest wait for the commit. Jobs queued
+ * while the batch runs join it before the commit (up to CG_BATCH_MAX in
+ * all): under load the batches grow instead of queueing behind each other. */
+static void run_batch(cg_decider *dc, struct job **batchp, const struct job *self)
+{
+    size_t n = 0;
     int failed = cg_store_begin(dc->st, 1) < 0;
     if (failed)
         cg_log(LOG_ERR, "store: cannot begin a transaction: %s", cg_store_errmsg(dc->st));
-    for (struct job *j = batch; j && !failed; j = j->next) {
+    for (struct job **jp = batchp; !failed;) {
+        if (!*jp) {
+            pthread_mutex_lock(&dc->lock);
+            *jp = take(dc, CG_BATCH_MAX - n);
+            pthread_mutex_unlock(&dc->lock);
+            if (!*jp)
+                break;
+        }
+        struct job *j = *jp;
+        n++;
         if (j->m->now == 0) /* the milter leaves it 0: decide at commit time */
             j->m->now = cg_now();
-        int rc = j->r ? cg_engine_rcpt_log(j->cfg, dc->st, j->m, j->r, j->d)
+        int rc = j->r ? cg_engine_rcpt(j->cfg, dc->st, j->m, j->r, j->d)
                       : cg_engine_eom(j->cfg, dc->st, j->m, 1, j->d);
-        if (rc < 0)
+        if (rc < 0) {
             failed = 1;
+        } else if (j->r && j->d->verdict < CG_ACT_DEFER) {
+            *jp = j->next; /* unlink first: j may be gone once released */
+            release(dc, j, self);
+            continue;
+        }
+        jp = &j->next;
     }
     if (!failed && cg_store_commit(dc->st) < 0) {
         cg_log(LOG_ERR, "store: commit failed: %s", cg_store_errmsg(dc->st));
@@ -73,14 +130,8 @@ static void run_batch(cg_decider *dc, struct job *batch)
     }
     if (failed) {
         cg_store_rollback(dc->st);
-        for (struct job *j = batch; j; j = j->next) {
-            cg_engine_error(j->cfg, j->d, "contact history unavailable");
-            cg_log(LOG_ERR, "%s: ref=%s stage=%s verdict=%s reason=\"contact history unavailable\"",
-                   j->m->queue_id ? j->m->queue_id : "NOQUEUE", j->d->ref, j->r ? "rcpt" : "eom",
-                   j->d->verdict == CG_ACT_ACCEPT ? "accept(on_error)" : "tempfail");
-            if (j->r) /* at RCPT an internal error only postpones to end of message */
-                j->d->verdict = CG_ACT_ACCEPT, j->d->error = 0, j->d->smtp_code[0] = 0;
-        }
+        for (struct job *j = *batchp; j; j = j->next)
+            job_error(j, "contact history unavailable");
     }
 }
 
@@ -123,19 +174,7 @@ cg_decider *cg_decider_start(const char *database, int store_flags, char *err, s
     dc->database = cg_xstrdup(database);
     dc->store_flags = store_flags;
     pthread_mutex_init(&dc->lock, NULL);
-    pthread_mutex_init(&dc->rlock, NULL);
-    pthread_cond_init(&dc->rfree, NULL);
     pthread_cond_init(&dc->ckpt_stop, NULL);
-    /* the readers now, not under the first burst of mail (opening one
-     * checks the schema, which briefly takes the write lock) */
-    for (int i = 0; i < CG_READERS; i++) {
-        char rerr[256];
-        cg_store *r = cg_store_open(database, store_flags, rerr, sizeof rerr);
-        if (!r)
-            break; /* opened on demand later */
-        dc->idle[dc->n_idle++] = r;
-        dc->n_open++;
-    }
     /* the write connection's commits never checkpoint; a thread of its own
      * does (if it cannot start, SQLite's automatic checkpoints stay on) */
     char cerr[256];
@@ -170,11 +209,7 @@ void cg_decider_stop(cg_decider **dp)
         pthread_join(dc->ckpt_thread, NULL);
     cg_store_free(&dc->ckpt);
     cg_store_free(&dc->st);
-    for (size_t i = 0; i < dc->n_idle; i++)
-        cg_store_free(&dc->idle[i]);
     pthread_mutex_destroy(&dc->lock);
-    pthread_mutex_destroy(&dc->rlock);
-    pthread_cond_destroy(&dc->rfree);
     pthread_cond_destroy(&dc->ckpt_stop);
     free(dc->database);
     free(dc);
@@ -194,7 +229,7 @@ static void submit(cg_decider *dc, struct job *j)
     if (dc->stopping) {
         pthread_mutex_unlock(&dc->lock);
         pthread_cond_destroy(&j->cond);
-        cg_engine_error(j->cfg, j->d, "contactgate is stopping");
+        job_error(j, "contactgate is stopping");
         return;
     }
     if (dc->tail)
@@ -207,21 +242,12 @@ static void submit(cg_decider *dc, struct job *j)
             pthread_cond_wait(&j->cond, &dc->lock);
             continue;
         }
-        /* lead: take up to CG_BATCH_MAX jobs */
+        /* lead: a batch of what is queued (more may join it) */
         dc->leading = 1;
-        struct job *batch = dc->head, *last = batch;
-        size_t n = 1;
-        while (last->next && n < CG_BATCH_MAX) {
-            last = last->next;
-            n++;
-        }
-        dc->head = last->next;
-        if (!dc->head)
-            dc->tail = NULL;
-        last->next = NULL;
+        struct job *batch = NULL;
         pthread_mutex_unlock(&dc->lock);
 
-        run_batch(dc, batch);
+        run_batch(dc, &batch, j);
 
         pthread_mutex_lock(&dc->lock);
         for (struct job *b = batch; b;) {
@@ -239,65 +265,11 @@ static void submit(cg_decider *dc, struct job *j)
     pthread_cond_destroy(&j->cond);
 }
 
-/* reader_take - a read connection: an idle one, a new one while fewer
- * than CG_READERS are open, else wait for one. NULL when none can be
- * opened (the caller then leaves the decision to end of message). */
-static cg_store *reader_take(cg_decider *dc)
-{
-    pthread_mutex_lock(&dc->rlock);
-    while (!dc->n_idle && dc->n_open >= CG_READERS)
-        pthread_cond_wait(&dc->rfree, &dc->rlock);
-    if (dc->n_idle) {
-        cg_store *st = dc->idle[--dc->n_idle];
-        pthread_mutex_unlock(&dc->rlock);
-        return st;
-    }
-    dc->n_open++;
-    pthread_mutex_unlock(&dc->rlock);
-    char err[256];
-    cg_store *st = cg_store_open(dc->database, dc->store_flags, err, sizeof err);
-    if (!st) {
-        cg_log(LOG_WARNING, "store: cannot open a reader: %s", err);
-        pthread_mutex_lock(&dc->rlock);
-        dc->n_open--;
-        pthread_cond_signal(&dc->rfree);
-        pthread_mutex_unlock(&dc->rlock);
-    }
-    return st;
-}
-
-static void reader_put(cg_decider *dc, cg_store *st)
-{
-    pthread_mutex_lock(&dc->rlock);
-    dc->idle[dc->n_idle++] = st;
-    pthread_cond_signal(&dc->rfree);
-    pthread_mutex_unlock(&dc->rlock);
-}
-
-/* cg_decider_rcpt - the envelope check on a reader in this thread; a
- * settled verdict's log row is committed as a job */
+/* cg_decider_rcpt - the envelope check as a job; released before the
+ * commit unless it settled a verdict (whose log row is committed first) */
 void cg_decider_rcpt(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m,
                      struct cg_rcpt *r, struct cg_decision *d)
 {
-    if (m->now == 0)
-        m->now = cg_now();
-    cg_store *st = reader_take(dc);
-    int rc = -1;
-    if (st) {
-        rc = cg_engine_rcpt_decide(cfg, st, m, r, d);
-        reader_put(dc, st);
-    }
-    if (rc < 0) {
-        if (st)
-            cg_log(LOG_WARNING, "store: envelope check failed: %s; deciding at end of message",
-                   cg_store_errmsg(st));
-        /* an internal error at RCPT only postpones the decision */
-        memset(d, 0, sizeof *d);
-        d->verdict = CG_ACT_ACCEPT;
-        return;
-    }
-    if (d->verdict < CG_ACT_DEFER)
-        return;
     struct job j = {.cfg = cfg, .m = m, .r = r, .d = d};
     submit(dc, &j);
 }

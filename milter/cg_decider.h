@@ -2,7 +2,8 @@
  * cg_decider.h - every check-and-record goes through one write connection,
  * with group commit.
  *
- * Milter threads queue their end-of-message jobs and wait. The first
+ * Milter threads queue their jobs (the envelope check of a recipient, the
+ * end-of-message check-and-record) and wait. The first
  * waiting thread that finds no batch running takes every queued job and
  * runs them in order inside ONE transaction (BEGIN IMMEDIATE ... COMMIT),
  * then wakes their threads and hands the lead to the next waiting one
@@ -10,7 +11,9 @@
  * before it, so caps hold exactly under any concurrency, and nothing is
  * acknowledged to the MTA before it is committed. If the transaction
  * fails, every job of the batch gets the on_error decision and nothing of
- * the batch is kept. WAL checkpoints run in a thread of their own.
+ * the batch is kept. An envelope check that settles nothing wrote nothing:
+ * its thread is released as soon as it is decided, before the commit.
+ * WAL checkpoints run in a thread of their own.
  */
 #ifndef CG_DECIDER_H
 #define CG_DECIDER_H
@@ -28,8 +31,8 @@ cg_decider *cg_decider_start(const char *database, int store_flags, char *err, s
  * NULL-safe */
 void cg_decider_stop(cg_decider **dp);
 
-/* cg_decider_rcpt - the envelope check, read only, on a reader connection
- * in this thread; a settled verdict's log row is committed as a job.
+/* cg_decider_rcpt - the envelope check as a job; a settled verdict's log
+ * row is committed with its batch before the thread is released.
  * cg_decider_eom - the check-and-record as a job; waits for the commit.
  * On any internal error, d holds the on_error decision (d->error = 1) (at
  * RCPT: no verdict, decided at end of message); they never fail. */

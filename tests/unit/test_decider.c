@@ -1,8 +1,10 @@
 /*
  * test_decider.c - the write path the daemon uses (cg_decider): group
- * commit led by the waiting threads, RCPT checks on reader connections,
- * the checkpointer. A cap holds exactly when many threads decide at once;
- * a settled RCPT verdict is logged; everything is on disk after stop.
+ * commit led by the waiting threads, envelope (RCPT) checks as jobs on the
+ * write connection, the checkpointer. A cap holds exactly when many threads
+ * decide at once; a settled RCPT verdict is logged; one message after
+ * another, the check at RCPT sees what was recorded before it; everything
+ * is on disk after stop.
  */
 #include <pthread.h>
 
@@ -72,12 +74,12 @@ static int decision_cb(const struct cg_decision_row *d, void *arg)
     return 0;
 }
 
-/* a cap of 3 with 20 threads deciding at once lets exactly 3 through, and
- * every refused one is in the decision log */
-static void test_cap_exact_under_concurrency(void)
+/* start - the config (a cap of 3 a week for marketing) and the decider on
+ * a database of its own; 0 when both are up */
+static int start(const char *name, char *path, size_t pathlen)
 {
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/history.db", h_tmpdir);
+    snprintf(path, pathlen, "%s/%s", h_tmpdir, name);
+    accepted = deferred_rcpt = deferred_eom = errors = 0;
     char text[PATH_MAX + 2048];
     snprintf(text, sizeof text,
              "{\"plugin_dir\": \"@PLUGINS@\", \"database\": \"%s\",\n"
@@ -91,7 +93,7 @@ static void test_cap_exact_under_concurrency(void)
     CG_CHECK(cfg != NULL);
     if (!cfg) {
         fprintf(stderr, "  config: %s\n", h_err);
-        return;
+        return -1;
     }
     char err[256];
     dc = cg_decider_start(path, 0, err, sizeof err);
@@ -99,8 +101,25 @@ static void test_cap_exact_under_concurrency(void)
     if (!dc) {
         fprintf(stderr, "  decider: %s\n", err);
         cg_config_unref(&cfg);
-        return;
+        return -1;
     }
+    return 0;
+}
+
+static int rcpt_stage_cb(const struct cg_decision_row *d, void *arg)
+{
+    if (d->stage && strcmp(d->stage, "rcpt") == 0)
+        (*(int *)arg)++;
+    return 0;
+}
+
+/* a cap of 3 with 20 threads deciding at once lets exactly 3 through, and
+ * every refused one is in the decision log */
+static void test_cap_exact_under_concurrency(void)
+{
+    char path[PATH_MAX + 16], err[256];
+    if (start("history.db", path, sizeof path) < 0)
+        return;
     pthread_t t[THREADS];
     for (long i = 0; i < THREADS; i++)
         CG_CHECK(pthread_create(&t[i], NULL, one_message, (void *)i) == 0);
@@ -127,6 +146,33 @@ static void test_cap_exact_under_concurrency(void)
     cg_config_unref(&cfg);
 }
 
+/* one message after another: the fourth is refused at RCPT already (the
+ * envelope check sees the three contacts committed before it) and its
+ * refusal is in the decision log as an RCPT decision */
+static void test_rcpt_sees_recorded(void)
+{
+    char path[PATH_MAX + 16], err[256];
+    if (start("sequential.db", path, sizeof path) < 0)
+        return;
+    for (long i = 0; i < 4; i++)
+        one_message((void *)i);
+    cg_decider_stop(&dc);
+    CG_CHECK(accepted == 3);
+    CG_CHECK(deferred_rcpt == 1);
+    CG_CHECK(deferred_eom == 0);
+    CG_CHECK(errors == 0);
+    cg_store *st = cg_store_open(path, 0, err, sizeof err);
+    CG_CHECK(st != NULL);
+    if (st) {
+        struct cg_decision_filter f = {.verdict = "defer", .queue_id = "Q3"};
+        int nd = 0;
+        CG_CHECK(cg_store_decisions(st, &f, rcpt_stage_cb, &nd) == 0);
+        CG_CHECK(nd == 1);
+        cg_store_free(&st);
+    }
+    cg_config_unref(&cfg);
+}
+
 /* a database that cannot be opened is a clear error, not a crash */
 static void test_start_error(void)
 {
@@ -141,6 +187,7 @@ int main(void)
 {
     h_init("test_decider");
     CG_RUN(test_cap_exact_under_concurrency);
+    CG_RUN(test_rcpt_sees_recorded);
     CG_RUN(test_start_error);
     h_done();
     CG_DONE("test_decider");
