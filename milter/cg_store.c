@@ -12,13 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cg_store.h"
 #include "cg_store_int.h"
 #include "cg_util.h"
 
-/* How long a statement waits for a lock held by another connection. */
+/* How long a statement waits for a lock held by another connection, and
+ * how long a restarting checkpoint waits (blocking writers meanwhile). */
 #define CG_STORE_BUSY_MS 5000
+#define CG_STORE_RESTART_BUSY_MS 50
 
 /* The schema, as migrations from an empty file. Times are Unix seconds
  * (UTC). Never edit a released step: add one. */
@@ -168,7 +171,40 @@ struct cg_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
     char err[512];
+    int64_t busy_since_us;    /* this wait for a lock began (monotonic) */
+    int64_t busy_limit_us;    /* give up after this long */
 };
+
+/* busy_wait - SQLite's busy handler: wait for another connection's lock
+ * in fine steps. (sqlite3_busy_timeout sleeps 1, 2, 5, 10, 15, 20, 25 ...
+ * ms in turn, so a lock held for 2 ms costs a waiter 3 ms, one held for
+ * 20 ms costs 33.) 50 us steps for the first 2 ms, then 0.5 ms steps up
+ * to 20 ms, then 5 ms. */
+static int busy_wait(void *arg, int count)
+{
+    cg_store *st = arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    if (count == 0)
+        st->busy_since_us = now;
+    int64_t waited = now - st->busy_since_us;
+    if (waited >= st->busy_limit_us)
+        return 0;
+    int64_t step = waited < 2000 ? 50 : waited < 20000 ? 500 : 5000;
+    if (step > st->busy_limit_us - waited)
+        step = st->busy_limit_us - waited;
+    struct timespec d = {(time_t)(step / 1000000), (long)(step % 1000000) * 1000};
+    nanosleep(&d, NULL);
+    return 1;
+}
+
+/* busy_limit - how long this connection's statements wait for a lock */
+static void busy_limit(cg_store *st, int ms)
+{
+    st->busy_limit_us = (int64_t)ms * 1000;
+    sqlite3_busy_handler(st->db, busy_wait, st);
+}
 
 /* fail - remember the SQLite error for cg_store_errmsg; returns -1 */
 static int fail(cg_store *st, const char *what)
@@ -341,22 +377,25 @@ int cg_store_autocheckpoint(cg_store *st, int pages)
                                                                   : cg_store_fail(st, "autocheckpoint");
 }
 
-int cg_store_checkpoint(cg_store *st, int restart, int *frames_r)
+int cg_store_checkpoint(cg_store *st, int mode, int *frames_r, int *left_r)
 {
     int log = 0, done = 0;
     /* a restart blocks writers while it waits for the readers to leave the
-     * WAL: never for longer than a moment (mail is being decided) */
-    if (restart)
-        sqlite3_busy_timeout(st->db, 50);
+     * WAL: never for longer than a moment (mail is being decided), and not
+     * at all when it is the writer's own */
+    if (mode != CG_CKPT_PASSIVE)
+        busy_limit(st, mode == CG_CKPT_RESTART_NOW ? 0 : CG_STORE_RESTART_BUSY_MS);
     int rc = sqlite3_wal_checkpoint_v2(st->db, NULL,
-                                       restart > 1  ? SQLITE_CHECKPOINT_TRUNCATE
-                                       : restart    ? SQLITE_CHECKPOINT_RESTART
-                                                    : SQLITE_CHECKPOINT_PASSIVE,
+                                       mode == CG_CKPT_TRUNCATE  ? SQLITE_CHECKPOINT_TRUNCATE
+                                       : mode == CG_CKPT_PASSIVE ? SQLITE_CHECKPOINT_PASSIVE
+                                                                 : SQLITE_CHECKPOINT_RESTART,
                                        &log, &done);
-    if (restart)
-        sqlite3_busy_timeout(st->db, CG_STORE_BUSY_MS);
+    if (mode != CG_CKPT_PASSIVE)
+        busy_limit(st, CG_STORE_BUSY_MS);
     if (frames_r)
         *frames_r = log;
+    if (left_r)
+        *left_r = log > done ? log - done : 0;
     if (rc == SQLITE_BUSY)
         return 0; /* readers or a writer were in the way: next time */
     return rc == SQLITE_OK ? 0 : cg_store_fail(st, "checkpoint");
@@ -375,7 +414,7 @@ cg_store *cg_store_open(const char *path, int flags, char *err, size_t errlen)
         return NULL;
     }
     sqlite3_extended_result_codes(st->db, 1);
-    sqlite3_busy_timeout(st->db, CG_STORE_BUSY_MS);
+    busy_limit(st, CG_STORE_BUSY_MS);
     int rc = 0;
     if (!ro) {
         rc = exec(st, "PRAGMA journal_mode = WAL", "journal_mode");

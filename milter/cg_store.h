@@ -48,12 +48,16 @@ int cg_store_schema_version(cg_store *st);
 /* WAL checkpoints. cg_store_autocheckpoint(st, 0) stops this connection
  * from checkpointing in its own commits (the write connection leaves that
  * to a checkpointer thread). cg_store_checkpoint copies the WAL into the
- * database: passive (restart 0, never waits); restart 1 waits a moment
+ * database: CG_CKPT_PASSIVE never waits; CG_CKPT_RESTART waits a moment
  * (50 ms at most, blocking writers meanwhile) for the readers to leave so
- * the WAL starts over, bounding its size; 2 also truncates the file.
- * Busy is not an error (next time). *frames_r: frames in the WAL. */
+ * the WAL starts over, bounding its size; CG_CKPT_TRUNCATE also truncates
+ * the file; CG_CKPT_RESTART_NOW is a restart that does not wait at all
+ * (for the write connection itself, between its transactions). Busy is
+ * not an error (next time). *frames_r: frames in the WAL; *left_r: of
+ * those, not yet in the database (either may be NULL). */
+enum { CG_CKPT_PASSIVE, CG_CKPT_RESTART, CG_CKPT_TRUNCATE, CG_CKPT_RESTART_NOW };
 int cg_store_autocheckpoint(cg_store *st, int pages);
-int cg_store_checkpoint(cg_store *st, int restart, int *frames_r);
+int cg_store_checkpoint(cg_store *st, int mode, int *frames_r, int *left_r);
 int cg_store_begin(cg_store *st, int immediate);
 int cg_store_commit(cg_store *st);
 int cg_store_rollback(cg_store *st); /* safe when no transaction is open */

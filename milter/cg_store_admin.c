@@ -184,12 +184,12 @@ static int prune_table(cg_store *st, const char *table, int64_t before, int batc
          * when the WAL has grown anyway (the daemon always reading), wait
          * briefly for a moment to start it over */
         int frames = 0;
-        if (cg_store_checkpoint(st, 0, &frames) == 0 && frames > 4096)
-            cg_store_checkpoint(st, 1, &frames);
+        if (cg_store_checkpoint(st, CG_CKPT_PASSIVE, &frames, NULL) == 0 && frames > 4096)
+            cg_store_checkpoint(st, CG_CKPT_RESTART, &frames, NULL);
         if (k < batch) {
             sqlite3_finalize(s);
             /* done: give the WAL's disk space back if the readers allow */
-            cg_store_checkpoint(st, 2, &frames);
+            cg_store_checkpoint(st, CG_CKPT_TRUNCATE, &frames, NULL);
             return 0;
         }
     }
