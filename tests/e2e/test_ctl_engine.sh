@@ -147,7 +147,7 @@ t_eq "reload without a running daemon: exit 1" "$rc" 1
 t_match "and says which pid file" "$err" "none\\.pid"
 sleep 300 & sleeper=$!
 disown "$sleeper"
-trap 'kill $sleeper 2>/dev/null' EXIT
+trap 'kill $sleeper 2>/dev/null; e2e_teardown' EXIT   # and still clean up
 echo "$sleeper" > "$E2E_DIR/s.pid"
 ctl reload --pid-file "$E2E_DIR/s.pid"
 t_eq "reload signals the process in the pid file" "$rc" 0

@@ -7,6 +7,10 @@
  * is on disk after stop.
  */
 #include <pthread.h>
+#include <stdint.h>
+#include <stdatomic.h>
+#include <sqlite3.h>
+#include <time.h>
 
 #include "cg_decider.h"
 #include "cg_harness.h"
@@ -173,6 +177,88 @@ static void test_rcpt_sees_recorded(void)
     cg_config_unref(&cfg);
 }
 
+/* wal_frames - the frames in path's WAL now: mxFrame of the WAL-index
+ * header at the start of the -shm file (SQLite's file format, section
+ * "WAL-Index Format"), read without taking part (a checkpoint of the test's
+ * own would let the WAL start over by itself) */
+static int wal_frames(const char *path)
+{
+    char shm[PATH_MAX + 32];
+    snprintf(shm, sizeof shm, "%s-shm", path);
+    uint32_t mx = 0;
+    FILE *fp = fopen(shm, "rb");
+    if (!fp)
+        return -1;
+    int ok = fseek(fp, 16, SEEK_SET) == 0 && fread(&mx, sizeof mx, 1, fp) == 1;
+    fclose(fp);
+    return ok ? (int)mx : -1;
+}
+
+static atomic_int load_stop;
+
+/* load - messages back to back, to customers of their own (no cap) */
+static void *load(void *arg)
+{
+    long base = (long)arg * 1000000;
+    for (long k = base; !atomic_load(&load_stop); k++) {
+        struct cg_msg m;
+        cg_msg_init(&m);
+        m.sender = cg_xstrdup("deals@offers.bank.example");
+        char rcpt[64], mid[64];
+        snprintf(rcpt, sizeof rcpt, "c%ld@example.com", k);
+        snprintf(mid, sizeof mid, "<w%ld@offers.bank.example>", k);
+        struct cg_rcpt *r = cg_msg_add_rcpt(&m, rcpt);
+        struct cg_decision d;
+        cg_decider_rcpt(dc, cfg, &m, r, &d);
+        cg_msg_add_header(&m, "Message-ID", mid);
+        cg_msg_add_header(&m, "Subject", "offer");
+        cg_decider_eom(dc, cfg, &m, &d);
+        if (d.error) {
+            pthread_mutex_lock(&count_lock);
+            errors++;
+            pthread_mutex_unlock(&count_lock);
+        }
+        cg_msg_clear(&m);
+    }
+    return NULL;
+}
+
+/* the WAL does not grow without bound while mail keeps flowing: once past
+ * 16,384 frames the checkpointer catches up and the write connection
+ * starts it over (under this load, at the latest at 65,536), while the
+ * mail goes on */
+static void test_wal_restarts(void)
+{
+    char path[PATH_MAX + 16];
+    if (start("wal.db", path, sizeof path) < 0)
+        return;
+    enum { LOADERS = 4 };
+    pthread_t t[LOADERS];
+    atomic_store(&load_stop, 0);
+    for (long i = 0; i < LOADERS; i++)
+        CG_CHECK(pthread_create(&t[i], NULL, load, (void *)i) == 0);
+    int peak = 0, now = 0, restarted = 0;
+    for (int tick = 0; tick < 3000 && !restarted; tick++) { /* 30 s at most */
+        struct timespec ms10 = {0, 10 * 1000000L};
+        nanosleep(&ms10, NULL);
+        now = wal_frames(path);
+        if (now > peak)
+            peak = now;
+        restarted = peak > 16384 && now >= 0 && now < peak / 2;
+    }
+    atomic_store(&load_stop, 1);
+    for (int i = 0; i < LOADERS; i++)
+        pthread_join(t[i], NULL);
+    cg_decider_stop(&dc);
+    CG_CHECK(peak > 16384);
+    CG_CHECK(restarted);
+    CG_CHECK(peak <= 65536 + 8192); /* asked for at 65,536 whatever it costs */
+    CG_CHECK(errors == 0);
+    cg_config_unref(&cfg);
+    if (getenv("CG_TEST_VERBOSE") || !restarted || peak > 65536 + 8192)
+        fprintf(stderr, "  WAL frames: peak %d, last %d\n", peak, now);
+}
+
 /* a database that cannot be opened is a clear error, not a crash */
 static void test_start_error(void)
 {
@@ -188,6 +274,7 @@ int main(void)
     h_init("test_decider");
     CG_RUN(test_cap_exact_under_concurrency);
     CG_RUN(test_rcpt_sees_recorded);
+    CG_RUN(test_wal_restarts);
     CG_RUN(test_start_error);
     h_done();
     CG_DONE("test_decider");
