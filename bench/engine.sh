@@ -7,7 +7,8 @@
 # Environment (see bench/engine_bench.c): BENCH_DIR (default
 # /var/tmp/contactgate-bench; pre-filled databases are cached there),
 # BENCH_SIZES (default 100k,1M,10M), BENCH_OPS (default 20000
-# single-thread, 5x with threads), BENCH_THREADS (20), BENCH_PRUNE (1).
+# single-thread, 5x with threads), BENCH_THREADS (20), BENCH_PRUNE (1),
+# BENCH_ROUNDS (3), BENCH_PACE (2000 ops/s offered; 0: none), BENCH_PACE_OPS.
 set -euo pipefail
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."

@@ -11,6 +11,11 @@
  * of N contacts for N/10 customers over the last 60 days is pre-filled
  * once and cached in BENCH_DIR (default /var/tmp/contactgate-bench); the
  * rows a run adds are deleted afterwards, so the next run reuses it.
+ * Before each run the file is read into the page cache (as a server's
+ * database is after a while; this VM pages idle page cache out), and each
+ * figure is the median of BENCH_ROUNDS rounds (a shared VM is noisy). The
+ * queue IDs and Message-IDs are random, as Postfix's and most mailers'
+ * are, so each decision-log row lands on its own index pages.
  *
  * Environment:
  *   BENCH_DIR      where the databases live (not tmpfs: fsync must be real)
@@ -20,6 +25,10 @@
  *   BENCH_THREADS  default 20
  *   BENCH_POLICY   default policies/retail-bank.json
  *   BENCH_PRUNE    0: skip the retention run (default 1, largest size)
+ *   BENCH_ROUNDS   rounds per size (default 3, at most 9)
+ *   BENCH_PACE     ops/s offered in the paced single-thread run at the
+ *                  largest size (default 2000; 0: none)
+ *   BENCH_PACE_OPS ops in that run (default 10000)
  *   BENCH_PRUNE_BATCH  rows per prune transaction (default 1000, as
  *                  contactgatectl prune)
  *   CONTACTGATE_PLUGIN_DIR  the plugins (engine.sh sets BUILD/plugins)
@@ -32,10 +41,14 @@
 #include <stdarg.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -53,6 +66,7 @@
 #define FILL_VERSION 1
 #define DAY 86400LL
 #define MAX_SIZES 8
+#define MAX_ROUNDS 9
 #define TMPFS_MAGIC_ 0x01021994
 
 /* --- small helpers ------------------------------------------------------- */
@@ -371,6 +385,48 @@ static void copy_file(const char *src, const char *dst)
     close(out);
 }
 
+/* resident - the share of a file in the page cache (mincore), 0..1 */
+static double resident(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size == 0) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return 0;
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t n = ((size_t)sb.st_size + (size_t)pg - 1) / (size_t)pg, in = 0;
+    unsigned char *v = cg_xcalloc(n, 1);
+    if (mincore(p, (size_t)sb.st_size, v) == 0)
+        for (size_t i = 0; i < n; i++)
+            in += v[i] & 1;
+    free(v);
+    munmap(p, (size_t)sb.st_size);
+    return (double)in / (double)n;
+}
+
+/* warm - read the whole file so that it is in the page cache, as a
+ * server's database is after a while; returns the share that was
+ * resident before. (Some VMs page out idle page cache proactively: the
+ * figures would then measure the disk, not contactgate.) */
+static double warm(const char *path)
+{
+    double before = resident(path);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return before;
+    static char buf[1 << 20];
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+    close(fd);
+    return before;
+}
+
 /* --- the workload -------------------------------------------------------- */
 
 struct counts {
@@ -389,6 +445,20 @@ struct bench {
     atomic_int recording; /* open-ended runs: latencies count now */
 };
 
+struct lat {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static void lat_push(struct lat *l, uint64_t ns)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 65536;
+        l->v = cg_xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = ns;
+}
+
 struct worker {
     pthread_t th;
     struct bench *b;
@@ -396,14 +466,14 @@ struct worker {
     uint64_t rng;
     unsigned long seq;
     long warm, ops;       /* ops < 0: until b->stop */
-    uint64_t *lat;
-    size_t n_lat, cap_lat;
+    struct lat lat, lat_rcpt, lat_eom; /* per op; its RCPT check; its end of message */
+    uint64_t pace_ns;     /* > 0: one op every pace_ns, latency from its slot */
     struct counts ct;
     uint64_t t_first, t_last; /* recorded window (open-ended runs) */
 };
 
 /* one_message - what the milter does for a one-recipient message */
-static void one_message(struct worker *w, struct counts *ct)
+static void one_message(struct worker *w, struct counts *ct, int rec)
 {
     static const char *const senders[] = {"marketing@bank.example", "billing@bank.example",
                                           "service@bank.example"};
@@ -419,13 +489,21 @@ static void one_message(struct worker *w, struct counts *ct)
     m.sender = cg_xstrdup(sender);
     cg_msg_set(&m.client_addr, "192.0.2.10");
     cg_msg_set(&m.daemon_name, "MTA");
-    snprintf(buf, sizeof buf, "B%02d%09lX", w->id, w->seq++);
+    /* queue IDs and Message-IDs as they come: in no order (Postfix's short
+     * queue IDs are microseconds and an inode number; most mailers' IDs
+     * are random), so each lands on its own page of their indexes */
+    uint64_t qr = rng_next(&w->rng);
+    snprintf(buf, sizeof buf, "%011llX", (unsigned long long)(qr >> 20));
+    w->seq++;
     cg_msg_set(&m.queue_id, buf);
     snprintf(buf, sizeof buf, "<u%08ld@example.net>", k);
     struct cg_rcpt *rc = cg_msg_add_rcpt(&m, buf);
     struct cg_decision d;
     m.now = 0;
+    uint64_t ta = now_ns();
     cg_decider_rcpt(b->dc, b->cfg, &m, rc, &d);
+    if (rec)
+        lat_push(&w->lat_rcpt, now_ns() - ta);
     if (d.error)
         ct->errors++;
     if (d.verdict == CG_ACT_DEFER || d.verdict == CG_ACT_REJECT) {
@@ -441,7 +519,8 @@ static void one_message(struct worker *w, struct counts *ct)
     snprintf(buf, sizeof buf, "u%08ld@example.net", k);
     cg_msg_add_header(&m, "To", buf);
     cg_msg_add_header(&m, "Subject", pick < 8 ? "Your offer this week" : "Your account");
-    snprintf(buf, sizeof buf, "<%s.%lu@bank.example>", m.queue_id, w->seq);
+    snprintf(buf, sizeof buf, "<%016llx.%lu@bank.example>",
+             (unsigned long long)rng_next(&w->rng), w->seq);
     cg_msg_add_header(&m, "Message-ID", buf);
     cg_msg_add_header(&m, "Date", "Mon, 1 Jan 2024 10:00:00 +0000");
     if (b->cfg->needs_body) {
@@ -449,7 +528,10 @@ static void one_message(struct worker *w, struct counts *ct)
         cg_msg_add_body(&m, (const unsigned char *)body, sizeof body - 1);
     }
     m.now = 0;
+    ta = now_ns();
     cg_decider_eom(b->dc, b->cfg, &m, &d);
+    if (rec)
+        lat_push(&w->lat_eom, now_ns() - ta);
     if (d.error)
         ct->errors++;
     switch (d.verdict) {
@@ -462,40 +544,49 @@ static void one_message(struct worker *w, struct counts *ct)
     cg_msg_clear(&m);
 }
 
-static void lat_push(struct worker *w, uint64_t ns)
-{
-    if (w->n_lat == w->cap_lat) {
-        w->cap_lat = w->cap_lat ? w->cap_lat * 2 : 65536;
-        w->lat = cg_xrealloc(w->lat, w->cap_lat * sizeof *w->lat);
-    }
-    w->lat[w->n_lat++] = ns;
-}
-
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct counts scratch = {0};
+    if (w->pace_ns)
+        prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* wake at the slot, not 50 us later */
     for (long i = 0; i < w->warm; i++)
-        one_message(w, &scratch);
+        one_message(w, &scratch, 0);
     if (w->ops >= 0) {
         pthread_barrier_wait(&w->b->start);
+        uint64_t slot = now_ns();
         for (long i = 0; i < w->ops; i++) {
             uint64_t t0 = now_ns();
-            one_message(w, &w->ct);
-            lat_push(w, now_ns() - t0);
+            if (w->pace_ns) {
+                /* an open loop: an op that starts late because the one
+                 * before was slow counts from its slot (the wait is part of
+                 * its latency); one that slept until its slot, from when it
+                 * woke (the kernel's wake-up delay is not contactgate's) */
+                slot += w->pace_ns;
+                if (slot > t0) {
+                    struct timespec ts = {(time_t)(slot / 1000000000ull),
+                                          (long)(slot % 1000000000ull)};
+                    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+                    t0 = now_ns();
+                } else {
+                    t0 = slot;
+                }
+            }
+            one_message(w, &w->ct, 1);
+            lat_push(&w->lat, now_ns() - t0);
         }
         return NULL;
     }
     while (!atomic_load(&w->b->stop)) {
         int rec = atomic_load(&w->b->recording);
         uint64_t t0 = now_ns();
-        one_message(w, rec ? &w->ct : &scratch);
+        one_message(w, rec ? &w->ct : &scratch, rec);
         uint64_t t1 = now_ns();
         if (rec && atomic_load(&w->b->recording)) {
             if (!w->t_first)
                 w->t_first = t0;
             w->t_last = t1;
-            lat_push(w, t1 - t0);
+            lat_push(&w->lat, t1 - t0);
         }
     }
     return NULL;
@@ -504,34 +595,58 @@ static void *worker_main(void *arg)
 struct result {
     long ops;
     double secs, ops_per_s, p50, p99, max;
+    double rcpt_p50, rcpt_p99, eom_p50, eom_p99; /* the two decider calls of an op */
+    double cpu_us;            /* process CPU (user + system) per op, us */
+    double cores;             /* CPU seconds per second: cores kept busy */
     struct counts ct;
 };
 
-static void merge(struct worker *ws, int nt, struct result *res, double secs)
+/* pooled - every worker's values of one kind, sorted (malloc'ed) */
+static uint64_t *pooled(struct worker *ws, int nt, size_t off, size_t *n_r)
 {
     size_t total = 0;
     for (int i = 0; i < nt; i++)
-        total += ws[i].n_lat;
+        total += ((struct lat *)((char *)&ws[i] + off))->n;
     uint64_t *all = cg_xcalloc(total ? total : 1, sizeof *all);
-    size_t off = 0;
+    size_t k = 0;
+    for (int i = 0; i < nt; i++) {
+        struct lat *l = (struct lat *)((char *)&ws[i] + off);
+        memcpy(all + k, l->v, l->n * sizeof *all);
+        k += l->n;
+        free(l->v);
+        l->v = NULL;
+    }
+    qsort(all, total, sizeof *all, cmp_u64);
+    *n_r = total;
+    return all;
+}
+
+static void merge(struct worker *ws, int nt, struct result *res, double secs)
+{
     memset(res, 0, sizeof *res);
     for (int i = 0; i < nt; i++) {
-        memcpy(all + off, ws[i].lat, ws[i].n_lat * sizeof *all);
-        off += ws[i].n_lat;
         struct counts *a = &res->ct, *c = &ws[i].ct;
         a->accepted += c->accepted, a->tagged += c->tagged, a->held += c->held;
         a->rcpt_deferred += c->rcpt_deferred, a->rcpt_rejected += c->rcpt_rejected;
         a->eom_deferred += c->eom_deferred, a->eom_rejected += c->eom_rejected;
         a->errors += c->errors;
-        free(ws[i].lat);
     }
-    qsort(all, total, sizeof *all, cmp_u64);
+    size_t total, n;
+    uint64_t *all = pooled(ws, nt, offsetof(struct worker, lat), &total);
     res->ops = (long)total;
     res->secs = secs;
     res->ops_per_s = secs > 0 ? (double)total / secs : 0;
     res->p50 = pct(all, total, 0.50);
     res->p99 = pct(all, total, 0.99);
     res->max = total ? (double)all[total - 1] / 1000.0 : 0;
+    free(all);
+    all = pooled(ws, nt, offsetof(struct worker, lat_rcpt), &n);
+    res->rcpt_p50 = pct(all, n, 0.50);
+    res->rcpt_p99 = pct(all, n, 0.99);
+    free(all);
+    all = pooled(ws, nt, offsetof(struct worker, lat_eom), &n);
+    res->eom_p50 = pct(all, n, 0.50);
+    res->eom_p99 = pct(all, n, 0.99);
     free(all);
 }
 
@@ -548,22 +663,37 @@ static struct worker *workers_new(struct bench *b, int nt, long warm, long ops, 
     return ws;
 }
 
+/* cpu_secs - this process's user + system CPU time */
+static double cpu_secs(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 /* run_fixed - nt threads, a fixed number of measured operations */
 static void run_fixed(struct bench *b, int nt, long warm, long ops, uint64_t seed,
-                      struct result *res)
+                      uint64_t pace_ns, struct result *res)
 {
     struct worker *ws = workers_new(b, nt, warm, ops, seed);
+    for (int i = 0; i < nt; i++)
+        ws[i].pace_ns = pace_ns;
     pthread_barrier_init(&b->start, NULL, (unsigned)nt + 1);
     for (int i = 0; i < nt; i++)
         if (pthread_create(&ws[i].th, NULL, worker_main, &ws[i]) != 0)
             die("pthread_create failed");
     pthread_barrier_wait(&b->start);
     uint64_t t0 = now_ns();
+    double c0 = cpu_secs();
     for (int i = 0; i < nt; i++)
         pthread_join(ws[i].th, NULL);
     uint64_t t1 = now_ns();
+    double c1 = cpu_secs();
     pthread_barrier_destroy(&b->start);
     merge(ws, nt, res, (double)(t1 - t0) / 1e9);
+    res->cpu_us = res->ops ? (c1 - c0) * 1e6 / (double)res->ops : 0;
+    res->cores = res->secs > 0 ? (c1 - c0) / res->secs : 0;
     free(ws);
 }
 
@@ -734,18 +864,59 @@ static const char *pf(double v, double target, int below)
     return (below ? v < target : v >= target) ? "PASS" : "MISS";
 }
 
+static void print_header(void)
+{
+    printf("%-6s %-6s %3s %8s %9s %8s %8s %9s %7s %5s  %6s %6s %6s %6s\n", "rows", "cust", "thr",
+           "ops", "ops/s", "p50 us", "p99 us", "max us", "cpu/op", "cores", "accept", "defer",
+           "reject", "@rcpt");
+    fflush(stdout);
+}
+
 static void print_row(const char *rows, long customers, int nt, const struct result *r)
 {
     char c[32];
+    double ops = (double)(r->ops ? r->ops : 1);
     long refused = r->ct.rcpt_deferred + r->ct.rcpt_rejected;
-    printf("%-6s %-6s %3d %8ld %9.0f %8.0f %8.0f %9.0f   %5.1f%% %5.1f%% %5.1f%% %5.1f%%%s\n", rows,
-           fmt_count(customers, c, sizeof c), nt, r->ops, r->ops_per_s, r->p50, r->p99, r->max,
-           100.0 * (double)(r->ct.accepted + r->ct.tagged) / (double)(r->ops ? r->ops : 1),
-           100.0 * (double)(r->ct.rcpt_deferred + r->ct.eom_deferred) / (double)(r->ops ? r->ops : 1),
-           100.0 * (double)(r->ct.rcpt_rejected + r->ct.eom_rejected) / (double)(r->ops ? r->ops : 1),
-           100.0 * (double)refused / (double)(r->ops ? r->ops : 1),
-           r->ct.errors ? "  ERRORS" : "");
+    printf("%-6s %-6s %3d %8ld %9.0f %8.0f %8.0f %9.0f %4.0f us %5.2f  %5.1f%% %5.1f%% %5.1f%% %5.1f%%%s\n",
+           rows, fmt_count(customers, c, sizeof c), nt, r->ops, r->ops_per_s, r->p50, r->p99,
+           r->max, r->cpu_us, r->cores, 100.0 * (double)(r->ct.accepted + r->ct.tagged) / ops,
+           100.0 * (double)(r->ct.rcpt_deferred + r->ct.eom_deferred) / ops,
+           100.0 * (double)(r->ct.rcpt_rejected + r->ct.eom_rejected) / ops,
+           100.0 * (double)refused / ops, r->ct.errors ? "  ERRORS" : "");
     fflush(stdout);
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* median_of - each figure's median over the rounds (the counts are the
+ * first round's: every round runs the same seeded mix) */
+static void median_of(const struct result *rk, int n, struct result *out)
+{
+    *out = rk[0];
+#define MEDIAN(field)                                                                          \
+    do {                                                                                       \
+        double v[MAX_ROUNDS];                                                                  \
+        for (int k = 0; k < n; k++)                                                            \
+            v[k] = rk[k].field;                                                                \
+        qsort(v, (size_t)n, sizeof *v, cmp_dbl);                                               \
+        out->field = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;                         \
+    } while (0)
+    MEDIAN(secs);
+    MEDIAN(ops_per_s);
+    MEDIAN(p50);
+    MEDIAN(p99);
+    MEDIAN(max);
+    MEDIAN(cpu_us);
+    MEDIAN(cores);
+    MEDIAN(rcpt_p50);
+    MEDIAN(rcpt_p99);
+    MEDIAN(eom_p50);
+    MEDIAN(eom_p99);
+#undef MEDIAN
 }
 
 int main(int argc, char **argv)
@@ -767,6 +938,12 @@ int main(int argc, char **argv)
     int nt = (int)env_long("BENCH_THREADS", 20);
     int do_prune = !getenv("BENCH_PRUNE") || strcmp(getenv("BENCH_PRUNE"), "0") != 0;
     int prune_batch = (int)env_long("BENCH_PRUNE_BATCH", 1000); /* contactgatectl's default */
+    int rounds = (int)env_long("BENCH_ROUNDS", 3);
+    if (rounds > MAX_ROUNDS)
+        die("BENCH_ROUNDS: at most %d", MAX_ROUNDS);
+    long pace = getenv("BENCH_PACE") && strcmp(getenv("BENCH_PACE"), "0") == 0
+                    ? 0 : env_long("BENCH_PACE", 2000);
+    long pace_ops = env_long("BENCH_PACE_OPS", 10000);
 
     long sizes[MAX_SIZES];
     int n_sizes = 0;
@@ -794,16 +971,23 @@ int main(int argc, char **argv)
     printf("policy:  %s (%zu policies); one op = cg_decider_rcpt, then cg_decider_eom unless\n"
            "         refused at RCPT, each acknowledged after the decider's COMMIT\n",
            policy, cfg->n_policies);
-    printf("ops:     %ld measured single-thread, %ld with %d threads, after a warm-up\n\n", ops1,
-           opsn, nt);
-    printf("%-6s %-6s %3s %8s %9s %8s %8s %9s   %6s %6s %6s %6s\n", "rows", "cust", "thr", "ops",
-           "ops/s", "p50 us", "p99 us", "max us", "accept", "defer", "reject", "@rcpt");
-    fflush(stdout);
+    printf("ops:     %ld measured single-thread, %ld with %d threads, after a warm-up; %d rounds,"
+           " medians shown\n", ops1, opsn, nt, rounds);
+    printf("cpu/op:  the process's CPU time per op; cores: CPU seconds per second of the run\n\n");
+    print_header();
 
-    struct result r1[MAX_SIZES], rn[MAX_SIZES];
+    struct result r1[MAX_SIZES], rn[MAX_SIZES], r1k[MAX_ROUNDS], rnk[MAX_ROUNDS], rpk[MAX_ROUNDS];
+    struct result rpace = {0};
     struct breakdown bd[MAX_SIZES];
-    double fill_secs[MAX_SIZES];
+    double fill_secs[MAX_SIZES], resident_min[MAX_SIZES];
     int filled[MAX_SIZES];
+    int big = 0, small = 0;
+    for (int i = 1; i < n_sizes; i++) {
+        if (sizes[i] > sizes[big])
+            big = i;
+        if (sizes[i] < sizes[small])
+            small = i;
+    }
     for (int i = 0; i < n_sizes; i++) {
         long n = sizes[i], customers = n / 10 > 0 ? n / 10 : 1;
         char path[PATH_MAX], rows[32];
@@ -818,45 +1002,76 @@ int main(int argc, char **argv)
         }
         fill_secs[i] = (double)(now_ns() - t0) / 1e9;
 
+        /* rounds: 1 thread, nt threads (and the paced run at the largest
+         * size), each on a fresh decider over the same pre-filled file */
+        resident_min[i] = 1;
         struct bench b = {.cfg = cfg, .customers = customers};
-        b.dc = cg_decider_start(path, bench_store_flags(), err, sizeof err);
-        if (!b.dc)
-            die("%s", err);
-        run_fixed(&b, 1, ops1 / 10, ops1, 1 + (uint64_t)i, &r1[i]);
-        cg_decider_stop(&b.dc);
+        for (int k = 0; k < rounds; k++) {
+            for (int kind = 0; kind < 3; kind++) {
+                if (kind == 2 && (i != big || !pace))
+                    continue;
+                double res = warm(path);
+                if (res < resident_min[i])
+                    resident_min[i] = res;
+                b.dc = cg_decider_start(path, bench_store_flags(), err, sizeof err);
+                if (!b.dc)
+                    die("%s", err);
+                if (kind == 0)
+                    run_fixed(&b, 1, ops1 / 10, ops1, 1 + (uint64_t)i, 0, &r1k[k]);
+                else if (kind == 1)
+                    run_fixed(&b, nt, opsn / 10, opsn, 100 + (uint64_t)i, 0, &rnk[k]);
+                else
+                    run_fixed(&b, 1, pace / 10, pace_ops, 7 + (uint64_t)i,
+                              1000000000ull / (uint64_t)pace, &rpk[k]);
+                cg_decider_stop(&b.dc);
+                cleanup(path, n);
+            }
+        }
+        median_of(r1k, rounds, &r1[i]);
+        median_of(rnk, rounds, &rn[i]);
         print_row(rows, customers, 1, &r1[i]);
-        cleanup(path, n);
-
-        b.dc = cg_decider_start(path, bench_store_flags(), err, sizeof err);
-        if (!b.dc)
-            die("%s", err);
-        run_fixed(&b, nt, opsn / 10, opsn, 100 + (uint64_t)i, &rn[i]);
-        cg_decider_stop(&b.dc);
         print_row(rows, customers, nt, &rn[i]);
-        cleanup(path, n);
+        if (i == big) {
+            printf("  rounds: 1 thread p99");
+            for (int k = 0; k < rounds; k++)
+                printf(" %.0f", r1k[k].p99);
+            printf(" us; %d threads ops/s", nt);
+            for (int k = 0; k < rounds; k++)
+                printf(" %.0f", rnk[k].ops_per_s);
+            printf("\n");
+            if (pace) {
+                median_of(rpk, rounds, &rpace);
+                printf("  paced: 1 thread at %ld ops/s offered (a busy server), p50 %.0f us, p99 %.0f"
+                       " us, max %.0f us (rounds: p99", pace, rpace.p50, rpace.p99, rpace.max);
+                for (int k = 0; k < rounds; k++)
+                    printf(" %.0f", rpk[k].p99);
+                printf(")\n");
+            }
+            fflush(stdout);
+        }
 
         run_breakdown(path, cfg, customers, ops1 / 4 > 0 ? ops1 / 4 : 1, &bd[i]);
         cleanup(path, n);
     }
 
-    printf("\nwhere the time goes (1 thread, engine called directly in BEGIN IMMEDIATE/COMMIT,"
-           " no decider):\n");
-    printf("%-6s %16s %16s %12s %8s\n", "rows", "engine p50/p99", "COMMIT p50/p99", "COMMIT max",
-           "pre-fill");
+    printf("\nwhere the time goes, 1 thread: the decider's two calls (medians of the rounds), and"
+           " the engine\ncalled directly in BEGIN IMMEDIATE/COMMIT without the decider:\n");
+    printf("%-6s %16s %16s %16s %16s %10s %10s\n", "rows", "RCPT p50/p99", "EOM p50/p99",
+           "engine p50/p99", "COMMIT p50/p99", "resident", "pre-fill");
     for (int i = 0; i < n_sizes; i++) {
-        char rows[32], a[32], c[32];
+        char rows[32], a[32], c[32], e[32], f[32];
+        snprintf(e, sizeof e, "%.0f/%.0f us", r1[i].rcpt_p50, r1[i].rcpt_p99);
+        snprintf(f, sizeof f, "%.0f/%.0f us", r1[i].eom_p50, r1[i].eom_p99);
         snprintf(a, sizeof a, "%.0f/%.0f us", bd[i].eng_p50, bd[i].eng_p99);
         snprintf(c, sizeof c, "%.0f/%.0f us", bd[i].commit_p50, bd[i].commit_p99);
-        printf("%-6s %16s %16s %9.0f us %6.1f s%s\n", fmt_count(sizes[i], rows, sizeof rows), a,
-               c, bd[i].commit_max, fill_secs[i], filled[i] ? " (built)" : " (cached)");
+        printf("%-6s %16s %16s %16s %16s %9.0f%% %6.1f s%s\n", fmt_count(sizes[i], rows, sizeof rows),
+               e, f, a, c, 100 * resident_min[i], fill_secs[i], filled[i] ? " (built)" : " (cached)");
     }
+    printf("(resident: the least share of the database in the page cache before a run; each run"
+           " reads it in first)\n");
     fflush(stdout);
 
     /* retention: prune a copy of the largest file while nt threads decide */
-    int big = 0;
-    for (int i = 1; i < n_sizes; i++)
-        if (sizes[i] > sizes[big])
-            big = i;
     struct result rp = {0};
     struct cg_prune_counts pc = {0};
     double prune_secs = 0;
@@ -881,8 +1096,10 @@ int main(int argc, char **argv)
         sleep(2); /* warm-up: every thread is deciding */
         atomic_store(&b.recording, 1);
         uint64_t t0 = now_ns();
+        double c0 = cpu_secs();
         prune_ok = cg_admin_prune(pst, (int64_t)time(NULL) - 30 * DAY, prune_batch, 0, &pc) == 0;
         uint64_t t1 = now_ns();
+        double c1 = cpu_secs();
         atomic_store(&b.recording, 0);
         atomic_store(&b.stop, 1);
         for (int i = 0; i < nt; i++)
@@ -893,6 +1110,8 @@ int main(int argc, char **argv)
         cg_decider_stop(&b.dc);
         prune_secs = (double)(t1 - t0) / 1e9;
         merge(ws, nt, &rp, prune_secs);
+        rp.cpu_us = rp.ops ? (c1 - c0) * 1e6 / (double)rp.ops : 0; /* the prune's CPU included */
+        rp.cores = prune_secs > 0 ? (c1 - c0) / prune_secs : 0;
         free(ws);
         remove_db(work);
         printf("\nretention at %s rows (a copy): prune of contacts older than 30 days, batches of"
@@ -900,21 +1119,15 @@ int main(int argc, char **argv)
         printf("  prune: %s, %lld contacts + %lld decisions in %lld transactions, %.1f s\n",
                prune_ok ? "done" : "FAILED", (long long)pc.contacts, (long long)pc.decisions,
                (long long)pc.batches, prune_secs);
-        printf("%-6s %-6s %3s %8s %9s %8s %8s %9s   %6s %6s %6s %6s\n", "rows", "cust", "thr",
-               "ops", "ops/s", "p50 us", "p99 us", "max us", "accept", "defer", "reject",
-               "@rcpt");
+        print_header();
         print_row(rows, b.customers, nt, &rp);
     }
 
     /* targets (figures, not a test) */
-    int small = 0;
-    for (int i = 1; i < n_sizes; i++)
-        if (sizes[i] < sizes[small])
-            small = i;
     char bs[32], ss[32];
     fmt_count(sizes[big], bs, sizeof bs);
     fmt_count(sizes[small], ss, sizeof ss);
-    printf("\ntargets (issue 5), at %s rows:\n", bs);
+    printf("\ntargets (issue 5), at %s rows, medians of %d rounds:\n", bs, rounds);
     printf("  p99 check-and-record < 200 us     1 thread %8.0f us  %s   %d threads %8.0f us  %s\n",
            r1[big].p99, pf(r1[big].p99, 200, 1), nt, rn[big].p99, pf(rn[big].p99, 200, 1));
     printf("  >= 20,000 durable ops/s, %d thr   %8.0f ops/s  %s\n", nt, rn[big].ops_per_s,
