@@ -23,10 +23,10 @@ static cg_decider *dc;
 static int accepted, deferred_rcpt, deferred_eom, errors;
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* one_message - what the milter does for a one-recipient message */
-static void *one_message(void *arg)
+/* send_one - what the milter does for a one-recipient message (i names
+ * its queue ID and Message-ID; now 0: decided at commit time), counted */
+static void send_one(long i, const char *rcpt, int64_t now)
 {
-    long i = (long)arg;
     struct cg_msg m;
     cg_msg_init(&m);
     m.sender = cg_xstrdup("deals@offers.bank.example");
@@ -34,9 +34,9 @@ static void *one_message(void *arg)
     snprintf(qid, sizeof qid, "Q%ld", i);
     snprintf(mid, sizeof mid, "<m%ld@offers.bank.example>", i);
     cg_msg_set(&m.queue_id, qid);
-    struct cg_rcpt *r = cg_msg_add_rcpt(&m, "ann@example.com");
+    struct cg_rcpt *r = cg_msg_add_rcpt(&m, rcpt);
     struct cg_decision d;
-    m.now = T0; /* one moment: as in the daemon, no decision sees the future */
+    m.now = now; /* one moment: as in the daemon, no decision sees the future */
     cg_decider_rcpt(dc, cfg, &m, r, &d);
     int kind = 0;
     if (d.error)
@@ -46,7 +46,7 @@ static void *one_message(void *arg)
     else {
         cg_msg_add_header(&m, "Message-ID", mid);
         cg_msg_add_header(&m, "Subject", "offer");
-        m.now = T0;
+        m.now = now;
         cg_decider_eom(dc, cfg, &m, &d);
         kind = d.error ? 3 : d.verdict >= CG_ACT_DEFER ? 2 : 0;
     }
@@ -61,6 +61,12 @@ static void *one_message(void *arg)
         errors++;
     pthread_mutex_unlock(&count_lock);
     cg_msg_clear(&m);
+}
+
+/* one_message - a thread's message to ann, at T0 */
+static void *one_message(void *arg)
+{
+    send_one((long)arg, "ann@example.com", T0);
     return NULL;
 }
 
@@ -201,24 +207,9 @@ static void *load(void *arg)
 {
     long base = (long)arg * 1000000;
     for (long k = base; !atomic_load(&load_stop); k++) {
-        struct cg_msg m;
-        cg_msg_init(&m);
-        m.sender = cg_xstrdup("deals@offers.bank.example");
-        char rcpt[64], mid[64];
+        char rcpt[64];
         snprintf(rcpt, sizeof rcpt, "c%ld@example.com", k);
-        snprintf(mid, sizeof mid, "<w%ld@offers.bank.example>", k);
-        struct cg_rcpt *r = cg_msg_add_rcpt(&m, rcpt);
-        struct cg_decision d;
-        cg_decider_rcpt(dc, cfg, &m, r, &d);
-        cg_msg_add_header(&m, "Message-ID", mid);
-        cg_msg_add_header(&m, "Subject", "offer");
-        cg_decider_eom(dc, cfg, &m, &d);
-        if (d.error) {
-            pthread_mutex_lock(&count_lock);
-            errors++;
-            pthread_mutex_unlock(&count_lock);
-        }
-        cg_msg_clear(&m);
+        send_one(k, rcpt, 0);
     }
     return NULL;
 }

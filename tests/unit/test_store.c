@@ -114,11 +114,8 @@ static void test_open_reopen_versions(void)
  * checkpoints report the WAL's size and leave the data readable */
 static void test_durability_and_checkpoints(void)
 {
-    char dir[] = "/tmp/cg-test-store-sync.XXXXXX";
-    CG_CHECK(mkdtemp(dir) != NULL);
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/h.db", dir);
-    char err[256];
+    char path[PATH_MAX + 16], err[256];
+    snprintf(path, sizeof path, "%s/sync.db", tmpdir); /* the binary's temp dir */
     for (int full = 0; full <= 1; full++) {
         cg_store *st = cg_store_open(path, full ? CG_STORE_SYNC_FULL : 0, err, sizeof err);
         CG_CHECK(st != NULL);
@@ -149,9 +146,6 @@ static void test_durability_and_checkpoints(void)
         CG_CHECK(k.n == 50);
         cg_store_free(&st);
     }
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CG_CHECK(system(cmd) == 0);
 }
 
 /* holder - another process's transaction: holds the write lock, commits
@@ -170,11 +164,8 @@ static void *holder(void *arg)
  * wait gives up quietly while a reader holds the WAL, and the data stay */
 static void test_lock_waits(void)
 {
-    char dir[] = "/tmp/cg-test-store-lock.XXXXXX";
-    CG_CHECK(mkdtemp(dir) != NULL);
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/h.db", dir);
-    char err[256];
+    char path[PATH_MAX + 16], err[256];
+    snprintf(path, sizeof path, "%s/lock.db", tmpdir); /* the binary's temp dir */
     cg_store *st = cg_store_open(path, 0, err, sizeof err);
     CG_CHECK(st != NULL);
     sqlite3 *other = NULL;
@@ -205,9 +196,6 @@ static void test_lock_waits(void)
     }
     sqlite3_close(other);
     cg_store_free(&st);
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CG_CHECK(system(cmd) == 0);
 }
 
 static void test_contacts_window(void)
