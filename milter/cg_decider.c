@@ -316,19 +316,31 @@ static void submit(cg_decider *dc, struct job *j)
     pthread_cond_destroy(&j->cond);
 }
 
+/* decide - a job for m, and its syslog line written here, in the session's
+ * thread, not by the leader while every other decision waits (a syslog
+ * daemon that is slow to read /dev/log would hold them all up) */
+static void decide(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m,
+                   struct cg_rcpt *r, struct cg_decision *d)
+{
+    struct job j = {.cfg = cfg, .m = m, .r = r, .d = d};
+    int later = m->log_later;
+    m->log_later = 1;
+    submit(dc, &j);
+    m->log_later = later;
+    cg_engine_syslog(cfg, m, d);
+}
+
 /* cg_decider_rcpt - the envelope check as a job; released before the
  * commit unless it settled a verdict (whose log row is committed first) */
 void cg_decider_rcpt(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m,
                      struct cg_rcpt *r, struct cg_decision *d)
 {
-    struct job j = {.cfg = cfg, .m = m, .r = r, .d = d};
-    submit(dc, &j);
+    decide(dc, cfg, m, r, d);
 }
 
 /* cg_decider_eom - end-of-message check-and-record, as a job */
 void cg_decider_eom(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m,
                     struct cg_decision *d)
 {
-    struct job j = {.cfg = cfg, .m = m, .d = d};
-    submit(dc, &j);
+    decide(dc, cfg, m, NULL, d);
 }

@@ -303,6 +303,32 @@ static void syslog_decision(const struct cg_config *cfg, const struct cg_msg *m,
            cfg->version);
 }
 
+/* log_decision - the syslog line now, or left in d for the session's
+ * thread (m->log_later) */
+static void log_decision(const struct cg_config *cfg, const struct cg_msg *m,
+                         struct cg_decision *d, const char *stage, const char *rcpt,
+                         size_t n_customers)
+{
+    if (m->quiet)
+        return;
+    if (m->log_later) {
+        d->log_stage = stage;
+        d->log_rcpt = rcpt;
+        d->log_customers = n_customers;
+        return;
+    }
+    syslog_decision(cfg, m, d, stage, rcpt, n_customers);
+}
+
+void cg_engine_syslog(const struct cg_config *cfg, const struct cg_msg *m,
+                      struct cg_decision *d)
+{
+    if (!d->log_stage)
+        return;
+    syslog_decision(cfg, m, d, d->log_stage, d->log_rcpt, d->log_customers);
+    d->log_stage = NULL;
+}
+
 /* cg_engine_error - the on_error decision */
 void cg_engine_error(const struct cg_config *cfg, struct cg_decision *d, const char *why)
 {
@@ -409,12 +435,11 @@ int cg_engine_rcpt_decide(const struct cg_config *cfg, cg_store *st, struct cg_m
 
 /* cg_engine_rcpt_log - syslog and decision log of a settled RCPT verdict */
 int cg_engine_rcpt_log(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
-                       struct cg_rcpt *r, const struct cg_decision *d)
+                       struct cg_rcpt *r, struct cg_decision *d)
 {
     if (m->dry || d->verdict < CG_ACT_DEFER)
         return 0;
-    if (!m->quiet)
-        syslog_decision(cfg, m, d, "rcpt", r->addr, 1);
+    log_decision(cfg, m, d, "rcpt", r->addr, 1);
     /* before the headers the category is one of the candidates: log them
      * all ("promotional.offer|promotional.*") rather than guess */
     const char *cands[CG_MAX_CANDIDATES];
@@ -602,8 +627,7 @@ int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m, i
         free(cs);
         return 0;
     }
-    if (!m->quiet)
-        syslog_decision(cfg, m, d, "eom", n == 1 ? cs[0].r->addr : NULL, n);
+    log_decision(cfg, m, d, "eom", n == 1 ? cs[0].r->addr : NULL, n);
 
     int rc = 0;
     /* decision log: every recipient of a customer with any hit, or all

@@ -74,6 +74,10 @@ struct cg_msg {
     char *force_category;
     char *force_digest;
     int quiet;
+    /* the decider's leader: leave the syslog line in the decision for the
+     * session's own thread (cg_engine_syslog), so that no decision waits
+     * while another one is logged */
+    int log_later;
 
     /* the body, when a plugin wants it (cg_config.needs_body) */
     int has_body;
@@ -166,6 +170,10 @@ struct cg_decision {
     char smtp_xcode[8];      /* "4.7.1" */
     char smtp_text[512];     /* "contact strategy: ..." */
     char tag_value[256];     /* X-Contact-Gate value for tag/hold, else "" */
+    /* the syslog line still to write (cg_msg.log_later) */
+    const char *log_stage;   /* "rcpt", "eom"; NULL: none */
+    const char *log_rcpt;    /* the one recipient, or NULL */
+    size_t log_customers;
 };
 
 /* cg_engine_rcpt - see above. Never records; logs only an acted-on verdict.
@@ -177,10 +185,14 @@ int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
 int cg_engine_rcpt_decide(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
                           struct cg_rcpt *r, struct cg_decision *d);
 int cg_engine_rcpt_log(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
-                       struct cg_rcpt *r, const struct cg_decision *d);
+                       struct cg_rcpt *r, struct cg_decision *d);
 /* cg_engine_eom - see above. record = 0 for dry runs (nothing written). */
 int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
                   int record, struct cg_decision *d);
+/* cg_engine_syslog - write the syslog line a decision made with
+ * m->log_later left in d, if any (in the session's thread) */
+void cg_engine_syslog(const struct cg_config *cfg, const struct cg_msg *m,
+                      struct cg_decision *d);
 /* cg_engine_error - turn an internal error into the on_error decision. */
 void cg_engine_error(const struct cg_config *cfg, struct cg_decision *d, const char *why);
 
