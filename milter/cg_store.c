@@ -199,11 +199,11 @@ static int busy_wait(void *arg, int count)
     return 1;
 }
 
-/* busy_limit - how long this connection's statements wait for a lock */
+/* busy_limit - how long this connection's statements wait for a lock
+ * (busy_wait is its busy handler from cg_store_open on) */
 static void busy_limit(cg_store *st, int ms)
 {
     st->busy_limit_us = (int64_t)ms * 1000;
-    sqlite3_busy_handler(st->db, busy_wait, st);
 }
 
 /* fail - remember the SQLite error for cg_store_errmsg; returns -1 */
@@ -415,6 +415,7 @@ cg_store *cg_store_open(const char *path, int flags, char *err, size_t errlen)
     }
     sqlite3_extended_result_codes(st->db, 1);
     busy_limit(st, CG_STORE_BUSY_MS);
+    sqlite3_busy_handler(st->db, busy_wait, st);
     int rc = 0;
     if (!ro) {
         rc = exec(st, "PRAGMA journal_mode = WAL", "journal_mode");

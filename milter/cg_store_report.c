@@ -126,6 +126,23 @@ int cg_store_report_reasons(cg_store *st, const struct cg_report_range *r, int t
     return cg_store_finish(st, s, rc, "report reasons");
 }
 
+/* two_counts - a query of one row and two integer columns (q is freed):
+ * 0 with *a and *b set (left as they were when there is no row), or -1 */
+static int two_counts(cg_store *st, struct cg_buf *q, const struct cg_report_range *r,
+                      const char *what, int64_t *a, int64_t *b)
+{
+    sqlite3_stmt *s = prepare(st, q, r, what);
+    if (!s)
+        return -1;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *a = sqlite3_column_int64(s, 0);
+        *b = sqlite3_column_int64(s, 1);
+        rc = SQLITE_DONE;
+    }
+    return cg_store_finish(st, s, rc, what);
+}
+
 int cg_store_report_histogram(cg_store *st, const struct cg_report_range *r, int cap,
                               cg_report_hist_cb cb, void *arg)
 {
@@ -135,18 +152,14 @@ int cg_store_report_histogram(cg_store *st, const struct cg_report_range *r, int
                    " FROM customers WHERE customer NOT IN (SELECT customer FROM contacts");
     filter(&q, r);
     cg_buf_add(&q, "))");
-    sqlite3_stmt *s = prepare(st, &q, r, "report histogram");
-    if (!s)
+    int64_t have_map = 0, zero = 0;
+    if (two_counts(st, &q, r, "report histogram", &have_map, &zero) < 0)
         return -1;
-    int rc = sqlite3_step(s);
-    if (rc != SQLITE_ROW)
-        return cg_store_finish(st, s, rc, "report histogram");
-    int have_map = sqlite3_column_int(s, 0);
-    int64_t zero = sqlite3_column_int64(s, 1);
-    sqlite3_finalize(s);
     if (have_map && cb(0, zero, arg))
         return 0;
 
+    sqlite3_stmt *s;
+    int rc;
     cg_buf_add(&q, "SELECT min(n, :cap), count(*) FROM (SELECT count(*) AS n FROM contacts");
     filter(&q, r);
     cg_buf_add(&q, " GROUP BY customer) GROUP BY 1 ORDER BY 1");
@@ -170,14 +183,5 @@ int cg_store_report_held_outcomes(cg_store *st, const struct cg_report_range *r,
                    " count(DISTINCT CASE WHEN verdict = 'dropped' THEN ref END) FROM decisions");
     filter(&q, r);
     cg_buf_add(&q, " AND verdict IN ('released', 'dropped')");
-    sqlite3_stmt *s = prepare(st, &q, r, "report held outcomes");
-    if (!s)
-        return -1;
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *released = sqlite3_column_int64(s, 0);
-        *dropped = sqlite3_column_int64(s, 1);
-        rc = SQLITE_DONE;
-    }
-    return cg_store_finish(st, s, rc, "report held outcomes");
+    return two_counts(st, &q, r, "report held outcomes", released, dropped);
 }
