@@ -16,6 +16,7 @@
 
 #include "cg_store.h"
 #include "cg_store_int.h"
+#include "cg_walbuf.h"
 #include "cg_util.h"
 
 /* How long a statement waits for a lock held by another connection, and
@@ -407,7 +408,8 @@ cg_store *cg_store_open(const char *path, int flags, char *err, size_t errlen)
     int ro = flags & CG_STORE_READONLY;
     int oflags = ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     oflags |= SQLITE_OPEN_NOMUTEX; /* one thread per connection at a time */
-    if (sqlite3_open_v2(path, &st->db, oflags, NULL) != SQLITE_OK) {
+    /* the default VFS but for WAL writes (cg_walbuf.h) */
+    if (sqlite3_open_v2(path, &st->db, oflags, cg_walbuf_register()) != SQLITE_OK) {
         cg_errf(err, errlen, "database %s: %s", path,
                 st->db ? sqlite3_errmsg(st->db) : "cannot allocate");
         cg_store_free(&st);
