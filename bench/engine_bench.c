@@ -548,6 +548,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct counts scratch = {0};
+    pthread_setname_np(pthread_self(), "bench-worker");
     if (w->pace_ns)
         prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* wake at the slot, not 50 us later */
     for (long i = 0; i < w->warm; i++)

@@ -12,9 +12,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,14 +51,25 @@
 #define CG_CKPT_CAUGHT_UP 256
 #define CG_CKPT_FORCE_FRAMES 65536
 
+/* A job's thread sleeps on its job's own word (a futex): JOB_DONE once its
+ * result is in, and the low bits count wake-ups to lead a batch. The
+ * decider's lock is not needed to finish a job: finishing is one atomic
+ * write, after which the finisher touches the job no more (it lives on its
+ * thread's stack, gone once that thread sees JOB_DONE) but for a futex wake
+ * on its address, which at worst wakes a sleeper there that loops anyway.
+ * Followers of a batch are woken as a chain, each by the one before it,
+ * which keeps n-1 wake-ups (a system call and, here, an interrupt to the
+ * other CPU each) off the leader, whose time is what every message waits
+ * for. */
+#define JOB_DONE 0x80000000u
+
 struct job {
     struct job *next;
     const struct cg_config *cfg;
     struct cg_msg *m;
     struct cg_rcpt *r;        /* NULL: end of message; else the envelope check of r */
     struct cg_decision *d;
-    int done;
-    pthread_cond_t cond;      /* the waiting thread's own: no thundering herd */
+    _Atomic unsigned word;    /* JOB_DONE | wake-ups to lead */
 };
 
 struct cg_decider {
@@ -87,15 +101,45 @@ static void job_error(struct job *j, const char *why)
         j->d->verdict = CG_ACT_ACCEPT, j->d->error = 0, j->d->smtp_code[0] = 0;
 }
 
-/* release - a job is finished: wake its thread (under the lock; the job
- * lives on that thread's stack and may be gone once done is seen) */
-static void release(cg_decider *dc, struct job *j, const struct job *self)
+static void word_wait(_Atomic unsigned *w, unsigned seen)
 {
-    pthread_mutex_lock(&dc->lock);
-    j->done = 1;
-    if (j != self)
-        pthread_cond_signal(&j->cond);
-    pthread_mutex_unlock(&dc->lock);
+    /* returns when *w != seen, on a signal or spuriously: callers loop */
+    syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+}
+
+static void word_wake(_Atomic unsigned *w)
+{
+    syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* release - a job is finished: mark it and wake its thread. j may be gone
+ * as soon as it is marked: read nothing of it after. */
+static void release(struct job *j, const struct job *self)
+{
+    if (j == self) {
+        atomic_fetch_or(&j->word, JOB_DONE);
+        return;
+    }
+    atomic_fetch_or_explicit(&j->word, JOB_DONE, memory_order_release);
+    word_wake(&j->word);
+}
+
+/* release_chain - finish a committed batch: the leader's own job at once,
+ * the first other one woken here, each of the rest by the one before it
+ * (see finish_wait) */
+static void release_chain(struct job *batch, const struct job *self)
+{
+    struct job **jp = &batch;
+    while (*jp && *jp != self)
+        jp = &(*jp)->next;
+    if (*jp) { /* not yet marked: nobody else reads the links */
+        struct job *mine = *jp;
+        *jp = mine->next;
+        mine->next = NULL; /* its thread wakes nobody */
+        release(mine, self);
+    }
+    if (batch)
+        release(batch, self);
 }
 
 /* take - up to max queued jobs off the queue, in order (lock held) */
@@ -122,8 +166,12 @@ static void run_batch(cg_decider *dc, struct job **batchp, const struct job *sel
 {
     size_t n = 0;
     int failed = cg_store_begin(dc->st, 1) < 0;
-    if (failed)
+    if (failed) {
         cg_log(LOG_ERR, "store: cannot begin a transaction: %s", cg_store_errmsg(dc->st));
+        pthread_mutex_lock(&dc->lock); /* what waits gets the on_error answer now */
+        *batchp = take(dc, CG_BATCH_MAX);
+        pthread_mutex_unlock(&dc->lock);
+    }
     for (struct job **jp = batchp; !failed;) {
         if (!*jp) {
             pthread_mutex_lock(&dc->lock);
@@ -142,7 +190,8 @@ static void run_batch(cg_decider *dc, struct job **batchp, const struct job *sel
             failed = 1;
         } else if (j->r && j->d->verdict < CG_ACT_DEFER) {
             *jp = j->next; /* unlink first: j may be gone once released */
-            release(dc, j, self);
+            j->next = NULL; /* it wakes nobody after it */
+            release(j, self);
             continue;
         }
         jp = &j->next;
@@ -164,6 +213,7 @@ static void *checkpointer_main(void *arg)
 {
     cg_decider *dc = arg;
     int last = 0; /* frames in the WAL when the pass before this began, if back to back */
+    pthread_setname_np(pthread_self(), "cg-checkpoint"); /* for top -H, perf */
     pthread_mutex_lock(&dc->lock);
     while (!dc->stopping) {
         if (!last) {
@@ -262,6 +312,14 @@ void cg_decider_stop(cg_decider **dp)
     *dp = NULL;
 }
 
+/* finish_wait - a follower's job is done: wake the next one of its batch
+ * (the leader set the links before marking any job of the batch) */
+static void finish_wait(struct job *j)
+{
+    if (j->next)
+        release(j->next, j);
+}
+
 /* submit - queue a job and wait for its committed result. There is no
  * thread of its own: the first waiting thread that finds nobody running a
  * batch takes every queued job (its own and the others') and runs them in
@@ -270,11 +328,11 @@ void cg_decider_stop(cg_decider **dp)
  * lone message therefore costs no thread switch at all. */
 static void submit(cg_decider *dc, struct job *j)
 {
-    pthread_cond_init(&j->cond, NULL);
+    atomic_init(&j->word, 0);
+    j->next = NULL;
     pthread_mutex_lock(&dc->lock);
     if (dc->stopping) {
         pthread_mutex_unlock(&dc->lock);
-        pthread_cond_destroy(&j->cond);
         job_error(j, "contactgate is stopping");
         return;
     }
@@ -283,9 +341,18 @@ static void submit(cg_decider *dc, struct job *j)
     else
         dc->head = j;
     dc->tail = j;
-    while (!j->done) {
+    for (;;) {
+        unsigned w = atomic_load_explicit(&j->word, memory_order_acquire);
+        if (w & JOB_DONE)
+            break;
         if (dc->leading) {
-            pthread_cond_wait(&j->cond, &dc->lock);
+            pthread_mutex_unlock(&dc->lock);
+            word_wait(&j->word, w);
+            if (atomic_load_explicit(&j->word, memory_order_acquire) & JOB_DONE) {
+                finish_wait(j);
+                return;
+            }
+            pthread_mutex_lock(&dc->lock);
             continue;
         }
         /* lead: a batch of what is queued (more may join it) */
@@ -300,20 +367,21 @@ static void submit(cg_decider *dc, struct job *j)
 
         run_batch(dc, &batch, j);
 
+        /* hand over first (the next batch can start on the other CPU),
+         * then wake this one's threads */
         pthread_mutex_lock(&dc->lock);
-        for (struct job *b = batch; b;) {
-            struct job *next = b->next; /* b may be gone once done is seen */
-            b->done = 1;
-            if (b != j)
-                pthread_cond_signal(&b->cond);
-            b = next;
-        }
         dc->leading = 0;
-        if (dc->head) /* the next waiting thread leads the next batch */
-            pthread_cond_signal(&dc->head->cond);
+        struct job *next = dc->head;
+        if (next) /* queued, so not done: its thread is there to lead */
+            atomic_fetch_add_explicit(&next->word, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&dc->lock);
+        if (next)
+            word_wake(&next->word);
+        release_chain(batch, j);
+        pthread_mutex_lock(&dc->lock);
     }
     pthread_mutex_unlock(&dc->lock);
-    pthread_cond_destroy(&j->cond);
+    finish_wait(j);
 }
 
 /* decide - a job for m, and its syslog line written here, in the session's
