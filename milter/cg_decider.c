@@ -124,9 +124,10 @@ static void release(struct job *j, const struct job *self)
     word_wake(&j->word);
 }
 
-/* release_chain - finish a committed batch: the leader's own job at once,
- * the first other one woken here, each of the rest by the one before it
- * (see finish_wait) */
+/* release_chain - finish a list of decided jobs (a committed batch, or
+ * envelope checks that wrote nothing): the leader's own job at once, the
+ * first other one woken here, each of the rest by the one before it (see
+ * finish_wait) */
 static void release_chain(struct job *batch, const struct job *self)
 {
     struct job **jp = &batch;
@@ -158,13 +159,15 @@ static struct job *take(cg_decider *dc, size_t max)
 }
 
 /* run_batch - one transaction over a batch of jobs. An envelope check that
- * settles nothing is released as soon as it is decided (it wrote nothing)
- * and taken out of *batchp; the rest wait for the commit. Jobs queued
+ * settles nothing wrote nothing: it is taken out of *batchp and released
+ * without waiting for the commit, with the others like it, as a chain,
+ * before the leader looks for more jobs; the rest wait for the commit. Jobs queued
  * while the batch runs join it before the commit (up to CG_BATCH_MAX in
  * all): under load the batches grow instead of queueing behind each other. */
 static void run_batch(cg_decider *dc, struct job **batchp, const struct job *self)
 {
     size_t n = 0;
+    struct job *early = NULL; /* decided envelope checks, not yet released */
     int failed = cg_store_begin(dc->st, 1) < 0;
     if (failed) {
         cg_log(LOG_ERR, "store: cannot begin a transaction: %s", cg_store_errmsg(dc->st));
@@ -174,6 +177,8 @@ static void run_batch(cg_decider *dc, struct job **batchp, const struct job *sel
     }
     for (struct job **jp = batchp; !failed;) {
         if (!*jp) {
+            release_chain(early, self);
+            early = NULL;
             pthread_mutex_lock(&dc->lock);
             *jp = take(dc, CG_BATCH_MAX - n);
             pthread_mutex_unlock(&dc->lock);
@@ -189,13 +194,14 @@ static void run_batch(cg_decider *dc, struct job **batchp, const struct job *sel
         if (rc < 0) {
             failed = 1;
         } else if (j->r && j->d->verdict < CG_ACT_DEFER) {
-            *jp = j->next; /* unlink first: j may be gone once released */
-            j->next = NULL; /* it wakes nobody after it */
-            release(j, self);
+            *jp = j->next;
+            j->next = early;
+            early = j;
             continue;
         }
         jp = &j->next;
     }
+    release_chain(early, self);
     if (!failed && cg_store_commit(dc->st) < 0) {
         cg_log(LOG_ERR, "store: commit failed: %s", cg_store_errmsg(dc->st));
         failed = 1;
