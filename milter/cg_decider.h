@@ -6,13 +6,14 @@
  * end-of-message check-and-record) and wait. The first
  * waiting thread that finds no batch running takes every queued job and
  * runs them in order inside ONE transaction (BEGIN IMMEDIATE ... COMMIT),
- * then wakes their threads and hands the lead to the next waiting one
- * (leader and followers). Each job sees the contacts recorded by the jobs
+ * then hands the lead to the next waiting one and wakes the first of its
+ * batch's threads, each of which wakes the next (leader and followers). Each job sees the contacts recorded by the jobs
  * before it, so caps hold exactly under any concurrency, and nothing is
  * acknowledged to the MTA before it is committed. If the transaction
  * fails, every job of the batch gets the on_error decision and nothing of
  * the batch is kept. An envelope check that settles nothing wrote nothing:
- * its thread is released as soon as it is decided, before the commit.
+ * its thread is released before the commit, with the others like it, as
+ * soon as the leader looks for more jobs.
  * WAL checkpoints run in a thread of their own.
  */
 #ifndef CG_DECIDER_H
