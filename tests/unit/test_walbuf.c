@@ -16,10 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cg_test.h"
+#include "cg_harness.h"
 #include "cg_walbuf.h"
-
-static char tmpdir[PATH_MAX];
 
 static sqlite3 *open_db(const char *path, const char *vfs, const char *sync)
 {
@@ -85,7 +83,7 @@ static int insert(sqlite3 *db, int n, int size)
 static void check_visible(const char *sync)
 {
     char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/visible-%s.db", tmpdir, sync);
+    snprintf(path, sizeof path, "%s/visible-%s.db", h_tmpdir, sync);
     sqlite3 *w = open_db(path, cg_walbuf_register(), sync);
     CG_CHECK(w != NULL);
     if (!w)
@@ -125,7 +123,7 @@ static void test_commits_visible_at_once_sync_full(void)
 static void test_killed_process_keeps_commits(void)
 {
     char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/killed.db", tmpdir);
+    snprintf(path, sizeof path, "%s/killed.db", h_tmpdir);
     int pipefd[2];
     CG_CHECK(pipe(pipefd) == 0);
     pid_t pid = fork();
@@ -167,7 +165,7 @@ static void test_killed_process_keeps_commits(void)
 static void test_rollback_restart_truncate(void)
 {
     char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/rollback.db", tmpdir);
+    snprintf(path, sizeof path, "%s/rollback.db", h_tmpdir);
     sqlite3 *w = open_db(path, cg_walbuf_register(), "NORMAL");
     CG_CHECK(w != NULL);
     if (!w)
@@ -198,9 +196,7 @@ static void test_rollback_restart_truncate(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cg-test-walbuf.XXXXXX");
-    if (!mkdtemp(tmpdir))
-        return 1;
+    h_init("test_walbuf");
     if (!cg_walbuf_register()) {
         fprintf(stderr, "the contactgate VFS could not be registered\n");
         return 1;
@@ -209,9 +205,6 @@ int main(void)
     CG_RUN(test_commits_visible_at_once_sync_full);
     CG_RUN(test_killed_process_keeps_commits);
     CG_RUN(test_rollback_restart_truncate);
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    h_done();
     CG_DONE("test_walbuf");
 }
