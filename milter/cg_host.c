@@ -225,9 +225,7 @@ static int host_states(const struct cg_message_view *v, cg_state_cb cb, void *ar
 static int host_opted_out(const struct cg_message_view *v, const char *category, int *r)
 {
     *r = 0;
-    if (cg_store_opted_out(v->ctx->st, v->customer, category, v->now, r) < 0 ||
-        (!*r && v->address && strcmp(v->address, v->customer) != 0 &&
-         cg_store_opted_out(v->ctx->st, v->address, category, v->now, r) < 0)) {
+    if (cg_store_opted_out(v->ctx->st, v->customer, v->address, category, v->now, r) < 0) {
         cg_log(LOG_ERR, "store: opt-out query failed: %s", cg_store_errmsg(v->ctx->st));
         v->ctx->failed = 1;
         return CG_ERROR;

@@ -160,7 +160,7 @@ static const char *const sql[S_COUNT] = {
     [S_OPTOUT_SET] = "INSERT OR REPLACE INTO optouts(customer, category, since, until, note)"
                      " VALUES (?1,?2,?3,?4,?5)",
     [S_OPTOUT_DEL] = "DELETE FROM optouts WHERE customer = ?1 AND category = ?2",
-    [S_OPTOUTS_OPEN] = "SELECT category FROM optouts WHERE customer = ?1 AND since <= ?2"
+    [S_OPTOUTS_OPEN] = "SELECT category FROM optouts WHERE customer IN (?1, ?3) AND since <= ?2"
                        " AND (until = 0 OR until > ?2)",
     [S_DECISION_ADD] = "INSERT INTO decisions(ts, ref, stage, verdict, policy, reason, detail,"
                        " department, sender, recipient, customer, category, message_id, queue_id,"
@@ -707,15 +707,16 @@ int cg_store_optout_remove(cg_store *st, const char *customer, const char *categ
     return sqlite3_changes(st->db) > 0;
 }
 
-int cg_store_opted_out(cg_store *st, const char *customer, const char *category, int64_t now,
-                       int *r)
+int cg_store_opted_out(cg_store *st, const char *customer, const char *address,
+                       const char *category, int64_t now, int *r)
 {
     *r = 0;
-    sqlite3_stmt *s = prep(st, S_OPTOUTS_OPEN);
+    sqlite3_stmt *s = prep(st, S_OPTOUTS_OPEN); /* both keys in one statement */
     if (!s)
         return -1;
     bind_text(s, 1, customer);
     sqlite3_bind_int64(s, 2, now);
+    bind_text(s, 3, address ? address : customer);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *pat = cg_store_col_text(s, 0);

@@ -125,9 +125,10 @@ struct cg_optout_row {
 };
 int cg_store_optout_set(cg_store *st, const struct cg_optout_row *o);
 int cg_store_optout_remove(cg_store *st, const char *customer, const char *category);
-/* *r = 1 when an opt-out open at `now` matches `category`. */
-int cg_store_opted_out(cg_store *st, const char *customer, const char *category,
-                       int64_t now, int *r);
+/* *r = 1 when an opt-out open at `now`, of the customer or of the
+ * address (NULL: the customer's only), matches `category`. */
+int cg_store_opted_out(cg_store *st, const char *customer, const char *address,
+                       const char *category, int64_t now, int *r);
 
 /* --- decision log ---------------------------------------------------- */
 struct cg_decision_row {

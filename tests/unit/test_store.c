@@ -332,21 +332,31 @@ static void test_optouts(void)
                               .since = T0};
     CG_CHECK(cg_store_optout_set(st, &o) == 0);
     int r = -1;
-    CG_CHECK(cg_store_opted_out(st, "C-1", "promotional.newsletter.weekly", T0, &r) == 0);
+    CG_CHECK(cg_store_opted_out(st, "C-1", NULL, "promotional.newsletter.weekly", T0, &r) == 0);
     CG_CHECK(r == 1);
-    cg_store_opted_out(st, "C-1", "promotional.offer", T0, &r);
+    cg_store_opted_out(st, "C-1", NULL, "promotional.offer", T0, &r);
     CG_CHECK(r == 0);
-    cg_store_opted_out(st, "C-1", "promotional.newsletter", T0 - 1, &r); /* before since */
+    cg_store_opted_out(st, "C-1", NULL, "promotional.newsletter", T0 - 1, &r); /* before since */
     CG_CHECK(r == 0);
     struct cg_optout_row all = {.customer = "C-2", .category = "*", .since = T0, .until = T0 + 5};
     cg_store_optout_set(st, &all);
-    cg_store_opted_out(st, "C-2", "functional.bill", T0 + 4, &r);
+    cg_store_opted_out(st, "C-2", NULL, "functional.bill", T0 + 4, &r);
     CG_CHECK(r == 1);
-    cg_store_opted_out(st, "C-2", "functional.bill", T0 + 5, &r);
+    cg_store_opted_out(st, "C-2", NULL, "functional.bill", T0 + 5, &r);
     CG_CHECK(r == 0);
     CG_CHECK(cg_store_optout_remove(st, "C-1", "promotional.newsletter.*") == 1);
     CG_CHECK(cg_store_optout_remove(st, "C-1", "promotional.newsletter.*") == 0);
-    cg_store_opted_out(st, "C-1", "promotional.newsletter.weekly", T0, &r);
+    cg_store_opted_out(st, "C-1", NULL, "promotional.newsletter.weekly", T0, &r);
+    CG_CHECK(r == 0);
+    /* an opt-out recorded for the address counts for the customer it maps to */
+    struct cg_optout_row by_addr = {.customer = "ann@example.com", .category = "promotional.*",
+                                    .since = T0};
+    cg_store_optout_set(st, &by_addr);
+    cg_store_opted_out(st, "C-1", "ann@example.com", "promotional.offer", T0, &r);
+    CG_CHECK(r == 1);
+    cg_store_opted_out(st, "C-1", "bob@example.com", "promotional.offer", T0, &r);
+    CG_CHECK(r == 0);
+    cg_store_opted_out(st, "C-1", NULL, "promotional.offer", T0, &r);
     CG_CHECK(r == 0);
     cg_store_free(&st);
 }
@@ -477,7 +487,7 @@ static void test_migrate_from_v1_fixture(void)
     free(cust);
     free(tz);
     int r = 0;
-    cg_store_opted_out(st, "C-1001", "promotional.newsletter.weekly", T0 + 1, &r);
+    cg_store_opted_out(st, "C-1001", NULL, "promotional.newsletter.weekly", T0 + 1, &r);
     CG_CHECK(r == 1);
     struct cg_decision_filter f = {.verdict = "reject"};
     memset(&k, 0, sizeof k);
