@@ -26,6 +26,7 @@
 #include "cg_util.h"
 
 #define CG_BATCH_MAX 256
+#define CG_LEAD_AGAIN 1
 /* The checkpointer: a passive checkpoint every CG_CKPT_MS (never in a
  * writer's way). Under steady mail the WAL never empties by itself (frames
  * arrive while a checkpoint copies), so once it holds more than
@@ -361,30 +362,39 @@ static void submit(cg_decider *dc, struct job *j)
             pthread_mutex_lock(&dc->lock);
             continue;
         }
-        /* lead: a batch of what is queued (more may join it) */
+        /* lead: a batch of what is queued (more may join it); then, if
+         * jobs are waiting already, CG_LEAD_AGAIN more before handing
+         * over (a hand-over is a wake-up, and the next batch starts only
+         * when the woken thread runs) */
         dc->leading = 1;
-        struct job *batch = NULL;
-        int restart = dc->restart_wanted;
-        dc->restart_wanted = 0;
-        pthread_mutex_unlock(&dc->lock);
+        for (int round = 0;; round++) {
+            struct job *batch = NULL;
+            int restart = dc->restart_wanted;
+            dc->restart_wanted = 0;
+            pthread_mutex_unlock(&dc->lock);
 
-        if (restart && cg_store_checkpoint(dc->st, CG_CKPT_RESTART_NOW, NULL, NULL) < 0)
-            cg_log(LOG_WARNING, "store: checkpoint: %s", cg_store_errmsg(dc->st));
+            if (restart && cg_store_checkpoint(dc->st, CG_CKPT_RESTART_NOW, NULL, NULL) < 0)
+                cg_log(LOG_WARNING, "store: checkpoint: %s", cg_store_errmsg(dc->st));
 
-        run_batch(dc, &batch, j);
+            run_batch(dc, &batch, j);
 
-        /* hand over first (the next batch can start on the other CPU),
-         * then wake this one's threads */
-        pthread_mutex_lock(&dc->lock);
-        dc->leading = 0;
-        struct job *next = dc->head;
-        if (next) /* queued, so not done: its thread is there to lead */
-            atomic_fetch_add_explicit(&next->word, 1, memory_order_relaxed);
-        pthread_mutex_unlock(&dc->lock);
-        if (next)
-            word_wake(&next->word);
-        release_chain(batch, j);
-        pthread_mutex_lock(&dc->lock);
+            pthread_mutex_lock(&dc->lock);
+            int again = dc->head && round < CG_LEAD_AGAIN;
+            struct job *next = NULL;
+            if (!again) {
+                dc->leading = 0;
+                next = dc->head;
+                if (next) /* queued, so not done: its thread is there to lead */
+                    atomic_fetch_add_explicit(&next->word, 1, memory_order_relaxed);
+            }
+            pthread_mutex_unlock(&dc->lock);
+            if (next)
+                word_wake(&next->word);
+            release_chain(batch, j);
+            pthread_mutex_lock(&dc->lock);
+            if (!again)
+                break;
+        }
     }
     pthread_mutex_unlock(&dc->lock);
     finish_wait(j);
