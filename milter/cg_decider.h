@@ -6,8 +6,9 @@
  * end-of-message check-and-record) and wait. The first
  * waiting thread that finds no batch running takes every queued job and
  * runs them in order inside ONE transaction (BEGIN IMMEDIATE ... COMMIT),
- * then hands the lead to the next waiting one and wakes the first of its
- * batch's threads, each of which wakes the next (leader and followers). Each job sees the contacts recorded by the jobs
+ * then (after one more batch if jobs are waiting) hands the lead to the
+ * next waiting one and wakes the first of its batch's threads, each of
+ * which wakes the next (leader and followers). Each job sees the contacts recorded by the jobs
  * before it, so caps hold exactly under any concurrency, and nothing is
  * acknowledged to the MTA before it is committed. If the transaction
  * fails, every job of the batch gets the on_error decision and nothing of
