@@ -3,10 +3,17 @@
  * hand decisions to the decider (cg_decider.c), and carry out the verdict with
  * the MTA (reply, tag header, control-header removal, quarantine).
  *
- * Protocol economy: HELO, unknown commands, DATA, end of headers and the
- * body are negotiated away (the body only when no loaded plugin asks for it
- * with CG_PLUGIN_WANTS_BODY), and connect, MAIL FROM and header callbacks
- * need no reply (NR_CONN, NR_MAIL, NR_HDR).
+ * Protocol economy: HELO, unknown commands, end of headers and the body
+ * are negotiated away (the body only when no loaded plugin asks for it with
+ * CG_PLUGIN_WANTS_BODY). DATA is not, and every event that is sent gets its
+ * reply (no SMFIP_NR_*): Postfix sends the macros of an event it skips on
+ * their own, and over TCP whatever it writes next without reading a reply
+ * in between is held back by Nagle's algorithm until that is acknowledged,
+ * which the milter's side does only when its delayed-ACK timer runs out:
+ * 40 ms per message. Measured with one SMTP session: 19 messages/s with
+ * DATA negotiated away (its macros went alone, the headers 41 ms later);
+ * Postfix does not set TCP_NODELAY on milter connections. A reply is a few
+ * bytes on a connection that is there.
  *
  * Per recipient: a recipient whose verdict the envelope settles gets its
  * 451/550 at RCPT (SMFIS_TEMPFAIL/SMFIS_REJECT with our reply); every other
@@ -22,12 +29,15 @@
  * hold/tag/accept as for SMTP.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <libmilter/mfapi.h>
 
@@ -42,7 +52,6 @@
 /* one SMTP connection */
 struct conn {
     struct cg_config *cfg;    /* snapshot for the whole connection */
-    unsigned long nr;         /* SMFIP_NR_CONN/NR_MAIL: those replies are not sent */
     struct cg_msg m;
     size_t header_bytes;
     int too_many_headers;
@@ -92,6 +101,32 @@ static void reply(SMFICTX *ctx, const struct cg_decision *d)
         cg_log(LOG_WARNING, "ref=%s: the MTA refused our reply text; it sends its default", d->ref);
 }
 
+/* listener_nodelay - TCP_NODELAY on libmilter's listening socket, which
+ * its connections inherit (Linux). At end of message a tag header and the
+ * final reply are two writes; with Nagle's algorithm the second waits for
+ * the MTA to acknowledge the first, which it sends no reply to, i.e. for
+ * its delayed-ACK timer: 40 ms per tagged message (measured with one SMTP
+ * session). libmilter does not hand out the socket; it is the only
+ * listening one when this runs, right after smfi_opensocket. */
+static void listener_nodelay(void)
+{
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 4096)
+        max = 4096;
+    for (int fd = 3; fd < max; fd++) {
+        int acc = 0, dom = 0, one = 1;
+        socklen_t len = sizeof acc;
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) != 0 || !acc)
+            continue;
+        len = sizeof dom;
+        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) != 0 ||
+            (dom != AF_INET && dom != AF_INET6))
+            continue;
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+            cg_log(LOG_WARNING, "milter socket: cannot set TCP_NODELAY: %s", strerror(errno));
+    }
+}
+
 /* cb_negotiate - drop the events we do not need */
 static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
                              unsigned long f2, unsigned long f3, unsigned long *pf0,
@@ -100,9 +135,8 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     (void)f2;
     (void)f3;
     unsigned long want_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST;
-    /* no reply to connect and MAIL FROM either: they never refuse */
-    unsigned long drop = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOEOH |
-                         SMFIP_NR_HDR | SMFIP_NR_CONN | SMFIP_NR_MAIL;
+    /* no SMFIP_NR_*: see the top of this file */
+    unsigned long drop = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NOEOH;
     struct cg_config *cfg = cg_milter_config_ref();
     if (!cfg || !cfg->needs_body)
         drop |= SMFIP_NOBODY;
@@ -113,7 +147,6 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     /* the connection's state starts here, to remember what was agreed */
     struct conn *c = cg_xcalloc(1, sizeof *c);
     cg_msg_init(&c->m);
-    c->nr = *pf1 & (SMFIP_NR_CONN | SMFIP_NR_MAIL);
     smfi_setpriv(ctx, c);
     if (f0 & SMFIF_SETSYMLIST) {
         smfi_setsymlist(ctx, SMFIM_CONNECT, "{daemon_name} {client_addr} {client_name}");
@@ -152,7 +185,7 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
     c->m.non_smtp = port == 0 && strcmp(ip, "127.0.0.1") == 0 && hostname &&
                     strcasecmp(hostname, "localhost") == 0;
     smfi_setpriv(ctx, c);
-    return c->nr & SMFIP_NR_CONN ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+    return SMFIS_CONTINUE;
 }
 
 /* cb_envfrom - a new transaction */
@@ -180,7 +213,7 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
         cg_msg_set(&c->m.client_addr, macro(ctx, "{client_addr}"));
     if (!c->m.daemon_name)
         cg_msg_set(&c->m.daemon_name, macro(ctx, "{daemon_name}"));
-    return c->nr & SMFIP_NR_MAIL ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+    return SMFIS_CONTINUE;
 }
 
 /* cb_envrcpt - one recipient; decide now if the envelope settles it */
@@ -208,15 +241,15 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
 {
     struct conn *c = conn_get(ctx);
     if (!c)
-        return SMFIS_NOREPLY;
+        return SMFIS_CONTINUE;
     size_t len = strlen(name) + strlen(value);
     if (c->m.n_hdrs >= CG_MAX_HEADERS || c->header_bytes + len > CG_MAX_HEADER_BYTES) {
         c->too_many_headers = 1; /* the first ones are what we classify by */
-        return SMFIS_NOREPLY;
+        return SMFIS_CONTINUE;
     }
     c->header_bytes += len;
     cg_msg_add_header(&c->m, name, value);
-    return SMFIS_NOREPLY;
+    return SMFIS_CONTINUE;
 }
 
 /* cb_body - hash the body for content rules (only negotiated when wanted) */
@@ -339,6 +372,7 @@ int cg_milter_run(const char *socket_spec, cg_decider *dc, int timeout_secs)
         cg_log(LOG_CRIT, "socket %s: cannot open (in use, or no permission?)", socket_spec);
         return 1;
     }
+    listener_nodelay();
     char err[512];
     if (cg_socket_secure(socket_spec, err, sizeof err) < 0) {
         cg_log(LOG_CRIT, "%s", err);
