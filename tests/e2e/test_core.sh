@@ -138,6 +138,15 @@ t_check "sendmail(1) promotion to a complaint customer: rejected by contactgate"
     cg_log_wait 'stage=eom verdict=reject policy=no-promotions-during-complaint' 30
 t_check "Postfix bounced it to the sender" e2e_log_wait 'milter-reject: END-OF-MESSAGE.*5.7.1 contact strategy' 15
 
+# --- the negotiation: offered everything, contactgate drops HELO, unknown
+#     commands, end of headers and the body, but not DATA, and asks for no
+#     "no reply" flag (over TCP each would cost a 40 ms delayed-ACK stall)
+neg=$($PY "$here/milter_optneg.py" "$CG_PORT")
+t_match "negotiation: HELO, unknown, end of headers and body dropped" \
+    "$(jget "$neg" '" ".join(r["protocol_flags"])')" '^NOHELO NOBODY NOEOH NOUNKNOWN$'
+t_eq "negotiation: no NR_* flag, DATA kept" \
+    "$(jget "$neg" 'r["protocol"] & (0x80 | 0x200 | 0xFF000)')" 0
+
 # --- milter down: Postfix applies milter_default_action (tempfail); nothing lost
 cg_stop
 out=$(smtp billing@bank.example hank@example.com --subject "While down")
