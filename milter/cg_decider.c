@@ -117,12 +117,9 @@ static void word_wake(_Atomic unsigned *w)
  * as soon as it is marked: read nothing of it after. */
 static void release(struct job *j, const struct job *self)
 {
-    if (j == self) {
-        atomic_fetch_or(&j->word, JOB_DONE);
-        return;
-    }
     atomic_fetch_or_explicit(&j->word, JOB_DONE, memory_order_release);
-    word_wake(&j->word);
+    if (j != self) /* only compares the address */
+        word_wake(&j->word);
 }
 
 /* release_chain - finish a list of decided jobs (a committed batch, or
