@@ -5,11 +5,21 @@
 #                 Sendmail for its tests), build, run every test
 #   make demo     install missing Debian packages, build, run the demo
 #   make asan     build and run the unit tests under ASan/UBSan
+#   make layering check the source layering rules (run by make test)
 #   make bench    the benchmark (bench/): Postfix alone, a pass-through
 #                 milter and contactgate side by side, and the engine alone
 #   make install  PREFIX=/usr/local DESTDIR= (see README "Where files go")
 #
 # Everything is built under build/ (override with BUILD=dir).
+#
+# The tree (README "Source map"):
+#   core/        what the daemon and contactgatectl share; no libmilter
+#   core/store/  the store interface and its backends (the only SQL)
+#   milter/      the daemon alone: libmilter callbacks, decider, start-up
+#   ctl/         contactgatectl
+#   plugins/     one folder per policy plugin; sees only include/contactgate/plugin.h
+# Libraries: libcgcore.a (core/ + core/store/), libcgd.a (the daemon's
+# decider, which contactgatectl does not link).
 
 PREFIX  ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
@@ -25,18 +35,23 @@ BUILD   ?= build
 PKG     := sqlite3 jansson icu-i18n
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Werror
-CPPFLAGS += -Iinclude -Imilter -D_GNU_SOURCE -DCG_PLUGIN_DIR='"$(LIBDIR)/plugins"'
+CPPFLAGS += -Iinclude -Icore -Icore/store -D_GNU_SOURCE -DCG_PLUGIN_DIR='"$(LIBDIR)/plugins"'
 CFLAGS  += -std=c11 $(OPT) $(WARN) -fPIC $(shell pkg-config --cflags $(PKG))
+DEPFLAGS = -MMD -MP
 LDLIBS_CORE := $(shell pkg-config --libs $(PKG)) -ldl -lpthread -lm
 LDLIBS_MILTER := $(shell pkg-config --libs milter 2>/dev/null || echo -lmilter)
 # Libraries a plugin links beyond libc/libm: LIBS_<plugin name>.
 LIBS_spf := -lspf2
 LIBS_quiet_hours := $(shell pkg-config --libs icu-i18n)
 
-
-CORE_SRC := $(filter-out milter/cg_milter.c milter/cg_main.c,$(wildcard milter/cg_*.c))
+CORE_SRC := $(wildcard core/*.c core/store/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
-LIBCG    := $(BUILD)/libcg.a
+LIBCG    := $(BUILD)/libcgcore.a
+DAEMON_LIB_SRC := milter/cg_decider.c
+DAEMON_LIB_OBJ := $(DAEMON_LIB_SRC:%.c=$(BUILD)/%.o)
+LIBCGD   := $(BUILD)/libcgd.a
+MILTER_SRC := $(filter-out $(DAEMON_LIB_SRC),$(wildcard milter/*.c))
+CTL_SRC  := $(wildcard ctl/*.c)
 
 PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/*.c)))
 PLUGIN_NAMES := $(notdir $(patsubst %/,%,$(PLUGIN_DIRS)))
@@ -47,54 +62,68 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_PLUGIN_SRC := $(wildcard tests/plugins/*.c)
 TEST_PLUGINS := $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
 
-HDRS := $(wildcard milter/*.h) include/contactgate/plugin.h
+# A plugin links against nothing of ours: -z defs makes any symbol it
+# would take from the daemon a link error.
+PLUGIN_LDFLAGS := -shared -Wl,-z,defs
 
-.PHONY: all deps test unit e2e demo asan clean install bench
+.PHONY: all deps test unit e2e demo asan clean install bench layering
 all: $(BUILD)/contactgate $(BUILD)/contactgatectl $(PLUGINS)
 
 deps:
 	@sh scripts/deps.sh
 
-$(BUILD)/%.o: %.c $(HDRS)
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(LIBCG): $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/contactgate: $(BUILD)/milter/cg_main.o $(BUILD)/milter/cg_milter.o $(LIBCG)
-	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LDLIBS_MILTER) $(LDLIBS_CORE)
+$(LIBCGD): $(DAEMON_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
 
-$(BUILD)/contactgatectl: $(patsubst %.c,$(BUILD)/%.o,$(wildcard ctl/*.c)) $(LIBCG)
+# the daemon exports nothing: plugins get the host table through init()
+$(BUILD)/contactgate: $(MILTER_SRC:%.c=$(BUILD)/%.o) $(LIBCGD) $(LIBCG)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_MILTER) $(LDLIBS_CORE)
+
+$(BUILD)/contactgatectl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(LIBCG)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_CORE)
 
 # A plugin sees only include/contactgate/plugin.h and exports one symbol.
 $(BUILD)/plugins/%.so: plugins/%/*.c include/contactgate/plugin.h
 	@mkdir -p $(dir $@)
-	$(CC) -Iinclude $(CFLAGS) -fvisibility=hidden -shared -o $@ $(filter %.c,$^) \
+	$(CC) -Iinclude $(CFLAGS) -fvisibility=hidden $(PLUGIN_LDFLAGS) -o $@ $(filter %.c,$^) \
 		$(LIBS_$*) -lm
 	@chmod 755 $@
 
 $(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/contactgate/plugin.h
 	@mkdir -p $(dir $@)
-	$(CC) -Iinclude $(CFLAGS) -fvisibility=hidden -shared -o $@ $<
+	$(CC) -Iinclude $(CFLAGS) -fvisibility=hidden $(PLUGIN_LDFLAGS) -o $@ $<
 	@chmod 755 $@
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/cg_test.h tests/unit/cg_harness.h $(LIBCG)
+$(BUILD)/tests/%: tests/unit/%.c $(LIBCGD) $(LIBCG)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -o $@ $< $(LIBCG) $(LDLIBS_CORE)
+	$(CC) $(CPPFLAGS) -Imilter -Itests/unit $(CFLAGS) $(DEPFLAGS) -o $@ $< $(LIBCGD) $(LIBCG) \
+		$(LDLIBS_CORE)
+
+layering:
+	@sh scripts/layering.sh
 
 unit: all $(UNIT_BIN) $(TEST_PLUGINS)
 	@sh tests/run-unit.sh $(BUILD)
 
-test: deps
+test: deps layering
 	@sh scripts/sendmail-private.sh >/dev/null
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TEST_PLUGINS)
 	@sh tests/run-all.sh $(BUILD)
 
-e2e: deps all
-	@sh tests/e2e/run.sh $(BUILD)
+# the end-to-end suites alone
+e2e: deps
+	@$(MAKE) --no-print-directory all $(TEST_PLUGINS)
+	@sh scripts/sendmail-private.sh >/dev/null
+	@sh tests/run-all.sh $(BUILD) e2e
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -104,8 +133,12 @@ $(BUILD)/bench/passthrough: bench/passthrough.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS_MILTER) -lpthread
 
+$(BUILD)/bench/engine_bench: bench/engine_bench.c $(LIBCGD) $(LIBCG)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Imilter $(CFLAGS) $(DEPFLAGS) -o $@ $< $(LIBCGD) $(LIBCG) $(LDLIBS_CORE)
+
 bench: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/passthrough
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/passthrough $(BUILD)/bench/engine_bench
 	@if [ -f bench/engine.sh ]; then bash bench/engine.sh $(BUILD); fi
 	@bash bench/mta.sh $(BUILD)
 
@@ -137,3 +170,5 @@ install: all
 
 clean:
 	rm -rf $(BUILD) build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,5 +1,5 @@
 /*
- * test_walbuf.c - the "contactgate" VFS (milter/cg_walbuf.c) on a real
+ * test_walbuf.c - the "contactgate" VFS (core/store/cg_walbuf.c) on a real
  * SQLite file: every commit is in the WAL file when COMMIT returns (a
  * connection of the default VFS, i.e. another process's view, sees it at
  * once), a process killed right after its commits keeps them, and

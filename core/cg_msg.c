@@ -1,5 +1,5 @@
 /*
- * cg_msg.c - building and freeing the plain message struct (cg_engine.h)
+ * cg_msg.c - building and freeing the plain message struct (cg_msg.h)
  * that the milter callbacks, contactgatectl check and the tests fill.
  */
 #include <ctype.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cg_engine.h"
+#include "cg_msg.h"
 #include "cg_util.h"
 
 /* cg_msg_init - an empty message */

@@ -42,37 +42,6 @@ void cg_plugin_close(struct cg_plugin_so **so);
 int cg_plugin_instance(struct cg_plugin_so *so, json_t *params, const char *key_path,
                        void **instance_r, char *err, size_t errlen);
 
-/* The host table handed to every plugin (cg_host.c). */
-extern const struct cg_host cg_host_table;
-
-/* The host side of one evaluation (the view's ctx): where queries go.
- * `failed` is set when a query failed, so the engine treats the policy as
- * undecided even if the plugin ignored the error. */
-struct cg_store;
-struct cg_msg;
-/* One customer's contacts of one range, kept for the other policies of the
- * same decision (they mostly ask for the same week). */
-struct cg_contact_cache {
-    int valid;
-    int64_t since, until;
-    struct cg_contact *rows;    /* newest first, strings owned */
-    size_t n, cap;
-};
-
-struct cg_query_ctx {
-    struct cg_store *st;
-    const struct cg_msg *m;     /* the message (headers), or NULL */
-    int failed;
-    /* per-decision caches (one customer): release with cg_query_ctx_clear */
-    struct cg_contact_cache contacts;
-    int states_valid;
-    struct cg_state *states;
-    size_t n_states;
-};
-
-/* cg_query_ctx_clear - free the caches of a ctx */
-void cg_query_ctx_clear(struct cg_query_ctx *ctx);
-
 /* cg_param_arena_free - release what cg_plugin_instance() handed out. */
 void cg_param_arena_free(struct cg_param_arena **a);
 

@@ -10,10 +10,10 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "cg_engine.h"
+#include "cg_host.h"
+#include "cg_msg.h"
 #include "cg_log.h"
 #include "cg_param.h"
-#include "cg_plugin.h"
 #include "cg_store.h"
 #include "cg_tz.h"
 #include "cg_util.h"

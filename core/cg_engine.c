@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "cg_engine.h"
+#include "cg_host.h"
+#include "cg_ident.h"
 #include "cg_log.h"
 #include "cg_plugin.h"
 #include "cg_util.h"

@@ -1,5 +1,5 @@
 /*
- * cg_store_int.h - for the store's own modules only (milter/cg_store_*.c):
+ * cg_store_int.h - for the store's own modules only (core/store/cg_store_*.c):
  * the SQLite handle behind a cg_store and error reporting. Everything else
  * uses cg_store.h and never sees SQL.
  *

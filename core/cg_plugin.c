@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cg_param.h"
+#include "cg_host.h"
 #include "cg_plugin.h"
 #include "cg_util.h"
 

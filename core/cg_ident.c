@@ -19,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cg_engine.h"
+#include "cg_ident.h"
 #include "cg_log.h"
 #include "cg_util.h"
 
@@ -72,7 +72,7 @@ static const char *dept_envelope_match(const struct cg_department *d, const stru
     return NULL;
 }
 
-/* cg_ident_department - see cg_engine.h. The envelope decides first
+/* cg_ident_department - see cg_ident.h. The envelope decides first
  * (sender, auth_user, client_addr, daemon_name; first department in file
  * order). The trusted X-Department header only names the department of
  * mail the envelope does not identify (a shared CRM or mailing host): it
@@ -128,7 +128,7 @@ void cg_ident_department(const struct cg_config *cfg, struct cg_msg *m, int use_
         *settled_r = settled;
 }
 
-/* cg_ident_recipient - see cg_engine.h */
+/* cg_ident_recipient - see cg_ident.h */
 int cg_ident_recipient(const struct cg_config *cfg, cg_store *st, struct cg_rcpt *r)
 {
     const char *why = NULL;
@@ -204,7 +204,7 @@ static const char *heuristic_category(const struct cg_config *cfg, const struct 
     return cfg->bulk_category;
 }
 
-/* cg_ident_category - see cg_engine.h */
+/* cg_ident_category - see cg_ident.h */
 void cg_ident_category(const struct cg_config *cfg, struct cg_msg *m)
 {
     free(m->category);
