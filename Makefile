@@ -42,7 +42,6 @@ LDLIBS_CORE := $(shell pkg-config --libs $(PKG)) -ldl -lpthread -lm
 LDLIBS_MILTER := $(shell pkg-config --libs milter 2>/dev/null || echo -lmilter)
 # Libraries a plugin links beyond libc/libm: LIBS_<plugin name>.
 LIBS_spf := -lspf2
-LIBS_quiet_hours := $(shell pkg-config --libs icu-i18n)
 
 CORE_SRC := $(wildcard core/*.c core/store/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)

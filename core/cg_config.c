@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cg_config.h"
 #include "cg_plugin.h"
@@ -66,6 +67,8 @@ static const struct key top_keys[] = {
     {"durability", JSON_STRING, "process (default) or power: what a recorded decision survives"},
     {"timezone", JSON_STRING, "default recipient time zone (IANA)"},
     {"tag_header", JSON_STRING, "header added to tagged mail (X-Contact-Gate)"},
+    {"tag_policy_names", JSON_TRUE, "the tag header names the policies (they may disclose customer data)"},
+    {"relay", JSON_STRING, "this relay's name in the decision log (the host name)"},
     {"trusted_clients", JSON_ARRAY, "CIDRs whose X-Department header is believed"},
     {"include", JSON_ARRAY, "further files: departments and policies are appended"},
     {"classify", JSON_OBJECT, "how the category is found"},
@@ -79,6 +82,8 @@ static const struct key classify_keys[] = {
     {"department_header", JSON_STRING, "control header naming the department (X-Department)"},
     {"heuristics", JSON_TRUE, "List-Unsubscribe, List-Id, Precedence: bulk imply promotional"},
     {"bulk_category", JSON_STRING, "category the heuristics imply (promotional.bulk)"},
+    {"unknown_category", JSON_STRING,
+     "category of mail from no department (promotional.unclassified)"},
     {NULL, 0, NULL},
 };
 static const struct key recipients_keys[] = {
@@ -641,7 +646,9 @@ static int load_doc(struct loader *L, json_t *doc)
             return lerr(L, "timezone", "\"%s\" is not a time zone (IANA id such as \"Europe/Berlin\")",
                         c->timezone);
     }
-    if (take_string(L, doc, "tag_header", &c->tag_header) < 0)
+    if (take_string(L, doc, "tag_header", &c->tag_header) < 0 ||
+        take_bool(L, doc, "tag_policy_names", "tag_policy_names", &c->tag_policy_names) < 0 ||
+        take_string(L, doc, "relay", &c->relay) < 0)
         return -1;
     if ((v = json_object_get(doc, "trusted_clients"))) {
         if (set_scalar(L, "trusted_clients") < 0)
@@ -677,6 +684,15 @@ static int load_doc(struct loader *L, json_t *doc)
                 return lerr(L, "classify.bulk_category", "\"%s\" %s", s, check_category(s));
             free(c->bulk_category);
             c->bulk_category = cg_xstrdup(s);
+        }
+        if ((cv = json_object_get(v, "unknown_category"))) {
+            if (set_scalar(L, "classify.unknown_category") < 0)
+                return -1;
+            const char *s = json_string_value(cv);
+            if (check_category(s))
+                return lerr(L, "classify.unknown_category", "\"%s\" %s", s, check_category(s));
+            free(c->unknown_category);
+            c->unknown_category = cg_xstrdup(s);
         }
     }
     if ((v = json_object_get(doc, "recipients"))) {
@@ -810,6 +826,8 @@ static int load_plugins(struct loader *L)
         if (cg_plugin_flags(so) & CG_PLUGIN_WANTS_BODY)
             c->needs_body = 1;
         p->fail_closed = (cg_plugin_flags(so) & CG_PLUGIN_FAIL_CLOSED) != 0;
+        p->no_history = (cg_plugin_flags(so) & CG_PLUGIN_NO_HISTORY) != 0;
+        c->has_no_history |= p->no_history;
         c->has_fail_closed |= p->fail_closed;
         if (cg_plugin_instance(so, json_array_get(L->policy_params, i), where, &p->instance,
                                L->err, L->errlen) < 0)
@@ -868,6 +886,14 @@ struct cg_config *cg_config_load(const char *path, int flags, char *err, size_t 
         c->category_header = dup_default(c->category_header, "X-Contact-Category");
         c->department_header = dup_default(c->department_header, "X-Department");
         c->bulk_category = dup_default(c->bulk_category, "promotional.bulk");
+        c->unknown_category = dup_default(c->unknown_category, "promotional.unclassified");
+        if (!c->relay) {
+            char host[256] = "";
+            if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+                cg_strlcpy(host, "localhost", sizeof host);
+            host[64] = 0;
+            c->relay = cg_xstrdup(host);
+        }
         snprintf(c->version, sizeof c->version, "%016llx", (unsigned long long)L.hash);
         rc = check_references(&L);
     }
@@ -935,6 +961,8 @@ void cg_config_unref(struct cg_config **cp)
     free(c->category_header);
     free(c->department_header);
     free(c->bulk_category);
+    free(c->unknown_category);
+    free(c->relay);
     free_list(c->exempt);
     free(c);
 }

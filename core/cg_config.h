@@ -67,6 +67,8 @@ struct cg_policy {
     int64_t max_defer;       /* 0: no limit; else seconds from the first deferral */
     int on_expiry;           /* CG_ACT_REJECT or CG_ACT_HOLD */
     int fail_closed;         /* plugin is a legal suppression (CG_PLUGIN_FAIL_CLOSED) */
+    int no_history;          /* plugin reads no history, may block: evaluated in the
+                                session's thread first (CG_PLUGIN_NO_HISTORY) */
     struct cg_plugin_so *so; /* NULL when loaded without plugins */
     void *instance;          /* plugin instance from init() */
     char *params_text;       /* the params as compact JSON (for -n) */
@@ -93,6 +95,9 @@ struct cg_config {
     char *department_header; /* "X-Department" */
     int heuristics;          /* List-Unsubscribe / Precedence: bulk */
     char *bulk_category;     /* what heuristics imply, "promotional.bulk" */
+    char *unknown_category;  /* mail of no department: "promotional.unclassified" */
+    int tag_policy_names;    /* the tag header names policies (default: opaque) */
+    char *relay;             /* this relay's name in the decision log */
 
     /* recipients */
     int fold_local;          /* lowercase the local part too */
@@ -107,6 +112,7 @@ struct cg_config {
 
     int needs_body;          /* some plugin wants the body (CG_PLUGIN_WANTS_BODY) */
     int has_fail_closed;     /* some policy is a legal suppression */
+    int has_no_history;      /* some policy is evaluated outside the store */
     struct cg_plugin_so **sos; /* every plugin .so loaded for this snapshot */
     size_t n_sos;
 };

@@ -1,19 +1,21 @@
 /*
  * cg_engine.c - the policy engine: run the applicable policies for each
  * customer of a message, combine their verdicts, build the SMTP reply and
- * tag header, write the decision log and record contacts.
+ * tag header, keep the deferral episodes, write the decision log and
+ * record contacts (see cg_engine.h).
  *
  * Verdict order (SPEC): reject > defer > hold > tag > accept. A violation
  * of a policy in monitor mode only tags and logs. Each customer counts
  * once per message, whichever of their addresses were used; exempt and
- * malformed recipients are never evaluated or counted.
+ * malformed recipients are never evaluated or counted. Every violation
+ * is kept (no fixed limit): the strictest decides, all are logged.
  *
  * Errors: a plugin that returns CG_ERROR, or a host query that failed,
  * makes that policy undecided. With on_error=tempfail the customer's
  * verdict becomes a temporary failure (never a reject); with
  * on_error=accept the policy is skipped with a warning. A store error
  * while logging or recording is returned to the caller, which rolls the
- * whole step back and applies on_error.
+ * step back and applies on_error.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,24 +30,72 @@
 
 #define CG_DEFAULT_RETRY_SECS 3600
 #define CG_MAX_CANDIDATES 34
-#define CG_CUST_HITS 8
+/* the syslog line lists at most this many recipients */
+#define CG_LOG_RCPTS 10
 
-/* per-customer result at end of message */
+/* the two action enums are one scale (plugin.h for plugins, cg_config.h
+ * for the host) */
+_Static_assert(CG_ACT_TAG == CG_ACTION_TAG && CG_ACT_HOLD == CG_ACTION_HOLD &&
+                   CG_ACT_DEFER == CG_ACTION_DEFER && CG_ACT_REJECT == CG_ACTION_REJECT,
+               "enum cg_action and CG_ACTION_* must agree");
+
+/* One policy's violation (or failure to decide) for one customer. */
+struct hit {
+    const struct cg_policy *policy;
+    int action;              /* the action it carries */
+    int monitor;             /* monitor mode: logged and tagged only */
+    int error;               /* the plugin could not decide */
+    int expired;             /* a deferral turned into on_expiry by max_defer */
+    char reason[200];
+    char detail[200];
+    int64_t retry_after;
+};
+
+/* Every hit of one customer (or of one recipient at RCPT), in policy order. */
+struct hits {
+    struct hit *v;
+    size_t n, cap;
+};
+
+static struct hit *hits_add(struct hits *h)
+{
+    if (h->n == h->cap) {
+        h->cap = h->cap ? 2 * h->cap : 8;
+        h->v = cg_xrealloc(h->v, h->cap * sizeof *h->v);
+    }
+    struct hit *x = &h->v[h->n++];
+    memset(x, 0, sizeof *x);
+    return x;
+}
+
+static void hits_free(struct hits *h)
+{
+    free(h->v);
+    memset(h, 0, sizeof *h);
+}
+
+/* The open deferral episode of one recipient, as read before a decision. */
+struct episode {
+    int found;               /* open and not stale */
+    int64_t first_ts, last_ts, attempts;
+    char first_ref[24];
+    int expired;             /* a verdict waiting for this recipient's next attempt */
+    char policy[128];
+};
+
+/* per-customer state at end of message */
 struct cust {
     struct cg_rcpt *r;        /* first recipient of this customer */
     int verdict;
     int error;
-    struct cg_hit hits[CG_CUST_HITS];
-    size_t n_hits;
+    struct hits hits;
     int decisive;             /* index into hits, -1 none */
-    char detail[512];
+    int expire_later;         /* an expiry kept for the next attempt (other
+                                 customers of the message are fine) */
 };
 
-/* cg_action_rank - severity; the enum is already ordered */
-#define RANK(a) (a)
-
 /* sanitize - copy a reason into a reply-safe form: printable ASCII, no
- * '%' (libmilter treats it as a format character), no ';' confusion */
+ * '%' (libmilter treats it as a format character) */
 static void sanitize(char *dst, size_t len, const char *src)
 {
     size_t j = 0;
@@ -56,6 +106,8 @@ static void sanitize(char *dst, size_t len, const char *src)
     if (len)
         dst[j] = 0;
 }
+
+/* --- which policies apply --------------------------------------------------- */
 
 /* policy_for_dept - does the policy cover this department */
 static int policy_for_dept(const struct cg_policy *p, const char *dept)
@@ -99,6 +151,30 @@ static int policy_cover(const struct cg_policy *p, const char *const *cands, siz
     return all;
 }
 
+/* The RCPT stage evaluates a policy only when its verdict could be settled
+ * there: it applies to the department and to every candidate category, it
+ * is enforced, and its action is defer or reject (tag and hold can only be
+ * carried out at end of message). */
+enum rcpt_role { RCPT_SKIP_DEPT, RCPT_SKIP_CATEGORY, RCPT_LATER, RCPT_MAYBE, RCPT_EVALUATE };
+
+/* rcpt_role - what the RCPT stage does with policy p (see above); MAYBE:
+ * it could still fire at end of message (it covers only some candidates) */
+static int rcpt_role(const struct cg_policy *p, const char *dept, const char *const *cands,
+                     size_t n)
+{
+    if (!policy_for_dept(p, dept))
+        return RCPT_SKIP_DEPT;
+    if (!policy_cover(p, cands, n, 0))
+        return RCPT_SKIP_CATEGORY;
+    if (p->mode == CG_MODE_MONITOR || p->action < CG_ACT_DEFER)
+        return RCPT_LATER;
+    if (!policy_cover(p, cands, n, 1))
+        return RCPT_MAYBE;
+    return RCPT_EVALUATE;
+}
+
+/* --- evaluating one policy ---------------------------------------------------- */
+
 /* view_fill - the plugin's view of one message for one customer */
 static void view_fill(struct cg_message_view *v, const struct cg_config *cfg,
                       const struct cg_msg *m, const struct cg_rcpt *r, int stage,
@@ -110,7 +186,7 @@ static void view_fill(struct cg_message_view *v, const struct cg_config *cfg,
     v->now = m->now;
     v->department = m->department;
     v->sender = m->sender ? m->sender : "";
-    v->customer = r->customer;
+    v->customer = r->customer ? r->customer : r->addr;
     v->address = r->addr;
     v->timezone = r->timezone ? r->timezone : cfg->timezone;
     v->category = stage == CG_STAGE_EOM ? m->category : NULL;
@@ -124,43 +200,83 @@ static void view_fill(struct cg_message_view *v, const struct cg_config *cfg,
     v->ctx = ctx;
 }
 
-/* evaluate - run one policy; returns CG_OK, CG_VIOLATION or CG_ERROR */
-static int evaluate(const struct cg_policy *p, const struct cg_message_view *v,
-                    struct cg_verdict *vd)
+/* call_plugin - run one policy's plugin on a view; CG_OK, CG_VIOLATION or
+ * CG_ERROR (a failed host query makes it CG_ERROR whatever it returned) */
+static int call_plugin(const struct cg_policy *p, const struct cg_msg *m,
+                       const struct cg_message_view *v, struct cg_verdict *vd)
 {
     memset(vd, 0, sizeof *vd);
     vd->struct_size = sizeof *vd;
     if (!p->so || !p->instance)
         return CG_OK; /* loaded without plugins (validation only) */
     v->ctx->failed = 0;
+    cg_host_context(p->plugin_name, p->name, m->queue_id);
     int rc = p->so->desc->evaluate(p->instance, v, vd);
-    if (v->ctx->failed)
-        return CG_ERROR;
-    if (rc != CG_OK && rc != CG_VIOLATION)
+    cg_host_context(NULL, NULL, NULL);
+    vd->reason[sizeof vd->reason - 1] = 0;
+    vd->detail[sizeof vd->detail - 1] = 0;
+    if (v->ctx->failed || (rc != CG_OK && rc != CG_VIOLATION))
         return CG_ERROR;
     return rc;
 }
 
+/* pre_evaluate - a CG_PLUGIN_NO_HISTORY policy for recipient r, without
+ * the store: the customer is the address, the zone the default one */
+static void pre_evaluate(const struct cg_config *cfg, const struct cg_msg *m,
+                         struct cg_rcpt *r, const struct cg_policy *p, int stage,
+                         const char *const *cands, size_t n_cands)
+{
+    size_t i = (size_t)(p - cfg->policies);
+    if (!r->pre || r->n_pre != cfg->n_policies) {
+        free(r->pre);
+        r->pre = cg_xcalloc(cfg->n_policies ? cfg->n_policies : 1, sizeof *r->pre);
+        r->n_pre = cfg->n_policies;
+    }
+    struct cg_rcpt bare = {.addr = r->addr, .customer = r->addr};
+    struct cg_query_ctx ctx = {.st = NULL, .m = m};
+    struct cg_message_view v;
+    view_fill(&v, cfg, m, &bare, stage, cands, n_cands, &ctx);
+    r->pre[i].rc = call_plugin(p, m, &v, &r->pre[i].vd);
+    r->pre[i].stage = stage;
+    cg_query_ctx_clear(&ctx);
+}
+
+/* evaluate - one policy for one customer: a CG_PLUGIN_NO_HISTORY policy
+ * from its result prepared in the session's thread (else now), any other
+ * through the store */
+static int evaluate(const struct cg_config *cfg, const struct cg_msg *m, struct cg_rcpt *r,
+                    const struct cg_policy *p, const struct cg_message_view *v,
+                    struct cg_verdict *vd)
+{
+    if (!p->no_history)
+        return call_plugin(p, m, v, vd);
+    size_t i = (size_t)(p - cfg->policies);
+    if (!r->pre || r->n_pre != cfg->n_policies || r->pre[i].stage != v->stage)
+        pre_evaluate(cfg, m, r, p, v->stage, v->categories, v->n_categories);
+    *vd = r->pre[i].vd;
+    return r->pre[i].rc;
+}
+
 /* hit_set - fill a hit from a plugin verdict */
-static void hit_set(struct cg_hit *h, const struct cg_policy *p, const struct cg_verdict *vd,
+static void hit_set(struct hit *h, const struct cg_policy *p, const struct cg_verdict *vd,
                     int error)
 {
     memset(h, 0, sizeof *h);
     h->policy = p;
     /* a plugin may lower the action for one verdict, never raise it above
      * the configured one (which is what RCPT-stage reasoning relies on) */
-    h->action = vd->action >= CG_ACTION_TAG && vd->action < p->action ? vd->action : p->action;
+    h->action = vd->action >= CG_ACT_TAG && vd->action < p->action ? vd->action : p->action;
     h->monitor = p->mode == CG_MODE_MONITOR;
     h->error = error;
     sanitize(h->reason, sizeof h->reason,
              error ? "could not be checked" : (vd->reason[0] ? vd->reason : "policy violated"));
+    sanitize(h->detail, sizeof h->detail, error ? "" : vd->detail);
     h->retry_after = vd->retry_after;
 }
 
 /* trace - tell a dry run's observer how one policy decided */
 static void trace(const struct cg_msg *m, const char *stage, const struct cg_policy *p,
-                  const struct cg_rcpt *r, int outcome, const struct cg_hit *h,
-                  const struct cg_verdict *vd)
+                  const struct cg_rcpt *r, int outcome, const struct hit *h)
 {
     if (!m->trace || !m->trace->fn)
         return;
@@ -173,13 +289,39 @@ static void trace(const struct cg_msg *m, const char *stage, const struct cg_pol
         .action = h ? h->action : p->action,
         .monitor = p->mode == CG_MODE_MONITOR,
         .reason = h ? h->reason : NULL,
-        .detail = vd && vd->detail[0] ? vd->detail : NULL,
+        .detail = h && h->detail[0] ? h->detail : NULL,
         .retry_after = h ? h->retry_after : 0,
     };
     m->trace->fn(m->trace->arg, &e);
 }
 
-/* reply_fill - SMTP reply, tag header value for a decided verdict */
+/* hits_summary - "pol=defer:reason, pol2=tag(monitor):reason [pol: detail;
+ * pol2: detail]": every violation, for the decision log, the same at both
+ * stages */
+static void hits_summary(const struct hits *hs, struct cg_buf *b)
+{
+    for (size_t i = 0; i < hs->n; i++) {
+        const struct hit *h = &hs->v[i];
+        cg_buf_printf(b, "%s%s=%s%s:%s", i ? ", " : "", h->policy->name,
+                      h->error ? "error" : cg_action_name(h->action),
+                      h->monitor ? "(monitor)" : "", h->reason);
+    }
+    int details = 0;
+    for (size_t i = 0; i < hs->n; i++)
+        if (hs->v[i].detail[0])
+            cg_buf_printf(b, "%s%s: %s", details++ ? "; " : " [", hs->v[i].policy->name,
+                          hs->v[i].detail);
+    if (details)
+        cg_buf_add(b, "]");
+}
+
+/* --- replies and headers ---------------------------------------------------- */
+
+/* reply_fill - the SMTP reply of a defer or reject: which policy, when to
+ * retry, a reference; the same words at RCPT and at end of message. Why
+ * (category, state, counts) is for the decision log only: the reply goes
+ * to the sending department, and "not within 2 days of a bill" would tell
+ * it about the customer. */
 static void reply_fill(struct cg_decision *d, int64_t now)
 {
     char when[32];
@@ -198,17 +340,17 @@ static void reply_fill(struct cg_decision *d, int64_t now)
             d->retry_after = now + CG_DEFAULT_RETRY_SECS;
         strcpy(d->smtp_code, "451");
         strcpy(d->smtp_xcode, "4.7.1");
-        snprintf(d->smtp_text, sizeof d->smtp_text, "contact strategy: %s: %s; retry after %s; ref %s",
-                 pol, d->reason, cg_format_time(d->retry_after, when, sizeof when), d->ref);
+        snprintf(d->smtp_text, sizeof d->smtp_text,
+                 "contact strategy: %s: not now; retry after %s; ref %s", pol,
+                 cg_format_time(d->retry_after, when, sizeof when), d->ref);
     } else if (d->verdict == CG_ACT_REJECT) {
         strcpy(d->smtp_code, "550");
         strcpy(d->smtp_xcode, "5.7.1");
         snprintf(d->smtp_text, sizeof d->smtp_text, "contact strategy: %s: %s; ref %s", pol,
-                 d->reason, d->ref);
+                 d->expired ? "deferred too long" : "not permitted", d->ref);
     }
 }
 
-/* tag_fill - X-Contact-Gate value: verdict, policy names, reference only */
 /* name_listed - is `name` an element of the comma-separated `list` */
 static int name_listed(const char *list, const char *name)
 {
@@ -223,44 +365,53 @@ static int name_listed(const char *list, const char *name)
     return 0;
 }
 
-static void tag_fill(struct cg_decision *d, const struct cust *cs, size_t n)
+/* tag_fill - the X-Contact-Gate value of tagged mail: the verdict and the
+ * decision's reference, nothing about the customer. Policy names only
+ * with tag_policy_names (a name such as "review-mail-to-bereaved" tells the
+ * customer what the company knows). Held mail gets no header: whoever
+ * releases it sends it on as it came. */
+static void tag_fill(const struct cg_config *cfg, struct cg_decision *d, const struct cust *cs,
+                     size_t n)
 {
-    struct cg_buf enf = {0}, mon = {0};
-    for (size_t c = 0; c < n; c++)
-        for (size_t i = 0; i < cs[c].n_hits; i++) {
-            const struct cg_hit *h = &cs[c].hits[i];
-            if (h->error)
-                continue;
-            struct cg_buf *b = h->monitor ? &mon : &enf;
-            if (name_listed(b->s, h->policy->name))
-                continue; /* the same policy for another customer */
-            cg_buf_printf(b, "%s%s", b->len ? "," : "", h->policy->name);
-        }
     d->tag_value[0] = 0;
-    if (d->verdict == CG_ACT_TAG || d->verdict == CG_ACT_HOLD) {
-        int off = snprintf(d->tag_value, sizeof d->tag_value, "verdict=%s",
-                           cg_action_name(d->verdict));
-        if (enf.len && off < (int)sizeof d->tag_value)
-            off += snprintf(d->tag_value + off, sizeof d->tag_value - off, "; policies=%s", enf.s);
-        if (mon.len && off < (int)sizeof d->tag_value)
-            off += snprintf(d->tag_value + off, sizeof d->tag_value - off, "; monitor=%s", mon.s);
-        if (off < (int)sizeof d->tag_value)
-            snprintf(d->tag_value + off, sizeof d->tag_value - off, "; ref=%s", d->ref);
-    }
+    if (d->verdict != CG_ACT_TAG)
+        return;
+    struct cg_buf b = {0}, enf = {0}, mon = {0};
+    cg_buf_printf(&b, "verdict=tag; ref=%s", d->ref);
+    for (size_t c = 0; c < n && cfg->tag_policy_names; c++)
+        for (size_t i = 0; i < cs[c].hits.n; i++) {
+            const struct hit *h = &cs[c].hits.v[i];
+            struct cg_buf *l = h->monitor ? &mon : &enf;
+            if (h->error || name_listed(l->s, h->policy->name))
+                continue; /* the same policy for another customer */
+            cg_buf_printf(l, "%s%s", l->len ? "," : "", h->policy->name);
+        }
+    if (enf.len)
+        cg_buf_printf(&b, "; policies=%s", enf.s);
+    if (mon.len)
+        cg_buf_printf(&b, "; monitor=%s", mon.s);
+    /* a header line is at most 998 octets; the names are config-bound */
+    sanitize(d->tag_value, sizeof d->tag_value, b.s);
+    cg_buf_free(&b);
     cg_buf_free(&enf);
     cg_buf_free(&mon);
 }
 
+/* --- the decision log and syslog ----------------------------------------- */
+
 /* log_row - one decision log row for one recipient */
 static int log_row(cg_store *st, const struct cg_config *cfg, const struct cg_msg *m,
                    const struct cg_rcpt *r, const struct cg_decision *d, const char *stage,
-                   const char *category, const char *detail, int monitor)
+                   const char *verdict, const char *category, const char *detail, int monitor,
+                   const char *episode)
 {
     struct cg_decision_row row = {
         .ts = m->now,
         .ref = d->ref,
         .stage = stage,
-        .verdict = d->error && d->verdict == CG_ACT_DEFER ? "tempfail" : cg_action_name(d->verdict),
+        .verdict = verdict ? verdict
+                   : d->error && d->verdict == CG_ACT_DEFER ? "tempfail"
+                                                            : cg_action_name(d->verdict),
         .policy = d->policy ? d->policy->name : NULL,
         .reason = d->reason[0] ? d->reason : NULL,
         .detail = detail && *detail ? detail : NULL,
@@ -274,6 +425,8 @@ static int log_row(cg_store *st, const struct cg_config *cfg, const struct cg_ms
         .config_version = cfg->version,
         .retry_after = d->verdict == CG_ACT_DEFER ? d->retry_after : 0,
         .monitor = monitor,
+        .episode = episode && *episode ? episode : NULL,
+        .relay = cfg->relay,
     };
     if (cg_store_decision_add(st, &row) < 0) {
         cg_log(LOG_ERR, "%s: store: cannot write the decision log: %s",
@@ -281,6 +434,25 @@ static int log_row(cg_store *st, const struct cg_config *cfg, const struct cg_ms
         return -1;
     }
     return 0;
+}
+
+/* rcpt_list - "<a@x>,<b@y>" of the message's recipients still in it, at
+ * most CG_LOG_RCPTS of them ("... +N more") */
+static void rcpt_list(const struct cg_msg *m, struct cg_buf *b)
+{
+    size_t shown = 0, more = 0;
+    for (size_t i = 0; i < m->n_rcpts; i++) {
+        const struct cg_rcpt *r = &m->rcpts[i];
+        if (r->refused)
+            continue;
+        if (shown == CG_LOG_RCPTS) {
+            more++;
+            continue;
+        }
+        cg_buf_printf(b, "%s<%s>", shown++ ? "," : "", r->addr ? r->addr : r->raw);
+    }
+    if (more)
+        cg_buf_printf(b, ",+%zu more", more);
 }
 
 /* syslog_decision - the one key=value line per decision */
@@ -291,8 +463,13 @@ static void syslog_decision(const struct cg_config *cfg, const struct cg_msg *m,
     char when[32] = "";
     if (d->verdict == CG_ACT_DEFER && !d->error)
         cg_format_time(d->retry_after, when, sizeof when);
+    struct cg_buf rcpts = {0};
+    if (rcpt)
+        cg_buf_printf(&rcpts, "<%s>", rcpt);
+    else
+        rcpt_list(m, &rcpts);
     cg_log(LOG_INFO,
-           "%s: ref=%s stage=%s verdict=%s%s%s%s%s%s dept=%s category=%s%s%s from=<%s> %s%s%s "
+           "%s: ref=%s stage=%s verdict=%s%s%s%s%s%s dept=%s category=%s%s%s from=<%s> rcpt=%s "
            "customers=%zu%s%s%s config=%s",
            m->queue_id ? m->queue_id : "NOQUEUE", d->ref, stage,
            d->error && d->verdict == CG_ACT_DEFER ? "tempfail" : cg_action_name(d->verdict),
@@ -300,9 +477,9 @@ static void syslog_decision(const struct cg_config *cfg, const struct cg_msg *m,
            d->reason[0] ? " reason=\"" : "", d->reason[0] ? d->reason : "",
            d->reason[0] ? "\"" : "", m->department, m->category ? m->category : "-",
            m->category_claim ? " refused_claim=" : "", m->category_claim ? m->category_claim : "",
-           m->sender ? m->sender : "", rcpt ? "rcpt=<" : "", rcpt ? rcpt : "", rcpt ? ">" : "",
-           n_customers, when[0] ? " retry_after=" : "", when, d->mixed ? " mixed=yes" : "",
-           cfg->version);
+           m->sender ? m->sender : "", rcpts.s ? rcpts.s : "", n_customers,
+           when[0] ? " retry_after=" : "", when, d->mixed ? " mixed=yes" : "", cfg->version);
+    cg_buf_free(&rcpts);
 }
 
 /* log_decision - the syslog line now, or left in d for the session's
@@ -349,14 +526,126 @@ void cg_engine_error(const struct cg_config *cfg, struct cg_decision *d, const c
     reply_fill(d, cg_now());
 }
 
-/* cg_engine_rcpt_decide - envelope-only decision for one recipient, read
- * only (see cg_engine.h) */
-int cg_engine_rcpt_decide(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
-                          struct cg_rcpt *r, struct cg_decision *d)
+/* --- deferral episodes ------------------------------------------------------ */
+
+/* episode_read - the open episode of (m->sender, r->addr), if any and not
+ * stale; -1 on a store error */
+static int episode_read(cg_store *st, const struct cg_msg *m, const struct cg_rcpt *r,
+                        struct episode *ep)
 {
-    memset(d, 0, sizeof *d);
-    d->verdict = CG_ACT_ACCEPT;
-    if (cg_ident_recipient(cfg, st, r) < 0)
+    memset(ep, 0, sizeof *ep);
+    if (!st || !r->addr)
+        return 0;
+    struct cg_episode e;
+    int found = cg_store_episode_get(st, m->sender ? m->sender : "", r->addr, &e);
+    if (found < 0) {
+        cg_log(LOG_ERR, "%s: store: deferral episode of <%s>: %s",
+               m->queue_id ? m->queue_id : "NOQUEUE", r->addr, cg_store_errmsg(st));
+        return -1;
+    }
+    int64_t until = e.retry_after > e.last_ts ? e.retry_after : e.last_ts;
+    if (!found || m->now > until + CG_EPISODE_STALE_SECS)
+        return 0;
+    ep->found = 1;
+    ep->first_ts = e.first_ts;
+    ep->last_ts = e.last_ts;
+    ep->attempts = e.attempts;
+    ep->expired = e.expired;
+    cg_strlcpy(ep->first_ref, e.first_ref ? e.first_ref : "", sizeof ep->first_ref);
+    cg_strlcpy(ep->policy, e.policy ? e.policy : "", sizeof ep->policy);
+    return 1;
+}
+
+/* episode_defer - this recipient was deferred again (or for the first
+ * time): the episode's name (its first deferral's reference) into ref_r */
+static int episode_defer(cg_store *st, const struct cg_msg *m, const struct cg_rcpt *r,
+                         const struct cg_decision *d, const struct episode *old, int expired,
+                         char ref_r[24])
+{
+    struct cg_episode e = {
+        .sender = m->sender ? m->sender : "",
+        .recipient = r->addr,
+        .first_ts = old->found ? old->first_ts : m->now,
+        .first_ref = old->found ? old->first_ref : d->ref,
+        .last_ts = m->now,
+        .attempts = (old->found ? old->attempts : 0) + 1,
+        .retry_after = d->retry_after,
+        .message_id = m->message_id,
+        .policy = d->policy ? d->policy->name : NULL,
+        .expired = expired,
+    };
+    cg_strlcpy(ref_r, e.first_ref, 24);
+    if (cg_store_episode_put(st, &e) < 0) {
+        cg_log(LOG_ERR, "%s: store: deferral episode of <%s>: %s",
+               m->queue_id ? m->queue_id : "NOQUEUE", r->addr, cg_store_errmsg(st));
+        return -1;
+    }
+    return 0;
+}
+
+/* episode_end - the recipient's mail was let through, refused or held */
+static int episode_end(cg_store *st, const struct cg_msg *m, const struct cg_rcpt *r)
+{
+    if (cg_store_episode_end(st, m->sender ? m->sender : "", r->addr) < 0) {
+        cg_log(LOG_ERR, "%s: store: deferral episode of <%s>: %s",
+               m->queue_id ? m->queue_id : "NOQUEUE", r->addr, cg_store_errmsg(st));
+        return -1;
+    }
+    return 0;
+}
+
+/* expire - turn the enforced deferrals of policies with max_defer into
+ * their on_expiry action when the recipient's episode began longer ago
+ * than max_defer; 1 if one was turned */
+static int expire(const struct cg_msg *m, const struct episode *ep, struct hits *hs)
+{
+    int any = 0;
+    for (size_t i = 0; ep->found && i < hs->n; i++) {
+        struct hit *h = &hs->v[i];
+        const struct cg_policy *p = h->policy;
+        if (h->error || h->monitor || h->action != CG_ACT_DEFER || !p->max_defer ||
+            m->now - ep->first_ts < p->max_defer)
+            continue;
+        char when[32];
+        struct cg_buf why = {0};
+        cg_format_time(ep->first_ts, when, sizeof when);
+        cg_buf_printf(&why, "deferred since %s, longer than this policy allows (%s)", when,
+                      h->reason);
+        sanitize(h->reason, sizeof h->reason, why.s);
+        cg_buf_free(&why);
+        h->action = p->on_expiry;
+        h->retry_after = 0;
+        h->expired = 1;
+        any = 1;
+    }
+    return any;
+}
+
+/* --- RCPT ------------------------------------------------------------------- */
+
+/* the part of an envelope check the decision and its log share */
+struct rcpt_work {
+    struct hits hits;
+    struct episode ep;
+    const char *cands[CG_MAX_CANDIDATES];
+    size_t n_cands;
+};
+
+/* policy_named - the configured policy of that name, or NULL */
+static const struct cg_policy *policy_named(const struct cg_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_policies; i++)
+        if (strcmp(cfg->policies[i].name, name) == 0)
+            return &cfg->policies[i];
+    return NULL;
+}
+
+/* rcpt_identify - what the envelope says about recipient r: 0 nothing to
+ * decide at RCPT, 1 decide, -1 store error */
+static int rcpt_identify(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
+                         struct cg_rcpt *r, struct rcpt_work *w)
+{
+    if (cg_ident_recipient(cfg, st, m, r) < 0)
         return -1;
     if (!r->addr || r->exempt || m->non_smtp)
         return 0;
@@ -364,214 +653,198 @@ int cg_engine_rcpt_decide(const struct cg_config *cfg, cg_store *st, struct cg_m
     cg_ident_department(cfg, m, 0, &settled);
     if (!settled)
         return 0;
-    const char *cands[CG_MAX_CANDIDATES];
-    size_t n_cands = cg_ident_candidates(cfg, m, cands, CG_MAX_CANDIDATES);
+    w->n_cands = cg_ident_candidates(cfg, m, w->cands, CG_MAX_CANDIDATES);
+    return 1;
+}
+
+/* rcpt_expired - an expiry left for this recipient's next attempt (see
+ * eom_combine): refused here, for this recipient alone */
+static int rcpt_expired(const struct cg_config *cfg, struct rcpt_work *w, struct cg_decision *d)
+{
+    const struct cg_policy *p = w->ep.found && w->ep.expired == CG_ACT_REJECT
+                                    ? policy_named(cfg, w->ep.policy)
+                                    : NULL;
+    if (!p || !p->max_defer || p->on_expiry != CG_ACT_REJECT)
+        return 0;
+    struct hit *h = hits_add(&w->hits);
+    char when[32];
+    cg_format_time(w->ep.first_ts, when, sizeof when);
+    h->policy = p;
+    h->action = CG_ACT_REJECT;
+    h->expired = 1;
+    snprintf(h->reason, sizeof h->reason, "deferred since %s, longer than this policy allows",
+             when);
+    d->verdict = CG_ACT_REJECT;
+    d->policy = p;
+    d->expired = 1;
+    cg_strlcpy(d->reason, h->reason, sizeof d->reason);
+    return 1;
+}
+
+/* rcpt_decide - evaluate what the envelope can settle (reads only) */
+static int rcpt_decide(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
+                       struct cg_rcpt *r, struct rcpt_work *w, struct cg_decision *d)
+{
+    int rc = rcpt_identify(cfg, st, m, r, w);
+    if (rc <= 0)
+        return rc;
+    if (episode_read(st, m, r, &w->ep) < 0)
+        return -1;
+    if (rcpt_expired(cfg, w, d))
+        return 0;
     struct cg_query_ctx ctx = {.st = st, .m = m};
     struct cg_message_view v;
-    view_fill(&v, cfg, m, r, CG_STAGE_RCPT, cands, n_cands, &ctx);
-
+    view_fill(&v, cfg, m, r, CG_STAGE_RCPT, w->cands, w->n_cands, &ctx);
     int sure = CG_ACT_ACCEPT, possible = CG_ACT_ACCEPT;
-    struct cg_hit best;
-    memset(&best, 0, sizeof best);
     for (size_t i = 0; i < cfg->n_policies; i++) {
         const struct cg_policy *p = &cfg->policies[i];
-        if (!policy_for_dept(p, m->department)) {
-            trace(m, "rcpt", p, r, CG_TRACE_NOT_DEPT, NULL, NULL);
+        int role = rcpt_role(p, m->department, w->cands, w->n_cands);
+        if (role == RCPT_SKIP_DEPT || role == RCPT_SKIP_CATEGORY) {
+            trace(m, "rcpt", p, r, role == RCPT_SKIP_DEPT ? CG_TRACE_NOT_DEPT
+                                                          : CG_TRACE_NOT_CATEGORY, NULL);
             continue;
         }
-        if (!policy_cover(p, cands, n_cands, 0)) {
-            trace(m, "rcpt", p, r, CG_TRACE_NOT_CATEGORY, NULL, NULL);
+        if (role == RCPT_LATER) {
+            trace(m, "rcpt", p, r, CG_TRACE_DEFERRED_TO_EOM, NULL);
             continue;
         }
-        if (p->mode == CG_MODE_MONITOR) {
-            trace(m, "rcpt", p, r, CG_TRACE_DEFERRED_TO_EOM, NULL, NULL);
-            continue;
-        }
-        /* tag and hold can never out-rank a defer decided here */
-        if (p->action < CG_ACT_DEFER || RANK(p->action) <= RANK(sure)) {
-            trace(m, "rcpt", p, r,
-                  p->action < CG_ACT_DEFER ? CG_TRACE_DEFERRED_TO_EOM : CG_TRACE_NOT_NEEDED, NULL,
-                  NULL);
-            continue;
-        }
-        /* a policy that covers only some candidate categories depends on
-         * the headers: it could still fire at end of message; so does one
-         * with max_defer, which tracks a deferral by Message-ID */
-        if (!policy_cover(p, cands, n_cands, 1) || p->max_defer) {
-            if (RANK(p->action) > RANK(possible))
+        if (role == RCPT_MAYBE) {
+            if (p->action > possible)
                 possible = p->action;
-            trace(m, "rcpt", p, r, CG_TRACE_DEFERRED_TO_EOM, NULL, NULL);
+            trace(m, "rcpt", p, r, CG_TRACE_DEFERRED_TO_EOM, NULL);
             continue;
         }
         struct cg_verdict vd;
-        int rc = evaluate(p, &v, &vd);
-        if (rc == CG_VIOLATION) {
-            struct cg_hit h;
-            hit_set(&h, p, &vd, 0);
-            trace(m, "rcpt", p, r, CG_TRACE_VIOLATION, &h, &vd);
-            if (RANK(h.action) > RANK(sure)) {
-                sure = h.action;
-                best = h;
-            }
-        } else if (rc == CG_ERROR) {
-            trace(m, "rcpt", p, r, CG_TRACE_ERROR, NULL, NULL);
-            if (RANK(p->action) > RANK(possible))
+        int prc = evaluate(cfg, m, r, p, &v, &vd);
+        if (prc == CG_VIOLATION) {
+            struct hit *h = hits_add(&w->hits);
+            hit_set(h, p, &vd, 0);
+            trace(m, "rcpt", p, r, CG_TRACE_VIOLATION, h);
+            if (h->action > sure)
+                sure = h->action;
+        } else if (prc == CG_ERROR) {
+            trace(m, "rcpt", p, r, CG_TRACE_ERROR, NULL);
+            if (p->action > possible)
                 possible = p->action; /* undecided here: leave it to end of message */
         } else {
-            trace(m, "rcpt", p, r, CG_TRACE_PASS, NULL, NULL);
+            trace(m, "rcpt", p, r, CG_TRACE_PASS, NULL);
         }
     }
     cg_query_ctx_clear(&ctx);
-    if (sure < CG_ACT_DEFER || RANK(sure) < RANK(possible))
+    if (sure == CG_ACT_DEFER && expire(m, &w->ep, &w->hits)) {
+        sure = CG_ACT_ACCEPT;
+        for (size_t i = 0; i < w->hits.n; i++)
+            if (w->hits.v[i].action > sure)
+                sure = w->hits.v[i].action;
+    }
+    if (sure < CG_ACT_DEFER || sure < possible)
         return 0; /* the headers may still change it: decide at end of message */
+    /* the strictest hit decides (the first of equals) */
+    const struct hit *best = NULL;
+    for (size_t i = 0; i < w->hits.n; i++)
+        if (w->hits.v[i].action == sure && !best)
+            best = &w->hits.v[i];
     d->verdict = sure;
-    d->policy = best.policy;
-    cg_strlcpy(d->reason, best.reason, sizeof d->reason);
-    d->retry_after = best.retry_after;
-    d->hits[0] = best;
-    d->n_hits = 1;
-    cg_ref_new(d->ref, sizeof d->ref);
-    reply_fill(d, m->now);
+    d->policy = best->policy;
+    d->expired = best->expired;
+    cg_strlcpy(d->reason, best->reason, sizeof d->reason);
+    d->retry_after = best->retry_after;
     return 0;
 }
 
-/* cg_engine_rcpt_log - syslog and decision log of a settled RCPT verdict */
-int cg_engine_rcpt_log(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
-                       struct cg_rcpt *r, struct cg_decision *d)
+/* rcpt_log - the episode, syslog and decision log of a settled verdict */
+static int rcpt_log(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
+                    struct cg_rcpt *r, struct rcpt_work *w, struct cg_decision *d)
 {
-    if (m->dry || d->verdict < CG_ACT_DEFER)
-        return 0;
     log_decision(cfg, m, d, "rcpt", r->addr, 1);
+    char episode[24] = "";
+    int rc;
+    if (d->verdict == CG_ACT_DEFER) {
+        rc = episode_defer(st, m, r, d, &w->ep, 0, episode);
+    } else {
+        rc = w->ep.found ? episode_end(st, m, r) : 0;
+        cg_strlcpy(episode, w->ep.found ? w->ep.first_ref : "", sizeof episode);
+    }
+    if (rc < 0)
+        return -1;
     /* before the headers the category is one of the candidates: log them
      * all ("promotional.offer|promotional.*") rather than guess */
-    const char *cands[CG_MAX_CANDIDATES];
-    size_t n_cands = cg_ident_candidates(cfg, m, cands, CG_MAX_CANDIDATES);
-    struct cg_buf cat = {0};
-    for (size_t i = 0; i < n_cands; i++)
-        cg_buf_printf(&cat, "%s%s", i ? "|" : "", cands[i]);
-    int rc = log_row(st, cfg, m, r, d, "rcpt", cat.s, NULL, 0);
+    struct cg_buf cat = {0}, detail = {0};
+    for (size_t i = 0; i < w->n_cands; i++)
+        cg_buf_printf(&cat, "%s%s", i ? "|" : "", w->cands[i]);
+    hits_summary(&w->hits, &detail);
+    rc = log_row(st, cfg, m, r, d, "rcpt", NULL, cat.s, detail.s, 0, episode);
     cg_buf_free(&cat);
+    cg_buf_free(&detail);
     return rc;
 }
 
-/* cg_engine_rcpt - decide and, when settled, log */
 int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
                    struct cg_rcpt *r, struct cg_decision *d)
 {
-    if (cg_engine_rcpt_decide(cfg, st, m, r, d) < 0)
-        return -1;
-    return cg_engine_rcpt_log(cfg, st, m, r, d);
-}
-
-/* expire_deferral - a message deferred for longer than the policy's
- * max_defer (from its first deferral, by Message-ID and recipient) gets
- * the policy's on_expiry verdict instead of another deferral */
-static int expire_deferral(cg_store *st, const struct cg_msg *m, const struct cg_rcpt *r,
-                           const struct cg_policy *p, struct cg_hit *h)
-{
-    if (!m->message_id || !r->addr)
-        return 0; /* nothing to track it by: it stays a deferral */
-    int64_t first;
-    int found = cg_store_first_deferral(st, m->message_id, r->addr, &first);
-    if (found < 0) {
-        cg_log(LOG_ERR, "store: deferral lookup failed: %s", cg_store_errmsg(st));
-        return -1;
-    }
-    if (!found || m->now - first < p->max_defer)
-        return 0;
-    char when[32], why[sizeof h->reason];
-    cg_format_time(first, when, sizeof when);
-    snprintf(why, sizeof why, "deferred since %s, longer than this policy allows (%s)", when,
-             h->reason);
-    sanitize(h->reason, sizeof h->reason, why);
-    h->action = p->on_expiry;
-    h->retry_after = 0;
-    return 0;
-}
-
-/* decide_customer - evaluate every applicable policy for one customer */
-static void decide_customer(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
-                            struct cust *c)
-{
-    const char *cands[2] = {m->category, NULL};
-    struct cg_query_ctx ctx = {.st = st, .m = m};
-    struct cg_message_view v;
-    view_fill(&v, cfg, m, c->r, CG_STAGE_EOM, cands, 1, &ctx);
-    c->verdict = CG_ACT_ACCEPT;
-    c->decisive = -1;
-    size_t dlen = 0;
-    for (size_t i = 0; i < cfg->n_policies; i++) {
-        const struct cg_policy *p = &cfg->policies[i];
-        if (!policy_for_dept(p, m->department)) {
-            trace(m, "eom", p, c->r, CG_TRACE_NOT_DEPT, NULL, NULL);
-            continue;
-        }
-        if (!policy_for_category(p, m->category)) {
-            trace(m, "eom", p, c->r, CG_TRACE_NOT_CATEGORY, NULL, NULL);
-            continue;
-        }
-        struct cg_verdict vd;
-        int rc = evaluate(p, &v, &vd);
-        if (rc == CG_OK) {
-            trace(m, "eom", p, c->r, CG_TRACE_PASS, NULL, NULL);
-            continue;
-        }
-        int error = rc == CG_ERROR;
-        if (error)
-            trace(m, "eom", p, c->r, CG_TRACE_ERROR, NULL, NULL);
-        if (error) {
-            int accept = cfg->on_error == CG_ONERR_ACCEPT && !p->fail_closed;
-            cg_log(LOG_WARNING, "%s: policy %s (plugin %s) could not decide for this message; %s",
-                   m->queue_id ? m->queue_id : "NOQUEUE", p->name, p->plugin_name,
-                   accept ? "on_error=accept" : p->fail_closed ? "legal suppression: tempfail"
-                                                              : "on_error=tempfail");
-            if (accept)
-                continue;
-        }
-        if (c->n_hits < CG_CUST_HITS)
-            hit_set(&c->hits[c->n_hits++], p, &vd, error);
-        struct cg_hit *h = &c->hits[c->n_hits - 1];
-        if (!error && !h->monitor && h->action == CG_ACT_DEFER && p->max_defer &&
-            expire_deferral(st, m, c->r, p, h) < 0)
-            error = h->error = 1;
-        if (!error)
-            trace(m, "eom", p, c->r, CG_TRACE_VIOLATION, h, &vd);
-        if (vd.detail[0] && dlen < sizeof c->detail - 1)
-            dlen += (size_t)snprintf(c->detail + dlen, sizeof c->detail - dlen, "%s%s: %s",
-                                     dlen ? "; " : "", p->name, vd.detail);
-        int act = error ? CG_ACT_DEFER : (h->monitor ? CG_ACT_TAG : h->action);
-        if (error)
-            c->error = 1;
-        if (RANK(act) > RANK(c->verdict) ||
-            (c->decisive < 0 && act == c->verdict)) {
-            c->verdict = act;
-            c->decisive = (int)(c->n_hits - 1);
-        }
-    }
-    cg_query_ctx_clear(&ctx);
-}
-
-/* hits_summary - "pol=defer:reason, pol2=tag(monitor):reason" for the log */
-static void hits_summary(const struct cust *c, char *buf, size_t len)
-{
-    size_t off = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < c->n_hits && off + 1 < len; i++) {
-        const struct cg_hit *h = &c->hits[i];
-        off += (size_t)snprintf(buf + off, len - off, "%s%s=%s%s:%s", i ? ", " : "",
-                                h->policy->name, h->error ? "error" : cg_action_name(h->action),
-                                h->monitor ? "(monitor)" : "", h->reason);
-    }
-    if (c->detail[0] && off + 1 < len)
-        snprintf(buf + off, len - off, " [%s]", c->detail);
-}
-
-/* cg_engine_eom - decide the whole message; see cg_engine.h */
-int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m, int record,
-                  struct cg_decision *d)
-{
     memset(d, 0, sizeof *d);
     d->verdict = CG_ACT_ACCEPT;
+    struct rcpt_work w;
+    memset(&w, 0, sizeof w);
+    int rc = rcpt_decide(cfg, st, m, r, &w, d);
+    if (rc == 0 && d->verdict >= CG_ACT_DEFER) {
+        cg_ref_new(d->ref, sizeof d->ref);
+        reply_fill(d, m->now);
+        if (!m->dry)
+            rc = rcpt_log(cfg, st, m, r, &w, d);
+    }
+    hits_free(&w.hits);
+    return rc;
+}
+
+/* --- preparing a decision in the session's thread ----------------------------- */
+
+void cg_engine_prepare(const struct cg_config *cfg, struct cg_msg *m, struct cg_rcpt *r,
+                       int stage)
+{
+    if (!cfg->has_no_history)
+        return;
+    if (stage == CG_STAGE_RCPT) {
+        struct rcpt_work w;
+        memset(&w, 0, sizeof w);
+        if (!r || rcpt_identify(cfg, NULL, m, r, &w) <= 0)
+            return;
+        for (size_t i = 0; i < cfg->n_policies; i++) {
+            const struct cg_policy *p = &cfg->policies[i];
+            if (p->no_history && rcpt_role(p, m->department, w.cands, w.n_cands) == RCPT_EVALUATE)
+                pre_evaluate(cfg, m, r, p, CG_STAGE_RCPT, w.cands, w.n_cands);
+        }
+        return;
+    }
+    cg_ident_department(cfg, m, 1, NULL);
+    cg_ident_category(cfg, m);
+    const char *cands[2] = {m->category, NULL};
+    for (size_t k = 0; k < m->n_rcpts; k++) {
+        struct cg_rcpt *rr = &m->rcpts[k];
+        if (rr->refused || cg_ident_recipient(cfg, NULL, m, rr) < 0 || !rr->addr || rr->exempt)
+            continue;
+        for (size_t i = 0; i < cfg->n_policies; i++) {
+            const struct cg_policy *p = &cfg->policies[i];
+            if (p->no_history && policy_for_dept(p, m->department) &&
+                policy_for_category(p, m->category))
+                pre_evaluate(cfg, m, rr, p, CG_STAGE_EOM, cands, 1);
+        }
+    }
+}
+
+/* --- end of message ------------------------------------------------------------ */
+
+/* The work of one end-of-message decision, in the order it is done. */
+struct eom {
+    struct cust *cs;         /* one per distinct customer */
+    size_t n;
+    char (*episode)[24];     /* per recipient: the episode its row belongs to */
+    int *closed;             /* per recipient: an episode ended with this message */
+};
+
+/* eom_identify - department (headers included), category, content digests */
+static void eom_identify(const struct cg_config *cfg, struct cg_msg *m)
+{
     cg_ident_department(cfg, m, 1, NULL);
     cg_ident_category(cfg, m);
     if (m->force_digest) {
@@ -581,121 +854,270 @@ int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m, i
     } else {
         cg_msg_digests(m, m->body_digest, m->content_digest);
     }
+}
 
-    /* one entry per distinct customer */
-    struct cust *cs = cg_xcalloc(m->n_rcpts ? m->n_rcpts : 1, sizeof *cs);
-    size_t n = 0;
+/* customer_of - the entry of r's customer in e, or NULL */
+static struct cust *customer_of(struct eom *e, const struct cg_rcpt *r)
+{
+    for (size_t k = 0; k < e->n; k++)
+        if (strcmp(e->cs[k].r->customer, r->customer) == 0)
+            return &e->cs[k];
+    return NULL;
+}
+
+/* counted - is the recipient a customer of this message */
+static int counted(const struct cg_rcpt *r)
+{
+    return r->addr && !r->exempt && !r->refused;
+}
+
+/* eom_customers - one entry per distinct customer among the recipients */
+static int eom_customers(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
+                         struct eom *e)
+{
+    e->cs = cg_xcalloc(m->n_rcpts ? m->n_rcpts : 1, sizeof *e->cs);
+    e->episode = cg_xcalloc(m->n_rcpts ? m->n_rcpts : 1, sizeof *e->episode);
+    e->closed = cg_xcalloc(m->n_rcpts ? m->n_rcpts : 1, sizeof *e->closed);
     for (size_t i = 0; i < m->n_rcpts; i++) {
         struct cg_rcpt *r = &m->rcpts[i];
-        if (!r->customer && cg_ident_recipient(cfg, st, r) < 0) {
-            free(cs);
+        if (!r->looked_up && cg_ident_recipient(cfg, st, m, r) < 0)
             return -1;
-        }
-        if (!r->addr || r->exempt || r->refused)
-            continue;
-        size_t k;
-        for (k = 0; k < n; k++)
-            if (strcmp(cs[k].r->customer, r->customer) == 0)
-                break;
-        if (k == n)
-            cs[n++].r = r;
+        if (counted(r) && !customer_of(e, r))
+            e->cs[e->n++].r = r;
     }
-    for (size_t k = 0; k < n; k++)
-        decide_customer(cfg, st, m, &cs[k]);
+    return 0;
+}
 
-    /* the message gets the strictest customer verdict */
+/* eom_decide_customer - every applicable policy for one customer */
+static int eom_decide_customer(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
+                               struct cust *c)
+{
+    const char *cands[2] = {m->category, NULL};
+    struct cg_query_ctx ctx = {.st = st, .m = m};
+    struct cg_message_view v;
+    view_fill(&v, cfg, m, c->r, CG_STAGE_EOM, cands, 1, &ctx);
+    c->verdict = CG_ACT_ACCEPT;
+    c->decisive = -1;
+    for (size_t i = 0; i < cfg->n_policies; i++) {
+        const struct cg_policy *p = &cfg->policies[i];
+        if (!policy_for_dept(p, m->department)) {
+            trace(m, "eom", p, c->r, CG_TRACE_NOT_DEPT, NULL);
+            continue;
+        }
+        if (!policy_for_category(p, m->category)) {
+            trace(m, "eom", p, c->r, CG_TRACE_NOT_CATEGORY, NULL);
+            continue;
+        }
+        struct cg_verdict vd;
+        int rc = evaluate(cfg, m, c->r, p, &v, &vd);
+        if (rc == CG_OK) {
+            trace(m, "eom", p, c->r, CG_TRACE_PASS, NULL);
+            continue;
+        }
+        if (rc == CG_ERROR) {
+            trace(m, "eom", p, c->r, CG_TRACE_ERROR, NULL);
+            int accept = cfg->on_error == CG_ONERR_ACCEPT && !p->fail_closed;
+            cg_log(LOG_WARNING, "%s: policy %s (plugin %s) could not decide for this message; %s",
+                   m->queue_id ? m->queue_id : "NOQUEUE", p->name, p->plugin_name,
+                   accept ? "on_error=accept" : p->fail_closed ? "legal suppression: tempfail"
+                                                              : "on_error=tempfail");
+            if (accept)
+                continue;
+        }
+        hit_set(hits_add(&c->hits), p, &vd, rc == CG_ERROR);
+    }
+    cg_query_ctx_clear(&ctx);
+    /* max_defer: measured from the first deferral of this recipient */
+    struct episode ep;
+    if (episode_read(st, m, c->r, &ep) < 0)
+        return -1;
+    expire(m, &ep, &c->hits);
+    for (size_t i = 0; i < c->hits.n; i++) {
+        const struct hit *h = &c->hits.v[i];
+        if (!h->error)
+            trace(m, "eom", h->policy, c->r, CG_TRACE_VIOLATION, h);
+        int act = h->error ? CG_ACT_DEFER : h->monitor ? CG_ACT_TAG : h->action;
+        c->error |= h->error;
+        if (act > c->verdict || (c->decisive < 0 && act == c->verdict)) {
+            c->verdict = act;
+            c->decisive = (int)i;
+        }
+    }
+    return 0;
+}
+
+/* eom_combine - the message gets the strictest customer verdict. An
+ * expiry (max_defer) that would refuse the whole message for one customer
+ * while others are fine is kept for that recipient's next attempt instead,
+ * where it is refused at RCPT alone; the message is deferred meanwhile.
+ * (Mail submitted with sendmail(1) has no RCPT stage: there the expiry
+ * refuses the message.) */
+static void eom_combine(const struct cg_msg *m, struct eom *e, struct cg_decision *d)
+{
     int best = -1;
-    for (size_t k = 0; k < n; k++) {
-        if (k > 0 && cs[k].verdict != cs[0].verdict)
-            d->mixed = 1;
-        if (best < 0 || RANK(cs[k].verdict) > RANK(cs[best].verdict))
-            best = (int)k;
-    }
-    cg_ref_new(d->ref, sizeof d->ref);
-    if (best >= 0 && cs[best].decisive >= 0) {
-        const struct cust *c = &cs[best];
-        const struct cg_hit *h = &c->hits[c->decisive];
-        d->verdict = c->verdict;
-        d->error = h->error;
-        d->policy = h->policy;
-        cg_strlcpy(d->reason, h->reason, sizeof d->reason);
-        d->retry_after = h->retry_after;
-        for (size_t i = 0; i < c->n_hits && d->n_hits < CG_MAX_HITS; i++)
-            d->hits[d->n_hits++] = c->hits[i];
-    }
-    reply_fill(d, m->now);
-    tag_fill(d, cs, n);
-    if (m->dry) {
-        free(cs);
-        return 0;
-    }
-    log_decision(cfg, m, d, "eom", n == 1 ? cs[0].r->addr : NULL, n);
-
-    int rc = 0;
-    /* decision log: every recipient of a customer with any hit, or all
-     * recipients when the message as a whole was not accepted */
-    for (size_t i = 0; i < m->n_rcpts && rc == 0; i++) {
-        struct cg_rcpt *r = &m->rcpts[i];
-        if (!r->addr || r->exempt || r->refused)
-            continue;
-        const struct cust *c = NULL;
-        for (size_t k = 0; k < n; k++)
-            if (strcmp(cs[k].r->customer, r->customer) == 0)
-                c = &cs[k];
-        if (!c || (d->verdict == CG_ACT_ACCEPT && c->n_hits == 0))
-            continue;
-        char detail[1024];
-        hits_summary(c, detail, sizeof detail);
-        if (d->mixed && c->verdict != d->verdict) {
-            size_t off = strlen(detail);
-            snprintf(detail + off, sizeof detail - off,
-                     "%sthis recipient alone: %s; message verdict %s from another recipient "
-                     "(strictest wins)", off ? "; " : "", cg_action_name(c->verdict),
-                     cg_action_name(d->verdict));
-        }
-        int monitor_only = c->n_hits > 0 && d->verdict <= CG_ACT_TAG;
-        for (size_t k = 0; k < c->n_hits && monitor_only; k++)
-            if (!c->hits[k].monitor)
-                monitor_only = 0;
-        if (m->category_claim) {
-            size_t off = strlen(detail);
-            snprintf(detail + off, sizeof detail - off,
-                     "%sclaimed category \"%s\" not allowed for department %s", off ? "; " : "",
-                     m->category_claim, m->department);
-        }
-        rc = log_row(st, cfg, m, r, d, "eom", m->category, detail, monitor_only);
-    }
-    /* a refused category claim on an accepted message is logged too */
-    if (rc == 0 && m->category_claim && d->verdict == CG_ACT_ACCEPT && n > 0) {
-        char detail[256];
-        snprintf(detail, sizeof detail, "claimed category \"%s\" not allowed for department %s",
-                 m->category_claim, m->department);
-        for (size_t k = 0; k < n && rc == 0; k++)
-            if (cs[k].n_hits == 0)
-                rc = log_row(st, cfg, m, cs[k].r, d, "eom", m->category, detail, 0);
-    }
-    /* contacts: one per customer, only for mail that is let through now */
-    if (rc == 0 && record && (d->verdict == CG_ACT_ACCEPT || d->verdict == CG_ACT_TAG)) {
-        for (size_t k = 0; k < n && rc == 0; k++) {
-            struct cg_contact_row c = {
-                .ts = m->now,
-                .customer = cs[k].r->customer,
-                .address = cs[k].r->addr,
-                .department = m->department,
-                .category = m->category,
-                .channel = "email",
-                .weight = 1.0,
-                .message_id = m->message_id,
-                .queue_id = m->queue_id,
-                .digest = m->has_body ? m->content_digest : NULL,
-            };
-            if (cg_store_contact_add(st, &c) < 0) {
-                cg_log(LOG_ERR, "%s: store: cannot record the contact: %s",
-                       m->queue_id ? m->queue_id : "NOQUEUE", cg_store_errmsg(st));
-                rc = -1;
+    for (size_t k = 0; k < e->n && !m->non_smtp; k++) {
+        struct cust *c = &e->cs[k];
+        const struct hit *h = c->decisive >= 0 ? &c->hits.v[c->decisive] : NULL;
+        if (h && h->expired && c->verdict == CG_ACT_REJECT && e->n > 1) {
+            int others_refused = 1;
+            for (size_t j = 0; j < e->n; j++)
+                if (j != k && e->cs[j].verdict < CG_ACT_DEFER)
+                    others_refused = 0;
+            if (!others_refused) {
+                c->expire_later = 1;
+                c->verdict = CG_ACT_DEFER;
             }
         }
     }
-    free(cs);
+    for (size_t k = 0; k < e->n; k++) {
+        if (k > 0 && e->cs[k].verdict != e->cs[0].verdict)
+            d->mixed = 1;
+        if (best < 0 || e->cs[k].verdict > e->cs[best].verdict)
+            best = (int)k;
+    }
+    if (best < 0 || e->cs[best].decisive < 0)
+        return;
+    const struct cust *c = &e->cs[best];
+    const struct hit *h = &c->hits.v[c->decisive];
+    d->verdict = c->verdict;
+    d->error = h->error;
+    d->policy = h->policy;
+    d->expired = h->expired && !c->expire_later;
+    cg_strlcpy(d->reason, h->reason, sizeof d->reason);
+    d->retry_after = c->expire_later ? 0 : h->retry_after;
+}
+
+/* eom_episodes - a deferral continues (or opens) each recipient's episode;
+ * any other verdict ends it */
+static int eom_episodes(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
+                        struct eom *e, const struct cg_decision *d)
+{
+    (void)cfg;
+    for (size_t i = 0; i < m->n_rcpts; i++) {
+        struct cg_rcpt *r = &m->rcpts[i];
+        if (!counted(r))
+            continue;
+        struct episode ep;
+        if (episode_read(st, m, r, &ep) < 0)
+            return -1;
+        if (d->verdict == CG_ACT_DEFER && !d->error) {
+            const struct cust *c = customer_of(e, r);
+            if (episode_defer(st, m, r, d, &ep, c && c->expire_later ? CG_ACT_REJECT : 0,
+                              e->episode[i]) < 0)
+                return -1;
+        } else if (ep.found && !d->error) {
+            if (episode_end(st, m, r) < 0)
+                return -1;
+            cg_strlcpy(e->episode[i], ep.first_ref, sizeof e->episode[i]);
+            e->closed[i] = (int)ep.attempts;
+        }
+    }
+    return 0;
+}
+
+/* eom_log_rows - the decision log: every recipient of a customer with any
+ * hit, or all recipients when the message as a whole was not accepted; an
+ * accepted recipient whose deferral episode this message ended; a refused
+ * category claim on an accepted message */
+static int eom_log_rows(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
+                        struct eom *e, const struct cg_decision *d)
+{
+    int rc = 0;
+    for (size_t i = 0; i < m->n_rcpts && rc == 0; i++) {
+        struct cg_rcpt *r = &m->rcpts[i];
+        const struct cust *c = counted(r) ? customer_of(e, r) : NULL;
+        if (!c)
+            continue;
+        struct cg_buf detail = {0};
+        hits_summary(&c->hits, &detail);
+        if (d->mixed && c->verdict != d->verdict)
+            cg_buf_printf(&detail, "%sthis recipient alone: %s; message verdict %s from another "
+                          "recipient (strictest wins)", detail.len ? "; " : "",
+                          cg_action_name(c->verdict), cg_action_name(d->verdict));
+        if (c->expire_later)
+            cg_buf_printf(&detail, "%smax_defer passed for this recipient: its next attempt is "
+                          "refused at RCPT, for it alone", detail.len ? "; " : "");
+        if (m->category_claim)
+            cg_buf_printf(&detail, "%sclaimed category \"%s\" not allowed for department %s",
+                          detail.len ? "; " : "", m->category_claim, m->department);
+        if (e->closed[i] && d->verdict <= CG_ACT_TAG)
+            cg_buf_printf(&detail, "%slet through after %d deferral%s", detail.len ? "; " : "",
+                          e->closed[i], e->closed[i] == 1 ? "" : "s");
+        int monitor_only = c->hits.n > 0 && d->verdict <= CG_ACT_TAG;
+        for (size_t k = 0; k < c->hits.n && monitor_only; k++)
+            if (!c->hits.v[k].monitor)
+                monitor_only = 0;
+        int wanted = d->verdict != CG_ACT_ACCEPT || c->hits.n > 0 || m->category_claim ||
+                     e->closed[i];
+        if (wanted)
+            rc = log_row(st, cfg, m, r, d, "eom", NULL, m->category, detail.s, monitor_only,
+                         e->episode[i]);
+        cg_buf_free(&detail);
+    }
+    return rc;
+}
+
+/* eom_contacts - one contact per customer, only for mail let through now */
+static int eom_contacts(cg_store *st, const struct cg_msg *m, const struct eom *e)
+{
+    for (size_t k = 0; k < e->n; k++) {
+        struct cg_contact_row c = {
+            .ts = m->now,
+            .customer = e->cs[k].r->customer,
+            .address = e->cs[k].r->addr,
+            .department = m->department,
+            .category = m->category,
+            .channel = "email",
+            .weight = 1.0,
+            .message_id = m->message_id,
+            .queue_id = m->queue_id,
+            .digest = m->has_body ? m->content_digest : NULL,
+        };
+        if (cg_store_contact_add(st, &c) < 0) {
+            cg_log(LOG_ERR, "%s: store: cannot record the contact: %s",
+                   m->queue_id ? m->queue_id : "NOQUEUE", cg_store_errmsg(st));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void eom_free(struct eom *e)
+{
+    for (size_t k = 0; k < e->n; k++)
+        hits_free(&e->cs[k].hits);
+    free(e->cs);
+    free(e->episode);
+    free(e->closed);
+}
+
+int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m, int record,
+                  struct cg_decision *d)
+{
+    memset(d, 0, sizeof *d);
+    d->verdict = CG_ACT_ACCEPT;
+    eom_identify(cfg, m);
+    struct eom e;
+    memset(&e, 0, sizeof e);
+    int rc = eom_customers(cfg, st, m, &e);
+    for (size_t k = 0; k < e.n && rc == 0; k++)
+        rc = eom_decide_customer(cfg, st, m, &e.cs[k]);
+    if (rc < 0) {
+        eom_free(&e);
+        return -1;
+    }
+    eom_combine(m, &e, d);
+    cg_ref_new(d->ref, sizeof d->ref);
+    reply_fill(d, m->now);
+    tag_fill(cfg, d, e.cs, e.n);
+    if (!m->dry) {
+        log_decision(cfg, m, d, "eom", NULL, e.n);
+        rc = eom_episodes(cfg, st, m, &e, d);
+        if (rc == 0)
+            rc = eom_log_rows(cfg, st, m, &e, d);
+        if (rc == 0 && record && (d->verdict == CG_ACT_ACCEPT || d->verdict == CG_ACT_TAG))
+            rc = eom_contacts(st, m, &e);
+    }
+    eom_free(&e);
     return rc;
 }

@@ -1,11 +1,16 @@
 /*
  * cg_engine.h - the policy engine: decisions for a message.
  *
- * Nothing here knows libmilter. The milter callbacks (cg_milter.c) fill a
- * struct cg_msg; contactgatectl check and the unit tests fill the same
- * struct by hand; all of them call the same cg_engine_* functions.
+ * Nothing here knows libmilter. The milter callbacks (milter/cg_milter.c)
+ * fill a struct cg_msg; contactgatectl check and simulate and the unit
+ * tests fill the same struct by hand; all of them call the same
+ * cg_engine_* functions.
  *
  * Stages:
+ *  - cg_engine_prepare(): in the session's own thread, before a decision
+ *    is queued: identifies what needs no store and evaluates the policies
+ *    whose plugins read no history (CG_PLUGIN_NO_HISTORY: DNS for SPF),
+ *    which may block, so they never run under the store's write lock.
  *  - cg_engine_rcpt(): one recipient, envelope only. Returns a verdict only
  *    when the envelope settles it (no header could change it): defer or
  *    reject for that recipient at RCPT time; else CG_ACT_ACCEPT ("wait for
@@ -16,6 +21,13 @@
  *    `record` is set, records one contact per customer. The caller runs it
  *    inside one store transaction (cg_decider), which makes it the atomic
  *    check-and-record step.
+ *
+ * Every violated policy counts, however many there are. The SMTP reply
+ * names the deciding policy, when to retry and a reference, in one wording
+ * at both stages; why (category, state, counts) is in the decision log.
+ * A deferral opens or continues the deferral episode of its (sender,
+ * recipient), which max_defer is measured from and the decision log links
+ * retries by; letting the mail through, refusing or holding it ends it.
  */
 #ifndef CG_ENGINE_H
 #define CG_ENGINE_H
@@ -54,47 +66,36 @@ struct cg_trace {
 };
 
 /* --- decisions --------------------------------------------------------- */
-#define CG_MAX_HITS 32
-
-struct cg_hit {
-    const struct cg_policy *policy;
-    int action;              /* the policy's action */
-    int monitor;             /* 1 if monitor mode: logged and tagged only */
-    int error;               /* 1 if the plugin could not decide */
-    char reason[200];
-    int64_t retry_after;
-};
-
 struct cg_decision {
     int verdict;             /* enum cg_action: what the MTA is told */
     int error;               /* 1: internal error, on_error applied */
     const struct cg_policy *policy; /* deciding policy (NULL for accept) */
-    char reason[200];
+    char reason[200];        /* the deciding policy's reason (decision log) */
     int64_t retry_after;     /* for defer */
+    int expired;             /* the verdict is a max_defer expiry */
     char ref[24];            /* reference for reply, header and log */
     int mixed;               /* recipients had different verdicts */
-    struct cg_hit hits[CG_MAX_HITS];
-    size_t n_hits;
     char smtp_code[4];       /* "451", "550" ... when verdict is defer/reject */
     char smtp_xcode[8];      /* "4.7.1" */
     char smtp_text[512];     /* "contact strategy: ..." */
-    char tag_value[256];     /* X-Contact-Gate value for tag/hold, else "" */
+    char tag_value[512];     /* X-Contact-Gate value for tag, else "" */
     /* the syslog line still to write (cg_msg.log_later) */
     const char *log_stage;   /* "rcpt", "eom"; NULL: none */
-    const char *log_rcpt;    /* the one recipient, or NULL */
+    const char *log_rcpt;    /* the one recipient at RCPT; NULL: the message's */
     size_t log_customers;
 };
 
-/* cg_engine_rcpt - see above. Never records; logs only an acted-on verdict.
- * It is cg_engine_rcpt_decide (reads only: any connection, any thread)
- * followed by cg_engine_rcpt_log (the decision log row of a settled
- * verdict: the writer's connection). */
+/* cg_engine_prepare - stage CG_STAGE_RCPT: for recipient r; stage
+ * CG_STAGE_EOM: for every recipient still in the message (r NULL). Runs
+ * the CG_PLUGIN_NO_HISTORY policies that apply, in the calling thread,
+ * without the store; their results wait in r->pre for the decision. A
+ * decision made without it evaluates them itself (dry runs, tests). */
+void cg_engine_prepare(const struct cg_config *cfg, struct cg_msg *m, struct cg_rcpt *r,
+                       int stage);
+/* cg_engine_rcpt - see above. Never records a contact; writes the
+ * decision log row (and the deferral episode) of a settled verdict. */
 int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
                    struct cg_rcpt *r, struct cg_decision *d);
-int cg_engine_rcpt_decide(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
-                          struct cg_rcpt *r, struct cg_decision *d);
-int cg_engine_rcpt_log(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
-                       struct cg_rcpt *r, struct cg_decision *d);
 /* cg_engine_eom - see above. record = 0 for dry runs (nothing written). */
 int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
                   int record, struct cg_decision *d);
@@ -104,5 +105,9 @@ void cg_engine_syslog(const struct cg_config *cfg, const struct cg_msg *m,
                       struct cg_decision *d);
 /* cg_engine_error - turn an internal error into the on_error decision. */
 void cg_engine_error(const struct cg_config *cfg, struct cg_decision *d, const char *why);
+
+/* Deferral episodes whose last deferral is this long past its retry-after
+ * (or, without one, its time) are stale: a new deferral starts afresh. */
+#define CG_EPISODE_STALE_SECS (5 * 86400)
 
 #endif

@@ -18,7 +18,17 @@
 #include "cg_tz.h"
 #include "cg_util.h"
 
-/* host_log - plugin log lines, prefixed with "plugin:" */
+/* the calling thread's plugin, policy and queue ID (cg_host_context) */
+static _Thread_local const char *ctx_plugin, *ctx_policy, *ctx_queue_id;
+
+void cg_host_context(const char *plugin, const char *policy, const char *queue_id)
+{
+    ctx_plugin = plugin;
+    ctx_policy = policy;
+    ctx_queue_id = queue_id;
+}
+
+/* host_log - plugin log lines: "QUEUEID: plugin NAME (policy P): ..." */
 static void host_log(int level, const char *fmt, ...)
 {
     char line[1024];
@@ -26,7 +36,22 @@ static void host_log(int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    cg_log(level, "plugin: %s", line);
+    cg_log(level, "%s%splugin %s%s%s%s: %s", ctx_queue_id ? ctx_queue_id : "",
+           ctx_queue_id ? ": " : "", ctx_plugin ? ctx_plugin : "?",
+           ctx_policy ? " (policy " : "", ctx_policy ? ctx_policy : "", ctx_policy ? ")" : "",
+           line);
+}
+
+/* no_history - a history query from a plugin that declared it reads none */
+static int no_history(const struct cg_message_view *v, const char *what)
+{
+    if (v->ctx->st)
+        return 0;
+    cg_log(LOG_ERR, "%s%splugin %s: %s() called, but the plugin declares "
+           "CG_PLUGIN_NO_HISTORY: it runs outside the store", ctx_queue_id ? ctx_queue_id : "",
+           ctx_queue_id ? ": " : "", ctx_plugin ? ctx_plugin : "?", what);
+    v->ctx->failed = 1;
+    return 1;
 }
 
 /* host_category_match - does category match one of the patterns */
@@ -144,6 +169,8 @@ static int host_contacts(const struct cg_message_view *v, int64_t since, int64_t
                          cg_contact_cb cb, void *arg)
 {
     struct cg_contact_cache *c = &v->ctx->contacts;
+    if (no_history(v, "contacts"))
+        return CG_ERROR;
     if (!(c->valid && c->since <= since && until <= c->until)) {
         cache_rows_free(c);
         int full = 0;
@@ -173,16 +200,34 @@ static int host_contacts(const struct cg_message_view *v, int64_t since, int64_t
     return CG_OK;
 }
 
-/* host_department_contacts - one department's contacts, every customer */
-static int host_department_contacts(const struct cg_message_view *v, const char *department,
-                                    int64_t since, int64_t until, cg_contact_cb cb, void *arg)
+struct counts_arg {
+    cg_count_cb cb;
+    void *arg;
+};
+
+/* counts_adapt - store bucket to plugin bucket */
+static int counts_adapt(const struct cg_count_bucket *b, void *arg)
 {
-    struct contacts_arg ca = {cb, arg};
-    if (!department)
+    struct counts_arg *ca = arg;
+    struct cg_count c = {
+        .struct_size = sizeof c,
+        .start = b->start,
+        .end = b->end,
+        .category = b->category ? b->category : "",
+        .n = b->n,
+    };
+    return ca->cb(&c, ca->arg);
+}
+
+/* host_department_counts - a department's volume from its counters */
+static int host_department_counts(const struct cg_message_view *v, const char *department,
+                                  int64_t since, int64_t until, cg_count_cb cb, void *arg)
+{
+    struct counts_arg ca = {cb, arg};
+    if (!department || no_history(v, "department_counts"))
         return CG_ERROR;
-    if (cg_store_department_contacts(v->ctx->st, department, since, until, contacts_adapt,
-                                     &ca) < 0) {
-        cg_log(LOG_ERR, "store: department query failed: %s", cg_store_errmsg(v->ctx->st));
+    if (cg_store_dept_counts(v->ctx->st, department, since, until, counts_adapt, &ca) < 0) {
+        cg_log(LOG_ERR, "store: department counters: %s", cg_store_errmsg(v->ctx->st));
         v->ctx->failed = 1;
         return CG_ERROR;
     }
@@ -207,6 +252,8 @@ static int state_keep(const struct cg_state_row *row, void *arg)
 static int host_states(const struct cg_message_view *v, cg_state_cb cb, void *arg)
 {
     struct cg_query_ctx *ctx = v->ctx;
+    if (no_history(v, "states"))
+        return CG_ERROR;
     if (!ctx->states_valid) {
         if (cg_store_states(ctx->st, v->customer, v->now > 0 ? v->now : 1, state_keep, ctx) < 0) {
             cg_log(LOG_ERR, "store: state query failed: %s", cg_store_errmsg(ctx->st));
@@ -225,6 +272,8 @@ static int host_states(const struct cg_message_view *v, cg_state_cb cb, void *ar
 static int host_opted_out(const struct cg_message_view *v, const char *category, int *r)
 {
     *r = 0;
+    if (no_history(v, "opted_out"))
+        return CG_ERROR;
     if (cg_store_opted_out(v->ctx->st, v->customer, v->address, category, v->now, r) < 0) {
         cg_log(LOG_ERR, "store: opt-out query failed: %s", cg_store_errmsg(v->ctx->st));
         v->ctx->failed = 1;
@@ -256,6 +305,49 @@ static int host_calendar_period(const struct cg_message_view *v, const char *zon
     return CG_OK;
 }
 
+/* zone_of - the zone a time helper works in; an unknown one is logged and
+ * replaced by UTC */
+static const char *zone_of(const struct cg_message_view *v, const char *zone)
+{
+    const char *z = zone ? zone : v && v->timezone ? v->timezone : "UTC";
+    if (!cg_tz_valid(z)) {
+        cg_log(LOG_WARNING, "time zone \"%.64s\" unknown, using UTC", z);
+        z = "UTC";
+    }
+    return z;
+}
+
+/* host_local_time - the local time of t */
+static int host_local_time(const struct cg_message_view *v, const char *zone, int64_t t,
+                           struct cg_local_time *out)
+{
+    struct cg_tz_local l;
+    if (cg_tz_local(zone_of(v, zone), t, &l) < 0)
+        return CG_ERROR;
+    size_t size = out->struct_size;
+    memset(out, 0, sizeof *out);
+    out->struct_size = size;
+    out->year = l.year;
+    out->month = l.month;
+    out->day = l.day;
+    out->weekday = l.weekday;
+    out->hour = l.hour;
+    out->minute = l.minute;
+    out->second = l.second;
+    out->utc_offset_secs = l.offset_secs;
+    return CG_OK;
+}
+
+/* host_local_instant - the instant of a local date and minute */
+static int host_local_instant(const struct cg_message_view *v, const char *zone, int year,
+                              int month, int day, int minute_of_day, int64_t *t_r)
+{
+    if (minute_of_day < 0 || minute_of_day > 1440)
+        return CG_ERROR;
+    return cg_tz_instant(zone_of(v, zone), year, month, day, minute_of_day, t_r) < 0 ? CG_ERROR
+                                                                                     : CG_OK;
+}
+
 const struct cg_host cg_host_table = {
     .struct_size = sizeof(struct cg_host),
     .abi_version = CG_PLUGIN_ABI_VERSION,
@@ -276,10 +368,12 @@ const struct cg_host cg_host_table = {
     .contacts = host_contacts,
     .states = host_states,
     .opted_out = host_opted_out,
+    .categories_overlap = host_categories_overlap,
+    .department_counts = host_department_counts,
     .header = host_header,
-    .department_contacts = host_department_contacts,
     .calendar_period = host_calendar_period,
     .timezone_valid = cg_tz_valid,
+    .local_time = host_local_time,
+    .local_instant = host_local_instant,
     .duration_text = cg_tz_duration_text,
-    .categories_overlap = host_categories_overlap,
 };

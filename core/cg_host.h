@@ -31,7 +31,8 @@ struct cg_contact_cache {
 };
 
 struct cg_query_ctx {
-    struct cg_store *st;
+    struct cg_store *st;        /* NULL: no history (a CG_PLUGIN_NO_HISTORY plugin
+                                 * evaluated before the decision is queued) */
     const struct cg_msg *m;     /* the message (headers), or NULL */
     int failed;
     /* per-decision caches (one customer): release with cg_query_ctx_clear */
@@ -43,5 +44,11 @@ struct cg_query_ctx {
 
 /* cg_query_ctx_clear - free the caches of a ctx */
 void cg_query_ctx_clear(struct cg_query_ctx *ctx);
+
+/* cg_host_context - what the calling thread's plugin log lines are
+ * prefixed with: the plugin, the policy and the message's queue ID (any
+ * may be NULL). The engine sets it around init() and evaluate(); it is
+ * per thread. */
+void cg_host_context(const char *plugin, const char *policy, const char *queue_id);
 
 #endif

@@ -11,8 +11,10 @@
  * permit the value (a refused claim is kept for the decision log), else
  * the heuristics (List-Unsubscribe, Precedence: bulk|list|junk imply
  * promotional mail: the department default when that is promotional,
- * else classify.bulk_category), else the department default. Mail of the
- * unknown department with no permitted claim gets the category "unknown".
+ * else classify.bulk_category), else the department default. Mail of no
+ * department (sender unknown) cannot claim a category and gets
+ * classify.unknown_category (promotional by default: unclassified mail is
+ * held to the strictest family's rules).
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -22,8 +24,6 @@
 #include "cg_ident.h"
 #include "cg_log.h"
 #include "cg_util.h"
-
-#define CG_UNKNOWN_CATEGORY "unknown"
 
 /* list_has - exact (case-insensitive) membership */
 static int list_has(char **list, size_t n, const char *s)
@@ -128,8 +128,20 @@ void cg_ident_department(const struct cg_config *cfg, struct cg_msg *m, int use_
         *settled_r = settled;
 }
 
+/* department_mailbox - is addr matched by some department's sender
+ * patterns (one of our own mailboxes)? */
+static int department_mailbox(const struct cg_config *cfg, const char *addr)
+{
+    for (size_t i = 0; i < cfg->n_departments; i++)
+        for (size_t k = 0; k < cfg->departments[i].n_senders; k++)
+            if (cg_glob_match(cfg->departments[i].senders[k], addr))
+                return 1;
+    return 0;
+}
+
 /* cg_ident_recipient - see cg_ident.h */
-int cg_ident_recipient(const struct cg_config *cfg, cg_store *st, struct cg_rcpt *r)
+int cg_ident_recipient(const struct cg_config *cfg, cg_store *st, const struct cg_msg *m,
+                       struct cg_rcpt *r)
 {
     const char *why = NULL;
     free(r->addr);
@@ -152,23 +164,29 @@ int cg_ident_recipient(const struct cg_config *cfg, cg_store *st, struct cg_rcpt
         cg_log(LOG_NOTICE, "recipient %s: %s; applying the strategy to it as written", r->addr,
                why ? why : "not a plain address");
     }
-    for (size_t i = 0; i < cfg->n_exempt; i++)
-        if (cg_glob_match(cfg->exempt[i], r->addr)) {
+    r->exempt = 0;
+    for (size_t i = 0; i < cfg->n_exempt && !r->exempt; i++)
+        if (cg_glob_match(cfg->exempt[i], r->addr))
             r->exempt = 1;
-            break;
-        }
+    if (!r->exempt && m && m->sender && !*m->sender && department_mailbox(cfg, r->addr))
+        r->exempt = 1;
     free(r->customer);
     free(r->timezone);
     r->customer = r->timezone = NULL;
+    r->looked_up = 0;
     if (r->exempt || !st) {
         r->customer = cg_xstrdup(r->addr);
         return 0;
     }
     int found = cg_store_customer_lookup(st, r->addr, &r->customer, &r->timezone);
-    if (found < 0)
+    if (found < 0) {
+        cg_log(LOG_ERR, "%s: store: customer map lookup of <%s>: %s",
+               m && m->queue_id ? m->queue_id : "NOQUEUE", r->addr, cg_store_errmsg(st));
         return -1;
+    }
     if (!found)
         r->customer = cg_xstrdup(r->addr);
+    r->looked_up = 1;
     return 0;
 }
 
@@ -238,7 +256,7 @@ void cg_ident_category(const struct cg_config *cfg, struct cg_msg *m)
         m->category_source = "heuristic";
         return;
     }
-    m->category = cg_xstrdup(m->dept ? m->dept->default_category : CG_UNKNOWN_CATEGORY);
+    m->category = cg_xstrdup(m->dept ? m->dept->default_category : cfg->unknown_category);
     m->category_source = m->dept ? "default" : "none";
 }
 
@@ -259,7 +277,7 @@ size_t cg_ident_candidates(const struct cg_config *cfg, const struct cg_msg *m,
         else if (!dup_)                                                       \
             overflow = 1;                                                     \
     } while (0)
-    ADD(m->dept ? m->dept->default_category : CG_UNKNOWN_CATEGORY);
+    ADD(m->dept ? m->dept->default_category : cfg->unknown_category);
     for (size_t i = 0; m->dept && i < m->dept->n_allowed; i++)
         ADD(m->dept->allowed[i]);
     if (cfg->heuristics)

@@ -14,10 +14,13 @@
  * header). *settled_r = 1 when no header can change the result. */
 void cg_ident_department(const struct cg_config *cfg, struct cg_msg *m,
                          int use_headers, int *settled_r);
-/* Normalise the recipient, apply exemptions, look up the customer map.
- * Returns 0, or -1 on a store error. A malformed address leaves r->addr
- * NULL and is not an error (the MTA decides about it). */
-int cg_ident_recipient(const struct cg_config *cfg, cg_store *st, struct cg_rcpt *r);
+/* Normalise the recipient, apply exemptions, look up the customer map
+ * (st NULL: no lookup, the customer is the address). Exempt: the
+ * recipients.exempt patterns, and a department's own mailbox (its sender
+ * patterns) when the envelope sender is null: a bounce to a department is
+ * no customer contact. Returns 0, or -1 on a store error (logged). */
+int cg_ident_recipient(const struct cg_config *cfg, cg_store *st, const struct cg_msg *m,
+                       struct cg_rcpt *r);
 /* Category from the control header, heuristics, department default. */
 void cg_ident_category(const struct cg_config *cfg, struct cg_msg *m);
 /* Candidate categories at RCPT: default, allowed patterns, heuristic

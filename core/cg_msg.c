@@ -34,6 +34,7 @@ static void rcpt_free(struct cg_rcpt *r)
     free(r->addr);
     free(r->customer);
     free(r->timezone);
+    free(r->pre);
 }
 
 /* cg_msg_reset_transaction - forget everything after MAIL FROM's start;

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "contactgate/plugin.h"
 
 struct cg_department;        /* cg_config.h */
 struct cg_trace;             /* cg_engine.h */
@@ -21,6 +22,14 @@ struct cg_header {
     char *value;
 };
 
+/* The result of a CG_PLUGIN_NO_HISTORY policy, evaluated for one recipient
+ * in the session's thread before the decision is queued (cg_engine_prepare). */
+struct cg_pre {
+    int stage;               /* 0: not evaluated; else the CG_STAGE_* it is for */
+    int rc;                  /* CG_OK, CG_VIOLATION or CG_ERROR */
+    struct cg_verdict vd;
+};
+
 struct cg_rcpt {
     char *raw;               /* as given in RCPT TO */
     char *addr;              /* normalised; NULL if malformed */
@@ -28,6 +37,9 @@ struct cg_rcpt {
     char *timezone;          /* from the customer map, else NULL */
     int exempt;              /* not a customer: never limited, never counted */
     int refused;             /* given a 4xx/5xx at RCPT: not in the message */
+    int looked_up;           /* customer and zone come from the store's customer map */
+    struct cg_pre *pre;      /* per policy of the configuration, or NULL */
+    size_t n_pre;
 };
 
 struct cg_msg {

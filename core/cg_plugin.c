@@ -137,9 +137,12 @@ int cg_plugin_instance(struct cg_plugin_so *so, json_t *params, const char *key_
     cg_param *root = cg_param_root(&pi, params, key_path);
     char ierr[512] = "";
     void *inst = NULL;
+    cg_host_context(so->name, NULL, NULL);
     int r = so->desc->init(&cg_host_table, root, &inst, ierr, sizeof ierr);
+    cg_host_context(NULL, NULL, NULL);
     if (r != CG_OK || pi.failed) {
-        if (inst && so->desc->destroy)
+        /* destroy() follows a failed init() too (plugin.h) */
+        if (so->desc->destroy)
             so->desc->destroy(inst);
         if (pi.failed)
             return cg_errf(err, errlen, "%s", perr);

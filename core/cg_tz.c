@@ -1,14 +1,40 @@
 /*
- * cg_tz.c - calendar periods in a time zone through ICU's ucal API.
+ * cg_tz.c - calendar arithmetic in a time zone through ICU's ucal API.
  */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unicode/ucal.h>
 #include <unicode/ustring.h>
 
 #include "cg_tz.h"
 
-/* open_cal - an ICU calendar in zone; NULL for a zone ICU does not know */
+/* The calendars are kept per thread, one per zone last used: opening an
+ * ICU calendar (and checking its zone) costs far more than using it, and
+ * evaluate() asks for the same zone many times per message. A calendar is
+ * used by its thread only; the thread's calendar is closed when it ends. */
+struct cal_slot {
+    char zone[80];
+    UCalendar *cal;
+};
+static pthread_key_t cal_key;
+static pthread_once_t cal_once = PTHREAD_ONCE_INIT;
+
+static void cal_slot_free(void *p)
+{
+    struct cal_slot *slot = p;
+    if (slot && slot->cal)
+        ucal_close(slot->cal);
+    free(slot);
+}
+
+static void cal_key_init(void)
+{
+    pthread_key_create(&cal_key, cal_slot_free);
+}
+
+/* open_cal - a new ICU calendar in zone; NULL for a zone ICU does not know */
 static UCalendar *open_cal(const char *zone)
 {
     UChar id[80];
@@ -31,12 +57,37 @@ static UCalendar *open_cal(const char *zone)
     return c;
 }
 
+/* cal_get - this thread's calendar in zone (not to be closed), reset to the
+ * default attributes; NULL for an unknown zone */
+static UCalendar *cal_get(const char *zone)
+{
+    pthread_once(&cal_once, cal_key_init);
+    struct cal_slot *slot = pthread_getspecific(cal_key);
+    if (!slot) {
+        slot = calloc(1, sizeof *slot);
+        if (!slot || pthread_setspecific(cal_key, slot) != 0) {
+            free(slot);
+            return NULL;
+        }
+    }
+    if (!slot->cal || !zone || strcmp(slot->zone, zone) != 0) {
+        UCalendar *c = open_cal(zone);
+        if (!c)
+            return NULL;
+        if (slot->cal)
+            ucal_close(slot->cal);
+        slot->cal = c;
+        snprintf(slot->zone, sizeof slot->zone, "%s", zone);
+    }
+    ucal_setAttribute(slot->cal, UCAL_LENIENT, 1);
+    ucal_setAttribute(slot->cal, UCAL_SKIPPED_WALL_TIME, UCAL_WALLTIME_LAST);
+    ucal_setAttribute(slot->cal, UCAL_REPEATED_WALL_TIME, UCAL_WALLTIME_LAST);
+    return slot->cal;
+}
+
 int cg_tz_valid(const char *zone)
 {
-    UCalendar *c = open_cal(zone);
-    if (c)
-        ucal_close(c);
-    return c != NULL;
+    return cal_get(zone) != NULL;
 }
 
 /* to_midnight - move the calendar to the start of its local day */
@@ -50,7 +101,7 @@ static void to_midnight(UCalendar *c)
 
 int cg_tz_period(const char *zone, int unit, int64_t t, int64_t *start, int64_t *next)
 {
-    UCalendar *c = open_cal(zone);
+    UCalendar *c = cal_get(zone);
     if (!c)
         return -1;
     UErrorCode st = U_ZERO_ERROR;
@@ -67,11 +118,47 @@ int cg_tz_period(const char *zone, int unit, int64_t t, int64_t *start, int64_t 
     ucal_add(c, unit == CG_TZ_MONTH ? UCAL_MONTH : UCAL_DATE, unit == CG_TZ_WEEK ? 7 : 1, &st);
     to_midnight(c);
     UDate n = ucal_getMillis(c, &st);
-    ucal_close(c);
     if (U_FAILURE(st))
         return -1;
     *start = (int64_t)(s / 1000.0);
     *next = (int64_t)(n / 1000.0);
+    return 0;
+}
+
+int cg_tz_local(const char *zone, int64_t t, struct cg_tz_local *out)
+{
+    UCalendar *c = cal_get(zone);
+    if (!c)
+        return -1;
+    UErrorCode st = U_ZERO_ERROR;
+    ucal_setMillis(c, (UDate)t * 1000.0, &st);
+    out->year = ucal_get(c, UCAL_YEAR, &st);
+    out->month = ucal_get(c, UCAL_MONTH, &st) + 1;
+    out->day = ucal_get(c, UCAL_DATE, &st);
+    out->weekday = (ucal_get(c, UCAL_DAY_OF_WEEK, &st) + 5) % 7; /* ICU: Sunday is 1 */
+    out->hour = ucal_get(c, UCAL_HOUR_OF_DAY, &st);
+    out->minute = ucal_get(c, UCAL_MINUTE, &st);
+    out->second = ucal_get(c, UCAL_SECOND, &st);
+    out->offset_secs = (ucal_get(c, UCAL_ZONE_OFFSET, &st) + ucal_get(c, UCAL_DST_OFFSET, &st)) /
+                       1000;
+    return U_FAILURE(st) ? -1 : 0;
+}
+
+int cg_tz_instant(const char *zone, int year, int month, int day, int minute_of_day,
+                  int64_t *t_r)
+{
+    UCalendar *c = cal_get(zone);
+    if (!c)
+        return -1;
+    UErrorCode st = U_ZERO_ERROR;
+    ucal_setAttribute(c, UCAL_SKIPPED_WALL_TIME, UCAL_WALLTIME_NEXT_VALID);
+    ucal_setAttribute(c, UCAL_REPEATED_WALL_TIME, UCAL_WALLTIME_FIRST);
+    ucal_clear(c);
+    ucal_setDateTime(c, year, month - 1, day, minute_of_day / 60, minute_of_day % 60, 0, &st);
+    UDate ms = ucal_getMillis(c, &st);
+    if (U_FAILURE(st))
+        return -1;
+    *t_r = (int64_t)(ms / 1000.0);
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_csv.h"
 #include "cg_store_admin.h"
 #include "cg_tz.h"
 #include "cg_util.h"

@@ -150,20 +150,21 @@ static int history_run(struct ctl *c, int argc, char **argv)
     return rc;
 }
 
-/* A deferred message is retried by the sender; its outcome, from what the
- * store recorded after its last deferral (see the help text):
- *   delivered later      a later accept or tag decision for the same
- *                        Message-ID and recipient, or a contact of the
- *                        customer with that Message-ID after the first
- *                        deferral
- *   rejected/held later  a later reject or hold decision (e.g. max_defer)
- *   still deferred       no later outcome, and the last attempt's
- *                        retry-after is in the future or passed less than
+/* A deferred message is retried by the sender; its deferrals are one
+ * episode (the store links a retry to them by sender and recipient, at
+ * RCPT already); its outcome, from what ended the episode (see the help
+ * text):
+ *   delivered later      the accept or tag decision that ended it (rows
+ *                        from before episodes: a contact of the customer
+ *                        with that Message-ID after the first deferral)
+ *   rejected/held later  a reject or hold decision (e.g. max_defer)
+ *   still deferred       nothing yet, and the last attempt's retry-after
+ *                        is in the future or passed less than
  *                        LIFECYCLE_GRACE ago
- *   never retried        no later outcome, retry-after passed longer ago
- *   untracked            deferred at RCPT time, before the Message-ID was
- *                        known, and no longer in its retry window: a retry
- *                        cannot be matched to it */
+ *   never retried        nothing, retry-after passed longer ago
+ *   untracked            a row from before episodes, deferred at RCPT
+ *                        time without a Message-ID and past its retry
+ *                        window: a retry cannot be matched to it */
 #define LIFECYCLE_GRACE 3600
 
 struct life_arg {
@@ -197,7 +198,7 @@ static int life_cb(const struct cg_lifecycle_row *r, void *arg)
         outcome_ts = r->delivered_ts;
     } else if (window_end + LIFECYCLE_GRACE > now) {
         outcome = "still deferred";
-    } else if (!r->message_id) {
+    } else if (!r->message_id && !r->episode) {
         outcome = "untracked";
     } else {
         outcome = "never retried";
@@ -394,26 +395,26 @@ const struct ctl_cmd ctl_cmd_decisions = {
             "  message-id, queue ID and configuration version, newest first.\n"
             "  V is tag, defer, reject, hold, tempfail, or released and dropped\n"
             "  (what an admin did with a held message: contactgatectl held).\n\n"
-            "  --lifecycle shows what became of each deferred message instead: the\n"
-            "  enforced defer rows grouped by (Message-ID, recipient), with the first\n"
-            "  deferral, the number of deferred attempts, the last attempt, and the\n"
-            "  outcome, decided from what was recorded after the last deferral:\n"
-            "    delivered later      a later accept or tag decision for the same\n"
-            "                         Message-ID and recipient, or a contact of the\n"
-            "                         customer with that Message-ID recorded after the\n"
-            "                         first deferral (in a later second)\n"
-            "    rejected/held later  a later reject or hold decision for it (e.g.\n"
-            "                         max_defer expired); outcome_by names which, and\n"
+            "  --lifecycle shows what became of each deferred message instead: its\n"
+            "  enforced defer rows taken together (a retry keeps its envelope: the\n"
+            "  deferrals of one sender to one recipient until the mail is let\n"
+            "  through, refused or held are one message, linked at RCPT already),\n"
+            "  with the first deferral, the number of deferred attempts, the last\n"
+            "  attempt, and the outcome, decided from what ended the deferrals:\n"
+            "    delivered later      an accept or tag decision let it through\n"
+            "    rejected/held later  a reject or hold decision (e.g. max_defer\n"
+            "                         expired); outcome_by names which, and\n"
             "                         after_hold what an admin did (released, dropped)\n"
-            "    still deferred       nothing later, and the retry-after given with the\n"
+            "    still deferred       nothing yet, and the retry-after given with the\n"
             "                         last attempt is in the future or passed less than\n"
             "                         1 hour ago: the sender may still retry\n"
-            "    never retried        nothing later, and that retry-after passed more\n"
-            "                         than 1 hour ago\n"
-            "    untracked            deferred at RCPT time, before the Message-ID was\n"
-            "                         known, and past its retry window: a retry cannot\n"
-            "                         be matched to it (a policy with max_defer always\n"
-            "                         defers at end of message, with the Message-ID)\n"
+            "    never retried        nothing, and that retry-after passed more than\n"
+            "                         1 hour ago\n"
+            "    untracked            a deferral at RCPT time recorded by a version\n"
+            "                         before 3 (no Message-ID, no link to its retries)\n"
+            "  Two different messages from one sender to one recipient deferred at\n"
+            "  the same time are taken as one (the envelope is all a retry shares at\n"
+            "  RCPT time).\n"
             "  --since and --until select by first deferral; --policy, --queue-id: any\n"
             "  attempt of the message. Newest first deferral first.\n\n"
             "EXIT STATUS\n  0 ok, 1 usage or input error, 2 store error\n\n"

@@ -321,7 +321,7 @@ static int simulate_run(struct ctl *c, int argc, char **argv)
     int rc = CTL_OK;
     if (!sim) {
         rc = ctl_err(CTL_STORE, cmd, "in-memory store: %s", serr);
-    } else if (cg_store_sim_seed(sim, cur->database, since - history, since) < 0) {
+    } else if (cg_store_sim_seed(sim, st, since - history, since) < 0) {
         rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(sim));
     } else {
         struct sim s = {.c = c, .cfg = cfg, .st = sim};

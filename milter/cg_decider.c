@@ -2,22 +2,27 @@
  * cg_decider.c - check-and-record with group commit (see cg_decider.h).
  *
  * Everything goes through the one write connection, whose page cache stays
- * warm: another connection's cache is thrown away by SQLite whenever the
- * file changed since its last transaction, i.e. after nearly every commit
- * under mail load, so a separate reader re-reads its B-tree pages for each
- * check (measured: p50 38 us per envelope check on a reader against 20 us
- * on the writer, at 10 M history rows). The envelope (RCPT) check is a job
- * like the end-of-message one; one that settles nothing writes nothing and
- * its thread is released before the batch commits (see run_batch).
+ * warm: another SQLite connection's cache is thrown away whenever the file
+ * changed since its last transaction, i.e. after nearly every commit under
+ * mail load, so a separate reader re-reads its B-tree pages for each check
+ * (measured: p50 38 us per envelope check on a reader against 20 us on the
+ * writer, at 10 M history rows). The envelope (RCPT) check is a job like
+ * the end-of-message one; one that settles nothing writes nothing and its
+ * thread is released before the batch commits (see run_batch).
+ *
+ * Waiting: a job's thread sleeps on its job's own condition variable
+ * (POSIX, with the job's own mutex: the decider's lock is not needed to
+ * finish a job). A committed batch's threads are woken as a chain, each by
+ * the one before it, which keeps n-1 wake-ups off the leader, whose time
+ * is what every message waits for. The lead is handed to the next queued
+ * job under the decider's lock (a queued job's thread cannot go away).
+ * Lock order: the decider's lock, then a job's.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/futex.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,42 +32,16 @@
 
 #define CG_BATCH_MAX 256
 #define CG_LEAD_AGAIN 1
-/* The checkpointer: a passive checkpoint every CG_CKPT_MS (never in a
- * writer's way). Under steady mail the WAL never empties by itself (frames
- * arrive while a checkpoint copies), so once it holds more than
- * CG_CKPT_RESTART_FRAMES (64 MiB) the checkpointer runs passive checkpoints
- * back to back, and when one finds fewer than CG_CKPT_CAUGHT_UP new frames
- * since the one before, asks the write connection to restart the WAL
- * before its next batch. That restart copies the frames left and syncs the
- * database file with mail waiting, so it must find almost nothing to do:
- * SQLite syncs the database file only in a checkpoint that copies the whole
- * WAL, which under steady mail is that restart, and it then flushed every
- * page the passive ones had copied since the last one (28-70 ms on the
- * benchmark machine; at 2,000 messages a second a queue of a hundred). So
- * the checkpointer starts the write-back of what each pass copied, and
- * syncs the file itself before it asks for the restart, from a descriptor
- * of its own and holding no lock. Only if the WAL keeps growing past
- * CG_CKPT_FORCE_FRAMES (256 MiB; mail arriving faster than a pass can
- * copy) is a restart asked for whatever it costs. (A restart from the
- * checkpointer's own connection waits for the read lock the writer holds
- * while it waits for the write lock, until its 50 ms run out: a 78 ms
- * stall, often for nothing.) */
-#define CG_CKPT_MS 200
-#define CG_CKPT_RESTART_FRAMES 16384
-#define CG_CKPT_CAUGHT_UP 256
-#define CG_CKPT_FORCE_FRAMES 65536
+/* the maintenance thread: a pass this often (at once when the store asks) */
+#define CG_MAINT_MS 200
+/* this relay is noted in the store this often while running */
+#define CG_RELAY_EVERY_SECS 60
+/* a database that went away is looked for again this often */
+#define CG_REOPEN_SECS 1
 
-/* A job's thread sleeps on its job's own word (a futex): JOB_DONE once its
- * result is in, and the low bits count wake-ups to lead a batch. The
- * decider's lock is not needed to finish a job: finishing is one atomic
- * write, after which the finisher touches the job no more (it lives on its
- * thread's stack, gone once that thread sees JOB_DONE) but for a futex wake
- * on its address, which at worst wakes a sleeper there that loops anyway.
- * Followers of a batch are woken as a chain, each by the one before it,
- * which keeps n-1 wake-ups (a system call and, here, an interrupt to the
- * other CPU each) off the leader, whose time is what every message waits
- * for. */
-#define JOB_DONE 0x80000000u
+#ifndef CG_VERSION
+#define CG_VERSION "3.0"
+#endif
 
 struct job {
     struct job *next;
@@ -70,22 +49,35 @@ struct job {
     struct cg_msg *m;
     struct cg_rcpt *r;        /* NULL: end of message; else the envelope check of r */
     struct cg_decision *d;
-    _Atomic unsigned word;    /* JOB_DONE | wake-ups to lead */
+    int failed;               /* its own step failed: it has the on_error decision */
+    int queued;               /* in the decider's queue (its lock) */
+    pthread_mutex_t mu;       /* guards done and lead */
+    pthread_cond_t cv;
+    int done;                 /* its result is in */
+    int lead;                 /* its thread is asked to lead a batch */
 };
 
 struct cg_decider {
-    cg_store *st;
+    cg_store *st;             /* the write connection (used by the leader only) */
+    cg_store *maint;          /* the maintenance thread's connection, or NULL */
+    cg_store *fresh_st;       /* a reopened write connection, for the next leader */
     char *database;
-    int leading;              /* a thread is running a batch */
-    pthread_t ckpt_thread;
-    cg_store *ckpt;           /* the checkpointer's own connection */
-    pthread_cond_t ckpt_stop;
-    int ckpt_running;
-    int restart_wanted;       /* the leader restarts the WAL before its next batch */
-    int db_fd;                /* the checkpointer's own descriptor of the file, to sync it */
+    int store_flags;
     pthread_mutex_t lock;
     struct job *head, *tail;
+    int leading;              /* a thread is running a batch */
     int stopping;
+    int writer_step;          /* the leader runs cg_store_writer_step before its next batch */
+    int gone;                 /* the database file went away: tempfail until it is back */
+    char gone_why[512];
+    pthread_t maint_thread;
+    pthread_cond_t maint_cv;
+    int maint_running;
+    /* this relay, for the store (cg_decider_config) */
+    char relay[80];
+    char config_version[24];
+    int64_t started;
+    int relay_dirty;
 };
 
 /* job_error - a job that could not be decided: at end of message the
@@ -102,39 +94,30 @@ static void job_error(struct job *j, const char *why)
         j->d->verdict = CG_ACT_ACCEPT, j->d->error = 0, j->d->smtp_code[0] = 0;
 }
 
-static void word_wait(_Atomic unsigned *w, unsigned seen)
-{
-    /* returns when *w != seen, on a signal or spuriously: callers loop */
-    syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
-}
-
-static void word_wake(_Atomic unsigned *w)
-{
-    syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
-/* release - a job is finished: mark it and wake its thread. j may be gone
- * as soon as it is marked: read nothing of it after. */
+/* release - a job is finished: mark it and wake its thread (the waker's
+ * own job is just marked) */
 static void release(struct job *j, const struct job *self)
 {
-    atomic_fetch_or_explicit(&j->word, JOB_DONE, memory_order_release);
-    if (j != self) /* only compares the address */
-        word_wake(&j->word);
+    pthread_mutex_lock(&j->mu);
+    j->done = 1;
+    if (j != self)
+        pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
 }
 
 /* release_chain - finish a list of decided jobs (a committed batch, or
  * envelope checks that wrote nothing): the leader's own job at once, the
  * first other one woken here, each of the rest by the one before it (see
- * finish_wait) */
+ * wait_done) */
 static void release_chain(struct job *batch, const struct job *self)
 {
     struct job **jp = &batch;
     while (*jp && *jp != self)
         jp = &(*jp)->next;
-    if (*jp) { /* not yet marked: nobody else reads the links */
+    if (*jp) { /* the leader's own: out of the chain */
         struct job *mine = *jp;
         *jp = mine->next;
-        mine->next = NULL; /* its thread wakes nobody */
+        mine->next = NULL;
         release(mine, self);
     }
     if (batch)
@@ -153,27 +136,68 @@ static struct job *take(cg_decider *dc, size_t max)
     if (!dc->head)
         dc->tail = NULL;
     last->next = NULL;
+    for (struct job *j = first; j; j = j->next)
+        j->queued = 0;
     return first;
+}
+
+/* fail_all - every job of a list gets the on_error decision */
+static void fail_all(struct job *list, const char *why)
+{
+    for (struct job *j = list; j; j = j->next)
+        if (!j->failed)
+            job_error(j, why);
+}
+
+/* run_job - one job in a savepoint of its own: a job whose step fails is
+ * rolled back alone and gets the on_error decision; -1 only when the
+ * transaction itself is lost */
+static int run_job(cg_decider *dc, struct job *j)
+{
+    if (j->m->now == 0) /* the milter leaves it 0: decide at commit time */
+        j->m->now = cg_now();
+    if (cg_store_savepoint(dc->st) < 0) {
+        cg_log(LOG_ERR, "%s", cg_store_errmsg(dc->st));
+        return -1;
+    }
+    int rc = j->r ? cg_engine_rcpt(j->cfg, dc->st, j->m, j->r, j->d)
+                  : cg_engine_eom(j->cfg, dc->st, j->m, 1, j->d);
+    if (rc == 0)
+        return cg_store_release(dc->st) < 0 ? -1 : 0;
+    /* the engine logged the store's error */
+    if (cg_store_rollback_savepoint(dc->st) < 0) {
+        cg_log(LOG_ERR, "%s", cg_store_errmsg(dc->st));
+        return -1;
+    }
+    job_error(j, "contact history unavailable");
+    j->failed = 1;
+    return 0;
 }
 
 /* run_batch - one transaction over a batch of jobs. An envelope check that
  * settles nothing wrote nothing: it is taken out of *batchp and released
  * without waiting for the commit, with the others like it, as a chain,
- * before the leader looks for more jobs; the rest wait for the commit. Jobs queued
- * while the batch runs join it before the commit (up to CG_BATCH_MAX in
- * all): under load the batches grow instead of queueing behind each other. */
+ * before the leader looks for more jobs; the rest wait for the commit.
+ * Jobs queued while the batch runs join it before the commit (up to
+ * CG_BATCH_MAX in all): under load the batches grow instead of queueing
+ * behind each other. */
 static void run_batch(cg_decider *dc, struct job **batchp, const struct job *self)
 {
     size_t n = 0;
     struct job *early = NULL; /* decided envelope checks, not yet released */
-    int failed = cg_store_begin(dc->st, 1) < 0;
-    if (failed) {
+    const char *lost = NULL;  /* why the whole batch failed */
+    if (dc->gone)
+        lost = dc->gone_why;
+    else if (cg_store_begin(dc->st, 1) < 0) {
         cg_log(LOG_ERR, "store: cannot begin a transaction: %s", cg_store_errmsg(dc->st));
-        pthread_mutex_lock(&dc->lock); /* what waits gets the on_error answer now */
+        lost = "contact history unavailable";
+    }
+    if (lost) { /* what waits gets the on_error answer now */
+        pthread_mutex_lock(&dc->lock);
         *batchp = take(dc, CG_BATCH_MAX);
         pthread_mutex_unlock(&dc->lock);
     }
-    for (struct job **jp = batchp; !failed;) {
+    for (struct job **jp = batchp; !lost;) {
         if (!*jp) {
             release_chain(early, self);
             early = NULL;
@@ -185,13 +209,9 @@ static void run_batch(cg_decider *dc, struct job **batchp, const struct job *sel
         }
         struct job *j = *jp;
         n++;
-        if (j->m->now == 0) /* the milter leaves it 0: decide at commit time */
-            j->m->now = cg_now();
-        int rc = j->r ? cg_engine_rcpt(j->cfg, dc->st, j->m, j->r, j->d)
-                      : cg_engine_eom(j->cfg, dc->st, j->m, 1, j->d);
-        if (rc < 0) {
-            failed = 1;
-        } else if (j->r && j->d->verdict < CG_ACT_DEFER) {
+        if (run_job(dc, j) < 0) {
+            lost = "contact history unavailable";
+        } else if (j->r && !j->failed && j->d->verdict < CG_ACT_DEFER) {
             *jp = j->next;
             j->next = early;
             early = j;
@@ -200,59 +220,124 @@ static void run_batch(cg_decider *dc, struct job **batchp, const struct job *sel
         jp = &j->next;
     }
     release_chain(early, self);
-    if (!failed && cg_store_commit(dc->st) < 0) {
+    if (!lost && cg_store_commit(dc->st) < 0) {
         cg_log(LOG_ERR, "store: commit failed: %s", cg_store_errmsg(dc->st));
-        failed = 1;
+        lost = "contact history unavailable";
     }
-    if (failed) {
+    /* what was committed to a file nobody will read again must not be
+     * acknowledged: the MTA retries it once the database is back */
+    if (!lost && cg_store_present(dc->st) != 1) {
+        pthread_mutex_lock(&dc->lock);
+        if (!dc->gone) {
+            dc->gone = 1;
+            snprintf(dc->gone_why, sizeof dc->gone_why, "%s", cg_store_errmsg(dc->st));
+            cg_log(LOG_ERR, "store: %s: mail is tempfailed until it is back (checked every "
+                   "%d s)", dc->gone_why, CG_REOPEN_SECS);
+        }
+        pthread_mutex_unlock(&dc->lock);
+        lost = dc->gone_why;
+    }
+    if (lost) {
         cg_store_rollback(dc->st);
-        for (struct job *j = *batchp; j; j = j->next)
-            job_error(j, "contact history unavailable");
+        fail_all(*batchp, lost);
     }
 }
 
-/* checkpointer_main - WAL checkpoints away from the write path, so no
- * commit waits for the copy and its fsync */
-static void *checkpointer_main(void *arg)
+/* --- maintenance ------------------------------------------------------------- */
+
+/* note_relay - this relay and its configuration, in the store */
+static void note_relay(cg_decider *dc, int64_t now)
+{
+    pthread_mutex_lock(&dc->lock);
+    struct cg_relay_row r = {
+        .name = dc->relay,
+        .config_version = dc->config_version,
+        .software = CG_VERSION,
+        .started = dc->relay_dirty ? dc->started : 0,
+        .last_seen = now,
+    };
+    char name[sizeof dc->relay], version[sizeof dc->config_version];
+    memcpy(name, dc->relay, sizeof name);
+    memcpy(version, dc->config_version, sizeof version);
+    r.name = name;
+    r.config_version = version;
+    dc->relay_dirty = 0;
+    pthread_mutex_unlock(&dc->lock);
+    if (!name[0])
+        return;
+    if (cg_store_relay_seen(dc->maint, &r) < 0)
+        cg_log(LOG_WARNING, "store: cannot note this relay: %s", cg_store_errmsg(dc->maint));
+}
+
+/* reopen - the database is back (or not): new connections for the writer
+ * (taken by the next leader) and for maintenance */
+static void reopen(cg_decider *dc)
+{
+    struct stat sb;
+    if (stat(dc->database, &sb) != 0)
+        return; /* still gone */
+    char err[512];
+    cg_store *w = cg_store_open(dc->database, dc->store_flags | CG_STORE_NO_CREATE |
+                                                  CG_STORE_WRITER, err, sizeof err);
+    if (!w) {
+        cg_log(LOG_ERR, "store: %s: cannot reopen: %s", dc->database, err);
+        return;
+    }
+    cg_store *m = cg_store_open(dc->database, dc->store_flags | CG_STORE_NO_CREATE |
+                                                  CG_STORE_MAINTAINER, err, sizeof err);
+    pthread_mutex_lock(&dc->lock);
+    cg_store_free(&dc->fresh_st);
+    dc->fresh_st = w;
+    pthread_mutex_unlock(&dc->lock);
+    if (m) {
+        cg_store_free(&dc->maint);
+        dc->maint = m;
+    }
+    cg_log(LOG_INFO, "store: database %s is back: deciding mail again", dc->database);
+}
+
+/* maint_main - background maintenance on a connection of its own, so no
+ * commit waits for it (SQLite: WAL checkpoints and their syncs) */
+static void *maint_main(void *arg)
 {
     cg_decider *dc = arg;
-    int last = 0; /* frames in the WAL when the pass before this began, if back to back */
-    pthread_setname_np(pthread_self(), "cg-checkpoint"); /* for top -H, perf */
+    int again = 0;
+    int64_t next_relay = 0, next_reopen = 0;
+    pthread_setname_np(pthread_self(), "cg-maintain"); /* for top -H, perf */
     pthread_mutex_lock(&dc->lock);
     while (!dc->stopping) {
-        if (!last) {
+        if (!again) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += CG_CKPT_MS * 1000000L;
+            ts.tv_nsec += CG_MAINT_MS * 1000000L;
             ts.tv_sec += ts.tv_nsec / 1000000000L;
             ts.tv_nsec %= 1000000000L;
-            pthread_cond_timedwait(&dc->ckpt_stop, &dc->lock, &ts);
+            pthread_cond_timedwait(&dc->maint_cv, &dc->lock, &ts);
             if (dc->stopping)
                 break;
         }
+        int gone = dc->gone && !dc->fresh_st;
         pthread_mutex_unlock(&dc->lock);
-        int frames = 0, left = 0, before = last, ok = 1;
-        last = 0;
-        /* frames: the WAL's size when this pass began; left: what it could
-         * not copy (a reader's older snapshot) */
-        if (cg_store_checkpoint(dc->ckpt, CG_CKPT_PASSIVE, &frames, &left) < 0) {
-            cg_log(LOG_WARNING, "store: checkpoint: %s", cg_store_errmsg(dc->ckpt));
-            ok = 0;
-        } else if (frames > 0 && dc->db_fd >= 0) {
-            /* start writing back what this pass copied, without waiting */
-            sync_file_range(dc->db_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-        }
-        if (ok && frames > CG_CKPT_RESTART_FRAMES) {
-            int fresh = before && frames >= before ? frames - before : frames;
-            if ((before && fresh < CG_CKPT_CAUGHT_UP && !left) || frames > CG_CKPT_FORCE_FRAMES) {
-                /* the restart's sync, done here while mail flows */
-                if (dc->db_fd >= 0 && fdatasync(dc->db_fd) != 0)
-                    cg_log(LOG_WARNING, "store: fdatasync %s: %s", dc->database, strerror(errno));
+        int64_t now = cg_now();
+        again = 0;
+        if (gone) {
+            if (now >= next_reopen) {
+                next_reopen = now + CG_REOPEN_SECS;
+                reopen(dc);
+            }
+        } else {
+            struct cg_store_maint m = {0};
+            if (cg_store_maintain(dc->maint, &m) < 0)
+                cg_log(LOG_WARNING, "store: maintenance: %s", cg_store_errmsg(dc->maint));
+            again = m.again;
+            if (m.writer_step) {
                 pthread_mutex_lock(&dc->lock);
-                dc->restart_wanted = 1;
+                dc->writer_step = 1;
                 pthread_mutex_unlock(&dc->lock);
-            } else if (!left) {
-                last = frames; /* copy on at once: the next pass has less to do */
+            }
+            if (now >= next_relay || dc->relay_dirty) {
+                next_relay = now + CG_RELAY_EVERY_SECS;
+                note_relay(dc, now);
             }
         }
         pthread_mutex_lock(&dc->lock);
@@ -261,32 +346,44 @@ static void *checkpointer_main(void *arg)
     return NULL;
 }
 
-/* cg_decider_start - open the store and start the thread */
 cg_decider *cg_decider_start(const char *database, int store_flags, char *err, size_t errlen)
 {
-    cg_store *st = cg_store_open(database, store_flags, err, errlen);
+    cg_store *st = cg_store_open(database, store_flags | CG_STORE_WRITER, err, errlen);
     if (!st)
         return NULL;
     cg_decider *dc = cg_xcalloc(1, sizeof *dc);
     dc->st = st;
     dc->database = cg_xstrdup(database);
+    dc->store_flags = store_flags;
+    dc->started = cg_now();
     pthread_mutex_init(&dc->lock, NULL);
-    pthread_cond_init(&dc->ckpt_stop, NULL);
-    /* the write connection's commits never checkpoint; a thread of its own
-     * does (if it cannot start, SQLite's automatic checkpoints stay on) */
-    char cerr[256];
-    dc->ckpt = cg_store_open(database, store_flags, cerr, sizeof cerr);
-    dc->db_fd = open(database, O_RDONLY | O_CLOEXEC); /* -1: SQLite's syncs only */
-    if (dc->ckpt && pthread_create(&dc->ckpt_thread, NULL, checkpointer_main, dc) == 0) {
-        dc->ckpt_running = 1;
-        cg_store_autocheckpoint(st, 0);
-    } else {
-        cg_store_free(&dc->ckpt);
+    pthread_cond_init(&dc->maint_cv, NULL);
+    char merr[512];
+    dc->maint = cg_store_open(database, store_flags | CG_STORE_MAINTAINER, merr, sizeof merr);
+    if (!dc->maint) {
+        cg_errf(err, errlen, "%s", merr);
+        cg_decider_stop(&dc);
+        return NULL;
     }
+    if (pthread_create(&dc->maint_thread, NULL, maint_main, dc) != 0) {
+        cg_errf(err, errlen, "cannot start the maintenance thread: %s", strerror(errno));
+        cg_decider_stop(&dc);
+        return NULL;
+    }
+    dc->maint_running = 1;
     return dc;
 }
 
-/* cg_decider_stop - drain, stop, close */
+void cg_decider_config(cg_decider *dc, const struct cg_config *cfg)
+{
+    pthread_mutex_lock(&dc->lock);
+    cg_strlcpy(dc->relay, cfg->relay ? cfg->relay : "", sizeof dc->relay);
+    cg_strlcpy(dc->config_version, cfg->version, sizeof dc->config_version);
+    dc->relay_dirty = 1;
+    pthread_cond_signal(&dc->maint_cv);
+    pthread_mutex_unlock(&dc->lock);
+}
+
 void cg_decider_stop(cg_decider **dp)
 {
     cg_decider *dc = dp ? *dp : NULL;
@@ -294,7 +391,7 @@ void cg_decider_stop(cg_decider **dp)
         return;
     pthread_mutex_lock(&dc->lock);
     dc->stopping = 1;
-    pthread_cond_broadcast(&dc->ckpt_stop);
+    pthread_cond_broadcast(&dc->maint_cv);
     /* jobs already queued are finished by their own threads */
     while (dc->leading || dc->head) {
         pthread_mutex_unlock(&dc->lock);
@@ -303,25 +400,95 @@ void cg_decider_stop(cg_decider **dp)
         pthread_mutex_lock(&dc->lock);
     }
     pthread_mutex_unlock(&dc->lock);
-    if (dc->ckpt_running)
-        pthread_join(dc->ckpt_thread, NULL);
-    cg_store_free(&dc->ckpt);
-    if (dc->db_fd >= 0)
-        close(dc->db_fd);
+    if (dc->maint_running)
+        pthread_join(dc->maint_thread, NULL);
+    cg_store_free(&dc->maint);
+    cg_store_free(&dc->fresh_st);
     cg_store_free(&dc->st);
     pthread_mutex_destroy(&dc->lock);
-    pthread_cond_destroy(&dc->ckpt_stop);
+    pthread_cond_destroy(&dc->maint_cv);
     free(dc->database);
     free(dc);
     *dp = NULL;
 }
 
-/* finish_wait - a follower's job is done: wake the next one of its batch
- * (the leader set the links before marking any job of the batch) */
-static void finish_wait(struct job *j)
+/* --- submitting and waiting -------------------------------------------------- */
+
+/* wait_job - sleep until the job is done (1) or its thread is asked to
+ * lead (0) */
+static int wait_job(struct job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    while (!j->done && !j->lead)
+        pthread_cond_wait(&j->cv, &j->mu);
+    int done = j->done;
+    j->lead = 0;
+    pthread_mutex_unlock(&j->mu);
+    return done;
+}
+
+/* job_done - is the job's result in */
+static int job_done(struct job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int done = j->done;
+    pthread_mutex_unlock(&j->mu);
+    return done;
+}
+
+/* wait_done - a follower's job is done: wake the next one of its batch
+ * (the leader set the links before releasing any job of the batch) */
+static void wait_done(struct job *j)
 {
     if (j->next)
         release(j->next, j);
+}
+
+/* hand_over - ask the thread of the first queued job to lead (lock held:
+ * a queued job's thread is waiting, it cannot go away) */
+static void hand_over(cg_decider *dc)
+{
+    struct job *next = dc->head;
+    if (!next)
+        return;
+    pthread_mutex_lock(&next->mu);
+    next->lead = 1;
+    pthread_cond_signal(&next->cv);
+    pthread_mutex_unlock(&next->mu);
+}
+
+/* lead - run batches of what is queued (lock held on entry and exit):
+ * one, and CG_LEAD_AGAIN more if jobs are waiting already (a hand-over is
+ * a wake-up, and the next batch starts only when the woken thread runs) */
+static void lead(cg_decider *dc, struct job *self)
+{
+    dc->leading = 1;
+    for (int round = 0;; round++) {
+        struct job *batch = NULL;
+        int step = dc->writer_step;
+        dc->writer_step = 0;
+        if (dc->fresh_st) { /* the database is back: its new connection */
+            cg_store_free(&dc->st);
+            dc->st = dc->fresh_st;
+            dc->fresh_st = NULL;
+            dc->gone = 0;
+        }
+        pthread_mutex_unlock(&dc->lock);
+        if (step && cg_store_writer_step(dc->st) < 0)
+            cg_log(LOG_WARNING, "store: %s", cg_store_errmsg(dc->st));
+        run_batch(dc, &batch, self);
+        pthread_mutex_lock(&dc->lock);
+        int again = dc->head && round < CG_LEAD_AGAIN;
+        if (!again) {
+            dc->leading = 0;
+            hand_over(dc);
+        }
+        pthread_mutex_unlock(&dc->lock);
+        release_chain(batch, self);
+        pthread_mutex_lock(&dc->lock);
+        if (!again)
+            return;
+    }
 }
 
 /* submit - queue a job and wait for its committed result. There is no
@@ -332,7 +499,6 @@ static void finish_wait(struct job *j)
  * lone message therefore costs no thread switch at all. */
 static void submit(cg_decider *dc, struct job *j)
 {
-    atomic_init(&j->word, 0);
     j->next = NULL;
     pthread_mutex_lock(&dc->lock);
     if (dc->stopping) {
@@ -345,56 +511,22 @@ static void submit(cg_decider *dc, struct job *j)
     else
         dc->head = j;
     dc->tail = j;
-    for (;;) {
-        unsigned w = atomic_load_explicit(&j->word, memory_order_acquire);
-        if (w & JOB_DONE)
-            break;
-        if (dc->leading) {
+    j->queued = 1;
+    while (!job_done(j)) {
+        /* a batch runs, or has taken this job and is about to release it */
+        if (dc->leading || !j->queued) {
             pthread_mutex_unlock(&dc->lock);
-            word_wait(&j->word, w);
-            if (atomic_load_explicit(&j->word, memory_order_acquire) & JOB_DONE) {
-                finish_wait(j);
+            if (wait_job(j)) {
+                wait_done(j);
                 return;
             }
             pthread_mutex_lock(&dc->lock);
             continue;
         }
-        /* lead: a batch of what is queued (more may join it); then, if
-         * jobs are waiting already, CG_LEAD_AGAIN more before handing
-         * over (a hand-over is a wake-up, and the next batch starts only
-         * when the woken thread runs) */
-        dc->leading = 1;
-        for (int round = 0;; round++) {
-            struct job *batch = NULL;
-            int restart = dc->restart_wanted;
-            dc->restart_wanted = 0;
-            pthread_mutex_unlock(&dc->lock);
-
-            if (restart && cg_store_checkpoint(dc->st, CG_CKPT_RESTART_NOW, NULL, NULL) < 0)
-                cg_log(LOG_WARNING, "store: checkpoint: %s", cg_store_errmsg(dc->st));
-
-            run_batch(dc, &batch, j);
-
-            pthread_mutex_lock(&dc->lock);
-            int again = dc->head && round < CG_LEAD_AGAIN;
-            struct job *next = NULL;
-            if (!again) {
-                dc->leading = 0;
-                next = dc->head;
-                if (next) /* queued, so not done: its thread is there to lead */
-                    atomic_fetch_add_explicit(&next->word, 1, memory_order_relaxed);
-            }
-            pthread_mutex_unlock(&dc->lock);
-            if (next)
-                word_wake(&next->word);
-            release_chain(batch, j);
-            pthread_mutex_lock(&dc->lock);
-            if (!again)
-                break;
-        }
+        lead(dc, j);
     }
     pthread_mutex_unlock(&dc->lock);
-    finish_wait(j);
+    wait_done(j);
 }
 
 /* decide - a job for m, and its syslog line written here, in the session's
@@ -403,23 +535,26 @@ static void submit(cg_decider *dc, struct job *j)
 static void decide(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m,
                    struct cg_rcpt *r, struct cg_decision *d)
 {
+    /* what may block (DNS) runs here, before the job is queued */
+    cg_engine_prepare(cfg, m, r, r ? CG_STAGE_RCPT : CG_STAGE_EOM);
     struct job j = {.cfg = cfg, .m = m, .r = r, .d = d};
+    pthread_mutex_init(&j.mu, NULL);
+    pthread_cond_init(&j.cv, NULL);
     int later = m->log_later;
     m->log_later = 1;
     submit(dc, &j);
     m->log_later = later;
+    pthread_cond_destroy(&j.cv);
+    pthread_mutex_destroy(&j.mu);
     cg_engine_syslog(cfg, m, d);
 }
 
-/* cg_decider_rcpt - the envelope check as a job; released before the
- * commit unless it settled a verdict (whose log row is committed first) */
 void cg_decider_rcpt(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m,
                      struct cg_rcpt *r, struct cg_decision *d)
 {
     decide(dc, cfg, m, r, d);
 }
 
-/* cg_decider_eom - end-of-message check-and-record, as a job */
 void cg_decider_eom(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m,
                     struct cg_decision *d)
 {

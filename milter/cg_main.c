@@ -37,6 +37,7 @@
 
 static const char *config_path = CG_DEFAULT_CONFIG;
 static char *running_database;
+static cg_decider *running_dc;
 
 /* usage - print the synopsis and exit 1 */
 static void usage(void)
@@ -66,6 +67,7 @@ static void reload(void)
                "still using %s", cfg->database, running_database);
     cg_log(LOG_INFO, "reload: configuration %s loaded (version %s, %zu policies)", config_path,
            cfg->version, cfg->n_policies);
+    cg_decider_config(running_dc, cfg);
     cg_milter_config_swap(cfg);
 }
 
@@ -149,6 +151,8 @@ int main(int argc, char **argv)
                                       sizeof err);
     if (!dc)
         cg_fatal("%s", err);
+    running_dc = dc;
+    cg_decider_config(dc, cfg);
     cg_milter_config_swap(cfg);
 
     pthread_t rt;

@@ -1,7 +1,9 @@
 /*
- * cg_store_admin.h - the store's admin and compliance queries for
+ * cg_store_admin.h - the store's admin and compliance operations for
  * contactgatectl: customer map listings, opt-out listings, bulk-load
- * tuning, retention (prune) and erasure (forget). Not on the mail path.
+ * tuning, retention (prune), erasure (forget), the erasure audit and the
+ * integrity check. Not on the mail path. Part of the store interface
+ * (cg_store.h): every backend implements them.
  *
  * Return values follow cg_store.h: 0 ok, -1 error (cg_store_errmsg).
  */
@@ -25,7 +27,8 @@ typedef int (*cg_admin_customer_cb)(const struct cg_customer_row *r, void *arg);
 int cg_admin_customers(cg_store *st, const char *customer, cg_admin_customer_cb cb, void *arg);
 /* Number of mapped addresses and of distinct customers (either may be NULL). */
 int cg_admin_customer_count(cg_store *st, int64_t *addresses_r, int64_t *customers_r);
-/* cg_admin_bulk - a larger page cache for this connection, for imports */
+/* cg_admin_bulk - tune this connection for a large import (SQLite: a
+ * larger page cache) */
 int cg_admin_bulk(cg_store *st);
 
 /* --- opt-outs ------------------------------------------------------------ */
@@ -40,8 +43,9 @@ struct cg_prune_counts {
     int64_t batches;          /* transactions used */
 };
 /* Delete contacts and decisions with ts < before, at most `batch` rows per
- * transaction so that the daemon's writers wait at most one batch.
- * dry_run: count only. */
+ * transaction so that the daemon's writers wait at most one batch; the
+ * department counters lose exactly the contacts deleted, and stale
+ * deferral episodes go too. dry_run: count only. */
 int cg_admin_prune(cg_store *st, int64_t before, int batch, int dry_run,
                    struct cg_prune_counts *n);
 
@@ -58,8 +62,9 @@ struct cg_forget_counts {
                                * VACUUM (inside another value, e.g. a longer one) */
 };
 /* Erase `customer` (a customer id, or an unmapped normalised address) and
- * every address mapped to it, from every table, in one transaction with
- * secure_delete on; then one row in erasures (a random reference, the time
+ * every address mapped to it, from every table (the department counters
+ * lose its contacts, its deferral episodes go), in one transaction (SQLite:
+ * with secure_delete on); then one row in erasures (a random reference, the time
  * and the row count: nothing that identifies the subject), a WAL
  * checkpoint(TRUNCATE), and a scan of the database file for any copy
  * left in free space (VACUUM if one is found). The reference (for the
@@ -67,26 +72,32 @@ struct cg_forget_counts {
 int cg_admin_forget(cg_store *st, const char *customer, int64_t now, char *ref, size_t reflen,
                     struct cg_forget_counts *n);
 
-/* --- import files -------------------------------------------------------
- * A CSV record reader for the bulk imports (RFC 4180: comma-separated,
- * fields may be double-quoted, "" is a quote inside one, a quoted field
- * may span lines). Unquoted fields lose surrounding blanks; blank lines
- * and a leading UTF-8 byte-order mark are skipped; every field must be
- * UTF-8. Fields point into a buffer reused for the next record: nothing
- * is allocated per record once the buffers have grown. */
-struct cg_csv {
-    long line;                /* first line of the record just read */
-    char **field;             /* the record's fields */
-    size_t n;                 /* how many */
-    /* private */
-    FILE *fp;
-    long next_line;
-    char *rec, *tmp;
-    size_t rec_cap, tmp_cap, field_cap;
+/* The erasure audit, oldest first (and adding a row: copies). */
+struct cg_erasure_row {
+    int64_t ts;
+    const char *ref;          /* the reference given to the compliance record */
+    int64_t rows;
+    const char *note;         /* counts per table; never the subject */
 };
-void cg_csv_init(struct cg_csv *c, FILE *fp);
-/* 1 a record, 0 end of file, -1 malformed (*why set; c->line names it) */
-int cg_csv_next(struct cg_csv *c, const char **why);
-void cg_csv_free(struct cg_csv *c);
+typedef int (*cg_admin_erasure_cb)(const struct cg_erasure_row *r, void *arg);
+int cg_admin_erasures(cg_store *st, cg_admin_erasure_cb cb, void *arg);
+int cg_admin_erasure_add(cg_store *st, const struct cg_erasure_row *r);
+
+/* --- integrity --------------------------------------------------------------
+ * cg_admin_check - what `contactgatectl store check` reports: the
+ * backend's own integrity check (SQLite: PRAGMA integrity_check), the
+ * schema version, row counts, and whether the department counters agree
+ * with a recount of the contacts. Each problem found is given to cb (one
+ * line of text). Returns 0 nothing wrong, 1 problems found, -1 the check
+ * itself failed. */
+struct cg_check_counts {
+    int schema_version;
+    int64_t contacts, decisions, addresses, customers, states, optouts, erasures;
+    int64_t episodes;         /* open deferral episodes */
+    int64_t counter_rows;
+    int64_t counter_mismatches; /* counter buckets that disagree with a recount */
+};
+typedef int (*cg_admin_problem_cb)(const char *problem, void *arg);
+int cg_admin_check(cg_store *st, struct cg_check_counts *n, cg_admin_problem_cb cb, void *arg);
 
 #endif

@@ -31,11 +31,14 @@ int cg_held_outcome(cg_store *st, const char *queue_id, const char *ref,
 
 /* --- deferred messages -------------------------------------------------- */
 /* One deferred message for one recipient: the defer rows of one
- * (message_id, recipient) taken together. A defer decided at RCPT time
- * has no Message-ID yet (the headers come later): such a row is a group
- * of its own with message_id NULL. */
+ * deferral episode taken together (the retries of one sender to one
+ * recipient, linked at RCPT already: cg_store.h). Rows from before
+ * episodes were kept are grouped by (Message-ID, recipient); such a row
+ * without a Message-ID (deferred at RCPT) is a group of its own. */
 struct cg_lifecycle_row {
-    const char *message_id;     /* NULL: deferred before the headers */
+    const char *message_id;     /* NULL: never seen with its headers */
+    const char *episode;        /* the episode (its first deferral's reference);
+                                 * NULL: a row from before episodes */
     const char *recipient;
     const char *customer;
     const char *department;
@@ -50,9 +53,8 @@ struct cg_lifecycle_row {
     int64_t attempts;           /* deferred attempts */
     int64_t retry_after;        /* given with the last deferral (0: none) */
     /* what followed the last deferral */
-    const char *next_verdict;   /* first later decision for the same message and
-                                 * recipient among accept, tag, reject, hold;
-                                 * NULL if none */
+    const char *next_verdict;   /* the decision that ended the episode (accept,
+                                 * tag, reject, hold); NULL if none */
     int64_t next_ts;
     int64_t delivered_ts;       /* first later contact of the customer with the
                                  * same Message-ID (ts > first_ts); 0 if none */

@@ -2,27 +2,54 @@
  * contactgate/plugin.h - the public, versioned ABI for contactgate policy plugins.
  *
  * This is the only header a policy plugin includes. It has no dependency on
- * libmilter, SQLite or any JSON library: the host (the contactgate daemon,
- * contactgatectl and the unit tests, which all run the same engine) hands a
- * plugin everything through the tables below.
+ * libmilter, SQLite, libpq, ICU or any JSON library: the host (the
+ * contactgate daemon, contactgatectl and the unit tests, which all run the
+ * same engine) hands a plugin everything through the tables below.
  *
  * A plugin is a shared object NAME.so that exports exactly one symbol,
  * `cg_plugin_descriptor`, of type `const struct cg_plugin`. Everything else
- * in the plugin should be static. The loader refuses a file that is not
- * owned by root or by the daemon's user, or that is group- or
- * world-writable, then dlopen()s it with RTLD_NOW|RTLD_LOCAL, checks
+ * in the plugin is static (build with -fvisibility=hidden). The loader
+ * opens the file once, refuses it unless the file and every directory
+ * above it are owned by root or the daemon's user and writable by nobody
+ * else, dlopen()s the very file it checked (RTLD_NOW|RTLD_LOCAL), checks
  * abi_version and struct_size, and calls init() once per policy that uses
  * the plugin, with that policy's "params" object.
  *
- * Compatibility rules (same as SQLite's sqlite3_api_routines):
- *  - CG_PLUGIN_ABI_VERSION changes only when an existing member changes
- *    meaning or position. Tables only ever grow at the end.
- *  - Every table starts with its struct_size. A plugin compiled against an
- *    older header sees a smaller struct_size from a newer host and must not
- *    read members past it; the host does the same for plugins.
+ * Compatibility (SQLite's sqlite3_api_routines, Redis's redismodule.h):
+ *  - This layout (ABI 2) is the baseline. CG_PLUGIN_ABI_VERSION changes
+ *    only when an existing member changes meaning or position; new members
+ *    are only ever added at the end of a struct.
+ *  - Every struct passed across starts with its struct_size. A plugin
+ *    built against an older header sees a smaller struct_size from a newer
+ *    host and must not read members past it; the host does the same for a
+ *    plugin's descriptor. CG_HAS_MEMBER(ptr, type, member) tells.
  *
- * Threading: evaluate() may be called from several threads at once with the
- * same instance. Instance state must be read-only after init() returns.
+ * Where the functions run and what they may do:
+ *  - init() and destroy() run at configuration load and reload, in one
+ *    thread, never while mail waits on them. destroy() is called for
+ *    every instance init() handed out, and also after an init() that
+ *    failed (with whatever it put in *instance_r, possibly NULL).
+ *  - evaluate() runs on many threads at once with the same instance: the
+ *    instance is read-only after init(); keep per-call state on the stack.
+ *  - evaluate() of a plugin that reads the history (the default) runs
+ *    inside the store's write transaction, in whichever session thread
+ *    leads the batch of decisions: every other message of the host waits
+ *    while it runs. It must not block: no network, no files, no sleeping,
+ *    no locks held long. Compute from the view and the host queries only.
+ *  - A plugin that needs the network or files (DNS for SPF, say) declares
+ *    CG_PLUGIN_NO_HISTORY and must then not call the history queries
+ *    (contacts, states, opted_out, department_counts: they fail). Its
+ *    evaluate() runs in the session's own thread before the decision is
+ *    queued, where it may block that one message (keep it bounded: a
+ *    timeout of its own), never the others.
+ *
+ * Lifetimes of what the host hands out:
+ *  - The view, its strings and the verdict are valid during evaluate()
+ *    only. Strings given to a callback (a contact, a state, a bucket) are
+ *    valid during that call only: copy what you keep.
+ *  - A cg_param node and the strings param_* return stay valid until the
+ *    instance's destroy() returns.
+ *  - header() returns a string valid during the current evaluate().
  *
  * Time is always Unix seconds (int64_t). Durations are seconds, named _secs.
  */
@@ -36,10 +63,15 @@
 extern "C" {
 #endif
 
-#define CG_PLUGIN_ABI_VERSION 1
+#define CG_PLUGIN_ABI_VERSION 2
 
 /* The symbol every plugin exports. */
 #define CG_PLUGIN_SYMBOL "cg_plugin_descriptor"
+
+/* CG_HAS_MEMBER - does the struct at ptr (with its struct_size) carry
+ * `member`? Use it before reading a member added after the baseline. */
+#define CG_HAS_MEMBER(ptr, type, member)                                                   \
+    ((ptr)->struct_size >= offsetof(type, member) + sizeof(((type *)0)->member))
 
 /* Log levels for cg_host.log (syslog severities). */
 #define CG_LOG_ERR 3
@@ -55,7 +87,6 @@ extern "C" {
 /* When evaluate() is called. */
 #define CG_STAGE_RCPT 1 /* envelope only: category not known yet */
 #define CG_STAGE_EOM 2  /* end of message: headers and category known */
-#define CG_STAGE_CHECK 3 /* reserved */
 
 /* Opaque handles. */
 typedef struct cg_param cg_param;       /* one node of a policy's params */
@@ -70,13 +101,17 @@ typedef struct cg_query_ctx cg_query_ctx; /* host side of one evaluation */
  * report a violation only if it holds for every one of them (use
  * cg_host.categories_within). At CG_STAGE_EOM, `categories` holds exactly
  * the one final category.
+ *
+ * For a CG_PLUGIN_NO_HISTORY plugin the customer map has not been
+ * consulted: `customer` is the normalised address and `timezone` the
+ * configured default zone.
  */
 struct cg_message_view {
     size_t struct_size;
     int stage;                 /* CG_STAGE_* */
     int64_t now;               /* decision time; injected in tests */
     const char *department;    /* never NULL; "unknown" if no match */
-    const char *sender;        /* envelope sender, "" for the null sender */
+    const char *sender;        /* normalised envelope sender, "" for the null sender */
     const char *customer;      /* customer id (CRM map) or normalised address */
     const char *address;       /* normalised recipient address */
     const char *timezone;      /* customer's IANA zone, else the default */
@@ -87,12 +122,11 @@ struct cg_message_view {
     const char *subject;       /* Subject header value or NULL */
     const char *body_digest;   /* hex digest of the normalised body, or NULL
                                   (only for plugins with CG_PLUGIN_WANTS_BODY) */
-    cg_query_ctx *ctx;         /* pass back to the host queries */
-    /* --- added in ABI 1 (check struct_size) --- */
     /* Hex digest of the normalised subject and body: what "the same content"
      * means. It is recorded with every contact (struct cg_contact.digest).
      * NULL at CG_STAGE_RCPT, and when no plugin wants the body. */
     const char *content_digest;
+    cg_query_ctx *ctx;         /* pass back to the host queries */
 };
 
 /* One contact from the history, as given to a contacts() callback. */
@@ -114,16 +148,37 @@ struct cg_state {
     int64_t until;            /* 0: open-ended */
 };
 
+/* A department's contacts of one category in one counter bucket, as given
+ * to a department_counts() callback. */
+struct cg_count {
+    size_t struct_size;
+    int64_t start, end;       /* the bucket: start <= ts < end */
+    const char *category;
+    int64_t n;                /* contacts in it */
+};
+
+/* The local calendar time of an instant in a time zone. */
+struct cg_local_time {
+    size_t struct_size;
+    int year, month, day;     /* month 1-12, day 1-31 */
+    int weekday;              /* 0 = Monday ... 6 = Sunday (ISO 8601) */
+    int hour, minute, second;
+    int32_t utc_offset_secs;  /* local - UTC at that instant */
+};
+
 /* A callback returns 0 to continue iteration, non-zero to stop early. */
 typedef int (*cg_contact_cb)(const struct cg_contact *c, void *arg);
 typedef int (*cg_state_cb)(const struct cg_state *s, void *arg);
+typedef int (*cg_count_cb)(const struct cg_count *c, void *arg);
 
 /*
  * What evaluate() reports. The host zeroes it and sets struct_size before
- * the call. On CG_VIOLATION the plugin fills `reason` (short, no customer
- * data: it is shown to the sending department in the SMTP reply) and, for a
- * violation that goes away with time, `retry_after` (absolute Unix time at
- * which the message would pass; 0 if unknown or never).
+ * the call. On CG_VIOLATION the plugin fills `reason` (short; it goes to
+ * the decision log and the syslog line, which compliance reads: no
+ * customer state or personal data in it; the SMTP reply to the sending
+ * department names only the policy, when to retry and a reference) and,
+ * for a violation that goes away with time, `retry_after` (absolute Unix
+ * time at which the message would pass; 0 if unknown or never).
  */
 struct cg_verdict {
     size_t struct_size;
@@ -131,7 +186,7 @@ struct cg_verdict {
     int64_t retry_after;
     /* Optional: facts for the decision log only (compliance review), e.g.
      * "state=complaint until=2026-12-01". May name customer data; never
-     * shown to the sender, never in headers, not in syslog at info. */
+     * shown to the sender, never in headers, not in syslog. */
     char detail[200];
     /* Optional: a milder action than the policy's configured one for this
      * verdict (e.g. a per-state action). 0 keeps the policy's action; a
@@ -157,9 +212,9 @@ struct cg_host {
     size_t struct_size;
     uint32_t abi_version;
 
-    /* Logging, bound to the current message where there is one. */
-    void (*log)(int level, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+    /* Logging. The host prefixes the line with the plugin's and policy's
+     * names and, during evaluate(), the message's queue ID. */
+    void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
     /* --- params (init only) ------------------------------------------- */
     /* Fail unless every key of object `p` is in the NULL-terminated list. */
@@ -175,10 +230,11 @@ struct cg_host {
     int (*param_number)(cg_param *p, const char *key, int required, double *r);
     int (*param_int)(cg_param *p, const char *key, int required, long long *r);
     int (*param_bool)(cg_param *p, const char *key, int required, int *r);
-    /* "90s", "30m", "48h", "7d", "2w" or a number of seconds. */
+    /* "90s", "30m", "48h", "7d", "2w" or a number of seconds, at most ten
+     * years (a longer one is an error naming the key). */
     int (*param_duration)(cg_param *p, const char *key, int required, int64_t *r);
-    /* A string or an array of strings; *r is NULL-terminated, *n its length.
-     * Owned by the host, valid until destroy(). */
+    /* A string or an array of strings; *r is NULL-terminated, *n its length
+     * (n may be NULL). */
     int (*param_strlist)(cg_param *p, const char *key, int required,
                          const char *const **r, size_t *n);
     /* Record a plugin-specific error about `p` (key NULL) or its child. */
@@ -192,10 +248,14 @@ struct cg_host {
     /* Is every candidate category of the view matched by the patterns?
      * At EOM: does the one category match. At RCPT: is the whole candidate
      * set inside the patterns. An empty pattern list matches nothing. */
-    int (*categories_within)(const struct cg_message_view *v,
-                             const char *const *patterns);
+    int (*categories_within)(const struct cg_message_view *v, const char *const *patterns);
+    /* Could the message's category be one of the patterns? At EOM: does
+     * the one category match. At RCPT: does any candidate overlap them
+     * (the counterpart of categories_within, for a rule that must not
+     * refuse before it is sure: a reserve the message may be entitled to). */
+    int (*categories_overlap)(const struct cg_message_view *v, const char *const *patterns);
 
-    /* --- history queries (through the host store; never SQL) ---------- */
+    /* --- the customer's history (never SQL; never other customers' rows) - */
     /* Contacts of the view's customer with since <= ts < until, newest
      * first. Returns CG_OK or CG_ERROR. */
     int (*contacts)(const struct cg_message_view *v, int64_t since, int64_t until,
@@ -206,34 +266,47 @@ struct cg_host {
      * by pattern) or on the global suppression list? *r = 1 if so. */
     int (*opted_out)(const struct cg_message_view *v, const char *category, int *r);
 
-    /* --- message headers (added in ABI 1; check struct_size) ----------- */
+    /* --- aggregates ------------------------------------------------------ */
+    /* A department's volume over since <= ts < until, from counters kept
+     * with every recorded contact (never a scan of its contacts): buckets
+     * of a minute, an hour or a day, oldest first, one callback per bucket
+     * and category. The window's edges are rounded outwards to the minute:
+     * the first bucket may start before `since`, so a sum is never too low,
+     * and `end + window` of the bucket that frees a slot is never early. */
+    int (*department_counts)(const struct cg_message_view *v, const char *department,
+                             int64_t since, int64_t until, cg_count_cb cb, void *arg);
+
+    /* --- the message ------------------------------------------------------ */
     /* The first value of header `name` (case-insensitive), unfolded, or
      * NULL when absent. Always NULL at CG_STAGE_RCPT. The control headers
      * (X-Contact-Category, X-Department) are visible too. */
     const char *(*header)(const struct cg_message_view *v, const char *name);
 
-    /* Contacts from `department` (every customer) with since <= ts < until,
-     * newest first: department volumes and budgets. */
-    int (*department_contacts)(const struct cg_message_view *v, const char *department,
-                               int64_t since, int64_t until, cg_contact_cb cb, void *arg);
-
-    /* --- calendar (added in ABI 1; check struct_size) ------------------ */
+    /* --- time ------------------------------------------------------------ */
     /* The calendar period (CG_PERIOD_*) containing t in time zone `zone`
      * (NULL: the view's zone, i.e. the customer's): *start is its first
      * instant (local midnight; on a day whose midnight falls in a DST gap,
      * the first valid instant after it), *next the start of the following
-     * period. Weeks start on Monday (ISO 8601). CG_OK or CG_ERROR. */
+     * period. Weeks start on Monday (ISO 8601). An unknown zone is logged
+     * and UTC used. CG_OK or CG_ERROR. */
     int (*calendar_period)(const struct cg_message_view *v, const char *zone, int unit,
                            int64_t t, int64_t *start, int64_t *next);
     /* Is `zone` a time zone id the host knows ("Europe/Berlin")? (init) */
     int (*timezone_valid)(const char *zone);
-    /* "90 seconds", "48 hours" -> "2 days", "7 days": a duration for reasons; returns buf. */
+    /* The local time of instant t in `zone` (NULL: the view's zone). An
+     * unknown zone is logged and UTC used. CG_OK or CG_ERROR. */
+    int (*local_time)(const struct cg_message_view *v, const char *zone, int64_t t,
+                      struct cg_local_time *out);
+    /* The instant of local date year-month-day at minute_of_day (0-1440)
+     * in `zone` (NULL: the view's zone). `day` may run past the end of the
+     * month (day 33 of a 31-day month is the 2nd of the next). A local time
+     * inside a spring-forward gap is the first valid instant after the gap;
+     * a repeated autumn time is its first occurrence. CG_OK or CG_ERROR. */
+    int (*local_instant)(const struct cg_message_view *v, const char *zone, int year, int month,
+                         int day, int minute_of_day, int64_t *t_r);
+    /* "90 seconds", "48 hours" -> "2 days", "7 days": a duration for
+     * reasons; returns buf. */
     const char *(*duration_text)(int64_t secs, char *buf, size_t len);
-    /* Could the message's category be one of the patterns? At EOM: does
-     * the one category match. At RCPT: does any candidate overlap them
-     * (the counterpart of categories_within, for a rule that must not
-     * refuse before it is sure: a reserve the message may be entitled to). */
-    int (*categories_overlap)(const struct cg_message_view *v, const char *const *patterns);
 };
 
 /* Units of cg_host.calendar_period. */
@@ -247,10 +320,12 @@ struct cg_plugin {
     size_t struct_size;       /* sizeof(struct cg_plugin) */
     const char *name;
     const char *version;
+    uint32_t flags;           /* CG_PLUGIN_* below */
 
     /* Validate params fully and build an instance. Return CG_OK and set
      * *instance_r, or CG_ERROR (after host->param_error or with a message
-     * in err). Called at config load and at every reload. */
+     * in err). Called at config load and at every reload; destroy()
+     * follows even when it fails. */
     int (*init)(const struct cg_host *host, cg_param *params, void **instance_r,
                 char *err, size_t errlen);
 
@@ -258,11 +333,8 @@ struct cg_plugin {
     int (*evaluate)(void *instance, const struct cg_message_view *v,
                     struct cg_verdict *verdict);
 
-    /* Release the instance; called with NULL-safe semantics. */
+    /* Release the instance; instance may be NULL. */
     void (*destroy)(void *instance);
-
-    /* --- added in ABI 1 (the host checks struct_size) --- */
-    uint32_t flags;           /* CG_PLUGIN_* below */
 };
 
 /* cg_plugin.flags: the plugin reads the message body (through
@@ -273,6 +345,11 @@ struct cg_plugin {
  * policies are evaluated before all others, and when one cannot decide
  * the message is tempfailed even with on_error "accept": fail closed. */
 #define CG_PLUGIN_FAIL_CLOSED 0x2u
+/* cg_plugin.flags: evaluate() reads nothing of the history and may block
+ * (network, files): it runs in the session's own thread before the
+ * decision is queued, never under the store's write lock (see the top of
+ * this file). The history queries fail for it. */
+#define CG_PLUGIN_NO_HISTORY 0x4u
 
 #ifdef __cplusplus
 }

@@ -15,10 +15,14 @@
  *   count_categories  category patterns that use the budget (default ["*"]:
  *                everything the department sends, functional mail included)
  *
- * A contact at time t uses the budget while now - window < t. The
- * retry-after is the moment the oldest of the counted messages leaves the
- * window. A department that is not in "limits" and without "limit" has no
- * budget (the policy passes).
+ * A contact at time t uses the budget while now - window < t. The volume
+ * is read from the department counters the host keeps with every
+ * recorded contact (a few hundred counter rows, whatever the volume; never
+ * the department's contacts), counted per minute at the window's edges,
+ * so a message is never let over the limit and the retry-after (when
+ * enough counted messages have left the window) is rounded up to the
+ * minute, never early. A department that is not in "limits" and without
+ * "limit" has no budget (the policy passes).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,20 +118,53 @@ static long long limit_for(const struct budget *b, const char *dept)
 
 struct count {
     const struct budget *b;
-    long long stop_at; /* stop after this many counted messages */
-    long long n;
-    int64_t last_ts;   /* timestamp of the n-th newest counted message */
+    int64_t n;             /* counted contacts in the window */
+    /* the buckets, oldest first: when enough of them have left the window */
+    struct {
+        int64_t end;
+        int64_t n;
+    } *bk;
+    size_t n_bk, cap;
 };
 
-/* count_cb - newest first; stop once the budget is known to be used up */
-static int count_cb(const struct cg_contact *c, void *arg)
+/* count_cb - one counter bucket (oldest first) */
+static int count_cb(const struct cg_count *c, void *arg)
 {
     struct count *k = arg;
-    if (!k->b->host->category_match(c->category, k->b->count_cats))
+    if (!k->b->host->category_match(c->category, k->b->count_cats) || c->n <= 0)
         return 0;
-    k->n++;
-    k->last_ts = c->ts;
-    return k->n >= k->stop_at;
+    k->n += c->n;
+    if (k->n_bk && k->bk[k->n_bk - 1].end == c->end) {
+        k->bk[k->n_bk - 1].n += c->n; /* another category of the same bucket */
+        return 0;
+    }
+    if (k->n_bk == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 64;
+        void *p = realloc(k->bk, cap * sizeof *k->bk);
+        if (!p)
+            return 1; /* count stays as is: the caller sees bk NULL-safe */
+        k->bk = p;
+        k->cap = cap;
+    }
+    k->bk[k->n_bk].end = c->end;
+    k->bk[k->n_bk].n = c->n;
+    k->n_bk++;
+    return 0;
+}
+
+/* free_at - when enough counted contacts have left the window that fewer
+ * than `mine` remain: the end of the bucket holding the one that frees
+ * the slot, plus the window (a contact of a bucket is at most end - 1;
+ * never earlier than the true instant); 0 if unknown */
+static int64_t free_at(const struct count *k, long long mine, int64_t window)
+{
+    int64_t must_leave = k->n - mine + 1, left = 0;
+    for (size_t i = 0; i < k->n_bk; i++) {
+        left += k->bk[i].n;
+        if (left >= must_leave)
+            return k->bk[i].end - 1 + window;
+    }
+    return 0;
 }
 
 /* db_evaluate - has the department used its budget */
@@ -143,22 +180,27 @@ static int db_evaluate(void *inst, const struct cg_message_view *v, struct cg_ve
     long long mine = reserved ? limit : limit - b->reserve;
     if (mine < 0)
         mine = 0;
-    /* the message passes while fewer than `mine` messages are in the
-     * window; the mine-th newest leaving the window frees a slot */
-    struct count k = {.b = b, .stop_at = mine};
-    if (mine > 0 && b->host->department_contacts(v, v->department, v->now - b->window + 1,
-                                                 v->now + 1, count_cb, &k) != CG_OK)
+    /* a contact at t uses the budget while now - window < t: the counters
+     * of [now - window + 1, now] (edges rounded outwards: never too few) */
+    struct count k = {.b = b};
+    if (mine > 0 && b->host->department_counts(v, v->department, v->now - b->window + 1,
+                                               v->now + 1, count_cb, &k) != CG_OK) {
+        free(k.bk);
         return CG_ERROR;
-    if (mine > 0 && k.n < mine)
+    }
+    if (mine > 0 && k.n < mine) {
+        free(k.bk);
         return CG_OK;
+    }
     char span[32];
     b->host->duration_text(b->window, span, sizeof span);
     snprintf(out->reason, sizeof out->reason, "department %s used its budget of %lld per %s%s",
              v->department, limit, span,
              !reserved && b->reserve ? " (the rest is reserved)" : "");
-    snprintf(out->detail, sizeof out->detail, "counted>=%lld limit=%lld reserve=%lld", k.n, limit,
-             b->reserve);
-    out->retry_after = mine > 0 ? k.last_ts + b->window : 0;
+    snprintf(out->detail, sizeof out->detail, "counted=%lld limit=%lld reserve=%lld",
+             (long long)k.n, limit, b->reserve);
+    out->retry_after = mine > 0 ? free_at(&k, mine, b->window) : 0;
+    free(k.bk);
     return CG_VIOLATION;
 }
 

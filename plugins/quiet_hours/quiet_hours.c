@@ -13,18 +13,15 @@
  *
  * Outside every window the message is a violation whose retry-after is
  * the exact instant the next window opens in that zone. Local times are
- * turned into instants with ICU, so DST changes are exact: a window start
- * inside a spring-forward gap opens at the first valid instant after it
- * (the end of the gap); a repeated fall-back hour starts at its first
- * occurrence. ICU calendars are opened per call: evaluate() is
+ * turned into instants by the host (local_time, local_instant), so DST
+ * changes are exact: a window start inside a spring-forward gap opens at
+ * the first valid instant after it (the end of the gap); a repeated
+ * fall-back hour starts at its first occurrence. evaluate() is
  * thread-safe and never touches TZ.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <unicode/ucal.h>
-#include <unicode/ustring.h>
 
 #include "contactgate/plugin.h"
 
@@ -43,19 +40,6 @@ struct qh {
 };
 
 static const char *const day_names[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-
-/* zone_uchars - an IANA id as UChars; 0 if it is no known ICU zone */
-static int zone_uchars(const char *id, UChar *out, size_t cap)
-{
-    if (!id || !*id || strlen(id) + 1 > cap)
-        return 0;
-    u_uastrcpy(out, id);
-    UChar canon[ZONE_MAX];
-    UBool sys = 0;
-    UErrorCode st = U_ZERO_ERROR;
-    ucal_getCanonicalTimeZoneID(out, -1, canon, ZONE_MAX, &sys, &st);
-    return U_SUCCESS(st) && sys;
-}
 
 /* parse_hhmm - "HH:MM" 00:00..24:00 to minutes, -1 when malformed */
 static int parse_hhmm(const char *s)
@@ -165,8 +149,7 @@ static int qh_init(const struct cg_host *h, cg_param *p, void **inst_r, char *er
     const char *zone = NULL;
     if (h->param_string(p, "timezone", 0, &zone))
         return CG_ERROR;
-    UChar uz[ZONE_MAX];
-    if (zone && !zone_uchars(zone, uz, ZONE_MAX))
+    if (zone && (strlen(zone) >= ZONE_MAX || !h->timezone_valid(zone)))
         return h->param_error(p, "timezone", "\"%s\" is not a known time zone", zone);
     if (zone)
         snprintf(q->zone, sizeof q->zone, "%s", zone);
@@ -184,56 +167,38 @@ static int qh_init(const struct cg_host *h, cg_param *p, void **inst_r, char *er
     return CG_OK;
 }
 
-/* local_instant - Unix time of local y-m-d (d may overflow) at minute `min` */
-static int64_t local_instant(UCalendar *cal, int y, int mon, int d, int min, UErrorCode *st)
+/* format_local - "YYYY-MM-DD HH:MM" of instant t in zone */
+static void format_local(const struct qh *q, const struct cg_message_view *v, const char *zone,
+                         int64_t t, char *buf, size_t len)
 {
-    ucal_clear(cal);
-    ucal_setDateTime(cal, y, mon, d, min / 60, min % 60, 0, st);
-    UDate ms = ucal_getMillis(cal, st);
-    return (int64_t)(ms / 1000.0);
-}
-
-/* format_local - "YYYY-MM-DD HH:MM" of instant t in the calendar's zone */
-static void format_local(UCalendar *cal, int64_t t, char *buf, size_t len, UErrorCode *st)
-{
-    ucal_setMillis(cal, (UDate)t * 1000.0, st);
-    snprintf(buf, len, "%04d-%02d-%02d %02d:%02d", ucal_get(cal, UCAL_YEAR, st),
-             ucal_get(cal, UCAL_MONTH, st) + 1, ucal_get(cal, UCAL_DATE, st),
-             ucal_get(cal, UCAL_HOUR_OF_DAY, st), ucal_get(cal, UCAL_MINUTE, st));
+    struct cg_local_time l = {.struct_size = sizeof l};
+    if (q->host->local_time(v, zone, t, &l) != CG_OK) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    snprintf(buf, len, "%04d-%02d-%02d %02d:%02d", l.year, l.month, l.day, l.hour, l.minute);
 }
 
 /* qh_evaluate - inside a window, or a violation until the next one opens */
 static int qh_evaluate(void *inst, const struct cg_message_view *v, struct cg_verdict *out)
 {
     const struct qh *q = inst;
-    const char *zone = q->zone[0] ? q->zone : v->timezone;
-    UChar uz[ZONE_MAX];
-    if (!zone_uchars(zone, uz, ZONE_MAX)) {
-        q->host->log(CG_LOG_WARNING, "quiet_hours: unknown time zone \"%.*s\", using UTC",
-                     ZONE_MAX, zone ? zone : "");
-        zone = "UTC";
-        u_uastrcpy(uz, zone);
-    }
-    UErrorCode st = U_ZERO_ERROR;
-    UCalendar *cal = ucal_open(uz, -1, "en_US_POSIX", UCAL_GREGORIAN, &st);
-    if (U_FAILURE(st) || !cal) {
-        q->host->log(CG_LOG_ERR, "quiet_hours: ucal_open: %s", u_errorName(st));
+    const char *zone = q->zone[0] ? q->zone : NULL; /* NULL: the customer's (the host's
+                                                        default when unknown) */
+    struct cg_local_time now = {.struct_size = sizeof now};
+    if (q->host->local_time(v, zone, v->now, &now) != CG_OK)
         return CG_ERROR;
-    }
-    ucal_setAttribute(cal, UCAL_LENIENT, 1);
-    ucal_setAttribute(cal, UCAL_SKIPPED_WALL_TIME, UCAL_WALLTIME_NEXT_VALID);
-    ucal_setAttribute(cal, UCAL_REPEATED_WALL_TIME, UCAL_WALLTIME_FIRST);
-    ucal_setMillis(cal, (UDate)v->now * 1000.0, &st);
-    int y = ucal_get(cal, UCAL_YEAR, &st), mon = ucal_get(cal, UCAL_MONTH, &st);
-    int date = ucal_get(cal, UCAL_DATE, &st);
-    int wd = (ucal_get(cal, UCAL_DAY_OF_WEEK, &st) + 5) % 7; /* Sunday is 1 */
     int64_t next = 0;
     int inside = 0;
-    for (int d = 0; d <= 8 && !inside && U_SUCCESS(st); d++) {
-        int k = (wd + d) % 7;
+    for (int d = 0; d <= 8 && !inside; d++) {
+        int k = (now.weekday + d) % 7;
         for (size_t i = 0; i < q->n[k] && !inside; i++) {
-            int64_t s = local_instant(cal, y, mon, date + d, q->day[k][i].from, &st);
-            int64_t e = local_instant(cal, y, mon, date + d, q->day[k][i].to, &st);
+            int64_t s, e;
+            if (q->host->local_instant(v, zone, now.year, now.month, now.day + d,
+                                       q->day[k][i].from, &s) != CG_OK ||
+                q->host->local_instant(v, zone, now.year, now.month, now.day + d,
+                                       q->day[k][i].to, &e) != CG_OK)
+                return CG_ERROR;
             if (s >= e)
                 continue; /* the whole window fell into a DST gap */
             if (s <= v->now && v->now < e)
@@ -242,25 +207,19 @@ static int qh_evaluate(void *inst, const struct cg_message_view *v, struct cg_ve
                 next = s;
         }
     }
-    char when[32] = "", now_l[32] = "";
-    if (!inside && next)
-        format_local(cal, next, when, sizeof when, &st);
-    if (!inside)
-        format_local(cal, v->now, now_l, sizeof now_l, &st);
-    ucal_close(cal);
-    if (U_FAILURE(st)) {
-        q->host->log(CG_LOG_ERR, "quiet_hours: ICU: %s", u_errorName(st));
-        return CG_ERROR;
-    }
     if (inside)
         return CG_OK;
+    char when[32] = "", now_l[32] = "";
+    if (next)
+        format_local(q, v, zone, next, when, sizeof when);
+    format_local(q, v, zone, v->now, now_l, sizeof now_l);
     if (next)
         snprintf(out->reason, sizeof out->reason,
                  "outside the customer's send hours; next window opens %s local", when);
     else
         snprintf(out->reason, sizeof out->reason, "outside the customer's send hours");
-    snprintf(out->detail, sizeof out->detail, "zone=%s local=%s next=%s", zone, now_l,
-             next ? when : "none");
+    snprintf(out->detail, sizeof out->detail, "zone=%s local=%s next=%s",
+             zone ? zone : v->timezone ? v->timezone : "UTC", now_l, next ? when : "none");
     out->retry_after = next;
     return CG_VIOLATION;
 }

@@ -315,4 +315,5 @@ __attribute__((visibility("default"))) const struct cg_plugin cg_plugin_descript
     .init = spf_init,
     .evaluate = spf_evaluate,
     .destroy = spf_destroy,
+    .flags = CG_PLUGIN_NO_HISTORY,
 };

@@ -40,7 +40,7 @@ done
 ctl --json check --from offers@offers.bank.example --to cara@example.com --time +1d
 t_eq "check --json parses" "$(jget "$out" 'r["recipients"][0]["recipient"]')" cara@example.com
 t_match "check --json: the cap defers at RCPT with a retry-after" \
-    "$(jget "$out" 'r["recipients"][0]["reply"]')" '^451 4\.7\.1 contact strategy: promotions-3-per-week: at most 3 contacts per 7 days; retry after '
+    "$(jget "$out" 'r["recipients"][0]["reply"]')" '^451 4\.7\.1 contact strategy: promotions-3-per-week: not now; retry after '
 t_eq "check --json lists each policy's outcome" \
     "$(jget "$out" '[p["outcome"] for p in r["policies"] if p["policy"]=="promotions-3-per-week"][0]')" VIOLATION
 # an .eml with a category header; headers folded

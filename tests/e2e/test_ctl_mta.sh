@@ -188,8 +188,10 @@ t_check "held --help has EXIT STATUS and EXAMPLES" \
 
 # ============================================================ lifecycle =====
 # A frequency policy with a 20 s window: the second message of a minute is
-# deferred until 20 s after the first; the sender retries it after that.
-# max_defer makes the policy decide at end of message, with the Message-ID.
+# deferred at RCPT (the envelope settles it) until 20 s after the first;
+# the sender retries it after that. The retry is linked to its deferral by
+# the envelope (its deferral episode), although at RCPT there is no
+# Message-ID, and max_defer counts from the first deferral.
 cg_stop
 e2e_stop_postfix
 CG_PORT=$(e2e_free_port)
@@ -219,11 +221,11 @@ export CG_CONFIG CG_PORT CG_DB
 cg_start || { t_fail "lifecycle contactgate starts"; t_done $NAME; exit 1; }
 e2e_start_postfix "inet:127.0.0.1:$CG_PORT" || { t_fail "postfix restarts"; t_done $NAME; exit 1; }
 
-# raw MESSAGE-ID SUBJECT - a message file with a fixed Message-ID
+# raw MESSAGE-ID SUBJECT [TO] - a message file with a fixed Message-ID
 raw() {
     local f=$E2E_DIR/life/$1.eml
-    printf 'From: <news@corp.example>\r\nTo: <frank@example.com>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s@corp.example>\r\n\r\nNews.\r\n' \
-        "$2" "$(date -R)" "$1" > "$f"
+    printf 'From: <news@corp.example>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s@corp.example>\r\n\r\nNews.\r\n' \
+        "${3:-frank@example.com}" "$2" "$(date -R)" "$1" > "$f"
     echo "$f"
 }
 before=$(e2e_sink_count)
@@ -231,13 +233,19 @@ out=$(smtp news@corp.example frank@example.com --raw "$(raw life-a "News A")")
 t_eq "first newsletter: accepted" "$(jget "$out" 'r["data"]["code"]')" 250
 fb=$(raw life-b "News B")
 out=$(smtp news@corp.example frank@example.com --raw "$fb")
-t_eq "second newsletter within 20 s: 451 at end of message" "$(jget "$out" 'r["data"]["code"]')" 451
-retry=$(jget "$out" 'r["data"]["text"]' | sed -n 's/.*retry after \([0-9TZ:-]*\);.*/\1/p')
+t_eq "second newsletter within 20 s: 451 at RCPT" "$(jget "$out" 'r["rcpt"][0]["code"]')" 451
+retry=$(jget "$out" 'r["rcpt"][0]["text"]' | sed -n 's/.*retry after \([0-9TZ:-]*\);.*/\1/p')
 t_match "the 451 gives the retry-after time" "$retry" '^20[0-9-]{8}T[0-9:]{8}Z$'
 js=$(cg_ctl --json decisions --lifecycle)
-t_eq "lifecycle right after the deferral: still deferred, 1 attempt" \
-    "$(jget "$js" '[(d["outcome"], d["attempts"]) for d in r if d["message_id"]=="<life-b@corp.example>"]')" \
+frank() { jget "$js" "[(d[\"outcome\"], d[\"attempts\"]) for d in r if d[\"recipient\"]==\"frank@example.com\"]"; }
+t_eq "lifecycle right after the deferral: still deferred, 1 attempt" "$(frank)" \
     "[('still deferred', 1)]"
+# a retry before its time: deferred again, the same message (2 attempts)
+out=$(smtp news@corp.example frank@example.com --raw "$fb")
+t_eq "an early retry: 451 again" "$(jget "$out" 'r["rcpt"][0]["code"]')" 451
+js=$(cg_ctl --json decisions --lifecycle)
+t_eq "lifecycle: the early retry is the same message, 2 attempts" "$(frank)" \
+    "[('still deferred', 2)]"
 # wait until the retry-after time has passed, then the sender retries
 wait_s=$(( $(date -d "$retry" +%s) - $(date +%s) + 1 ))
 [ "$wait_s" -gt 0 ] && [ "$wait_s" -lt 40 ] && sleep "$wait_s"
@@ -245,11 +253,13 @@ out=$(smtp news@corp.example frank@example.com --raw "$fb")
 t_eq "the retry after the retry-after time: accepted" "$(jget "$out" 'r["data"]["code"]')" 250
 e2e_sink_wait $((before + 2)) 15
 t_check "the retried newsletter arrived" e2e_sink_grep "Subject: News B"
-# another one, deferred now and never retried
-out=$(smtp news@corp.example frank@example.com --raw "$(raw life-c "News C")")
-t_eq "a third newsletter right after: 451" "$(jget "$out" 'r["data"]["code"]')" 451
-# and an old deferral whose retry-after passed two hours ago (as CG_USER,
-# so that the database files stay the daemon's)
+# another one to someone else, deferred now and never retried
+cg_ctl record gina@example.com --department news --category promotional.newsletter >/dev/null 2>&1
+out=$(smtp news@corp.example gina@example.com --raw "$(raw life-c "News C" gina@example.com)")
+t_eq "a newsletter to gina right after her last: 451" "$(jget "$out" 'r["rcpt"][0]["code"]')" 451
+# and an old deferral (a row of before version 3: no episode) whose
+# retry-after passed two hours ago (as CG_USER, so that the database files
+# stay the daemon's)
 now=$(date +%s)
 runuser -u "$CG_USER" -- sqlite3 "$CG_DB" "INSERT INTO decisions(ts, ref, stage, verdict, policy,
     reason, department, sender, recipient, customer, category, message_id, queue_id,
@@ -259,28 +269,34 @@ runuser -u "$CG_USER" -- sqlite3 "$CG_DB" "INSERT INTO decisions(ts, ref, stage,
     $((now - 7200)))" || t_fail "inject an old deferral"
 
 js=$(cg_ctl --json decisions --lifecycle)
-pick() { jget "$js" "[(d[\"attempts\"], d[\"outcome\"]) for d in r if d[\"message_id\"]==\"<$1@corp.example>\"]"; }
-t_eq "lifecycle: the retried message has 1 attempt and was delivered later" "$(pick life-b)" \
-    "[(1, 'delivered later')]"
-t_eq "lifecycle: the message deferred just now is still deferred" "$(pick life-c)" \
+pick() { jget "$js" "[(d[\"attempts\"], d[\"outcome\"]) for d in r if d[\"recipient\"]==\"$1\"]"; }
+t_eq "lifecycle: the retried message has 2 attempts and was delivered later" \
+    "$(pick frank@example.com)" "[(2, 'delivered later')]"
+t_eq "lifecycle: the message deferred just now is still deferred" "$(pick gina@example.com)" \
     "[(1, 'still deferred')]"
-t_eq "lifecycle: the old deferral was never retried" "$(pick life-old)" "[(1, 'never retried')]"
-t_eq "lifecycle: the accepted first message is not listed" "$(pick life-a)" "[]"
+t_eq "lifecycle: the old deferral was never retried" "$(pick grace@example.com)" "[(1, 'never retried')]"
+t_eq "lifecycle: the delivered message is known by its Message-ID (from its retry)" \
+    "$(jget "$js" '[d["message_id"] for d in r if d["recipient"]=="frank@example.com"]')" \
+    "['<life-b@corp.example>']"
 t_eq "lifecycle: first deferral, retry-after and outcome time of the retried message" \
-    "$(jget "$js" '[d["first_deferral"]==d["last_attempt"] and d["retry_after"]=="'"$retry"'" and d["outcome_time"]>d["retry_after"] and d["outcome_by"]=="contact" and d["policy"]=="news-1-per-20s" and d["recipient"]=="frank@example.com" for d in r if d["message_id"]=="<life-b@corp.example>"]')" \
+    "$(jget "$js" '[d["first_deferral"]<=d["last_attempt"] and d["outcome_time"]>=d["retry_after"] and d["outcome_by"]=="accept" and d["policy"]=="news-1-per-20s" for d in r if d["recipient"]=="frank@example.com"]')" \
     "[True]"
 txt=$(cg_ctl decisions --lifecycle)
 t_match "lifecycle (text): delivered later" "$txt" \
-    ' 1 +20[0-9T:Z-]+ +delivered later +news +news-1-per-20s +frank@example.com +<life-b@corp.example>'
+    ' 2 +20[0-9T:Z-]+ +delivered later +news +news-1-per-20s +frank@example.com +<life-b@corp.example>'
 t_match "lifecycle (text): never retried" "$txt" 'never retried .*<life-old@corp.example>'
 t_eq "lifecycle --customer filters" \
     "$(jget "$(cg_ctl --json decisions --lifecycle --customer grace@example.com)" '[d["message_id"] for d in r]')" \
     "['<life-old@corp.example>']"
 t_eq "lifecycle --since filters by first deferral" \
-    "$(jget "$(cg_ctl --json decisions --lifecycle --since -1h)" 'sorted(d["message_id"] for d in r)')" \
-    "['<life-b@corp.example>', '<life-c@corp.example>']"
+    "$(jget "$(cg_ctl --json decisions --lifecycle --since -1h)" 'sorted(d["recipient"] for d in r)')" \
+    "['frank@example.com', 'gina@example.com']"
+# the decision log links the attempts: the same episode on every row
+t_eq "decision log: frank's deferrals and the accept share one episode" \
+    "$(sqlite3 "$CG_DB" "SELECT count(DISTINCT episode) || '/' || count(*) FROM decisions WHERE recipient = 'frank@example.com' AND episode IS NOT NULL")" \
+    "1/3"
 res=$(run_rc cg_ctl decisions --lifecycle --verdict hold)
 t_match "lifecycle with --verdict hold: exit 1" "$res" '^1\|.*--verdict can only be defer'
-t_match "decisions --help documents the outcomes" "$(cg_ctl decisions --help)" 'never retried +nothing later'
+t_match "decisions --help documents the outcomes" "$(cg_ctl decisions --help)" 'never retried +nothing, and that retry-after'
 
 t_done $NAME

@@ -76,11 +76,15 @@ cg_ctl optout add ann@example.com 'promotional.*' --note "unsubscribed by phone"
     sqlite3 "$CG_DB" "INSERT INTO optouts(customer, category, since, until, note) VALUES ('ann@example.com', 'promotional.*', 0, 0, 'test')"
 out=$(smtp offers@offers.bank.example ann@example.com "${UNSUB[@]}" --subject "Offer for Ann")
 t_eq "consent: opted-out customer, 550 at RCPT" "$(jget "$out" 'r["rcpt"][0]["code"]')" 550
-t_match "consent: reply names the policy" "$(jget "$out" 'r["rcpt"][0]["text"]')" \
-    '^5\.7\.1 contact strategy: respect-opt-outs: .*opted out.*; ref CG'
+t_match "consent: reply names the policy, not why" "$(jget "$out" 'r["rcpt"][0]["text"]')" \
+    '^5\.7\.1 contact strategy: respect-opt-outs: not permitted; ref CG[0-9A-F]{16}$'
 out=$(smtp offers@offers.bank.example bea@example.com --subject "Offer without unsubscribe link")
 t_eq "consent: promotion without List-Unsubscribe, 550 at end of message" "$(jget "$out" 'r["data"]["code"]')" 550
-t_match "consent: reason says why" "$(jget "$out" 'r["data"]["text"]')" 'respect-opt-outs: .*List-Unsubscribe'
+t_match "consent: reply names the policy" "$(jget "$out" 'r["data"]["text"]')" 'respect-opt-outs: not permitted; ref CG'
+# why is in the decision log, for compliance
+reasons() { cg_ctl --json decisions --policy "$1" | $PY -c 'import json,sys; print("\n".join(d.get("reason") or "" for d in json.load(sys.stdin)))'; }
+t_match "consent: the decision log says why (opt-out)" "$(reasons respect-opt-outs)" 'opted out'
+t_match "consent: the decision log says why (List-Unsubscribe)" "$(reasons respect-opt-outs)" 'List-Unsubscribe'
 
 # --- spacing: a bill, then a promotion within 48 h -> 451 with retry-after
 out=$(smtp billing@bank.example cal@example.com --subject "Bill for Cal")
@@ -88,7 +92,11 @@ t_eq "spacing: the bill is accepted" "$(jget "$out" 'r["data"]["code"]')" 250
 out=$(smtp offers@offers.bank.example cal@example.com "${UNSUB[@]}" --subject "Offer for Cal")
 t_eq "spacing: promotion right after a bill, 451 at RCPT" "$(jget "$out" 'r["rcpt"][0]["code"]')" 451
 t_match "spacing: retry after 48 h" "$(jget "$out" 'r["rcpt"][0]["text"]')" \
-    "^4\\.7\\.1 contact strategy: no-promotion-within-48h-after-a-bill: .*; retry after $(date -u -d '+2 days' +%Y-%m-%d)T"
+    "^4\\.7\\.1 contact strategy: no-promotion-within-48h-after-a-bill: not now; retry after $(date -u -d '+2 days' +%Y-%m-%d)T"
+# issue 12.10: the reply does not tell marketing the customer got a bill
+t_match "spacing: the reply says nothing of the bill (but the policy's own name)" \
+    "$(jget "$out" 'r["rcpt"][0]["text"]' | sed 's/no-promotion-within-48h-after-a-bill//' | grep -ci 'bill\|functional')" '^0$'
+t_match "spacing: the decision log has why" "$(reasons no-promotion-within-48h-after-a-bill)" 'functional.bill'
 
 # --- quiet hours: outside the window, 451 until it opens
 out=$(smtp night@offers.bank.example dee@example.com "${UNSUB[@]}" --subject "Late offer")
@@ -118,7 +126,7 @@ t_match "department_budget: the 3rd in the hour is deferred" \
 # --- spf: a sender domain that does not authorise our outbound address
 out=$(smtp news@rogue.example fay@example.com --subject "Notice")
 t_eq "spf: unauthorised sender domain, 550 at RCPT" "$(jget "$out" 'r["rcpt"][0]["code"]')" 550
-t_match "spf: reply says which address" "$(jget "$out" 'r["rcpt"][0]["text"]')" 'sender-domain-spf: .*192\.0\.2\.25'
+t_match "spf: the decision log says which address" "$(reasons sender-domain-spf)" '192\.0\.2\.25'
 out=$(smtp billing@bank.example fay@example.com --subject "Bill for Fay")
 t_eq "spf: authorised sender domain passes" "$(jget "$out" 'r["data"]["code"]')" 250
 

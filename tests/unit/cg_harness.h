@@ -102,12 +102,14 @@ __attribute__((unused)) static struct cg_config *h_config(const char *text)
     return cg_config_load(path, 0, h_err, sizeof h_err);
 }
 
+/* h_store - a fresh :memory: store; NULL is a failed check */
 __attribute__((unused)) static cg_store *h_store(void)
 {
     char err[256];
     cg_store *st = cg_store_open(":memory:", 0, err, sizeof err);
     if (!st)
         fprintf(stderr, "  store: %s\n", err);
+    CG_CHECK(st != NULL);
     return st;
 }
 
@@ -126,7 +128,9 @@ struct h_msg {
     struct cg_decision eom_d;
 };
 
-/* h_send - RCPT for every recipient, then end of message (recorded) */
+/* h_send - RCPT for every recipient, then end of message (recorded),
+ * each in a transaction like the decider's; a failed step of the engine
+ * or the store is a failed check (the verdict is then -2) */
 __attribute__((unused)) static int h_send(const struct cg_config *cfg, cg_store *st, struct h_msg *s)
 {
     struct cg_msg m;
@@ -138,7 +142,9 @@ __attribute__((unused)) static int h_send(const struct cg_config *cfg, cg_store 
     int left = 0;
     for (size_t i = 0; i < H_MAX_RCPTS && s->rcpts[i]; i++) {
         struct cg_rcpt *r = cg_msg_add_rcpt(&m, s->rcpts[i]);
-        cg_engine_rcpt(cfg, st, &m, r, &s->rcpt_d[i]);
+        CG_CHECK_INT(cg_store_begin(st, 1), 0);
+        CG_CHECK_INT(cg_engine_rcpt(cfg, st, &m, r, &s->rcpt_d[i]), 0);
+        CG_CHECK_INT(cg_store_commit(st), 0);
         r = &m.rcpts[i];
         if (s->rcpt_d[i].verdict >= CG_ACT_DEFER)
             r->refused = 1;
@@ -154,9 +160,10 @@ __attribute__((unused)) static int h_send(const struct cg_config *cfg, cg_store 
     int verdict = -1;
     memset(&s->eom_d, 0, sizeof s->eom_d);
     if (left) {
-        cg_store_begin(st, 1);
+        CG_CHECK_INT(cg_store_begin(st, 1), 0);
         int rc = cg_engine_eom(cfg, st, &m, 1, &s->eom_d);
-        cg_store_commit(st);
+        CG_CHECK_INT(rc, 0);
+        CG_CHECK_INT(cg_store_commit(st), 0);
         verdict = rc == 0 ? s->eom_d.verdict : -2;
     }
     cg_msg_clear(&m);

@@ -92,8 +92,8 @@ static void test_optout_rejects_at_rcpt(void)
     /* the whole message again, to look at the SMTP reply */
     CG_CHECK(sendm(cfg, st, OFFERS, ANN, T0, NULL, UNSUB, &s) == -1);
     CG_CHECK(s.rcpt_d[0].verdict == CG_ACT_REJECT);
-    CG_CHECK_CONTAINS(s.rcpt_d[0].smtp_text, "consent");
-    CG_CHECK_CONTAINS(s.rcpt_d[0].smtp_text, "opted out");
+    CG_CHECK_CONTAINS(s.rcpt_d[0].smtp_text, "consent: not permitted");
+    CG_CHECK_CONTAINS(s.rcpt_d[0].reason, "opted out");
     CG_CHECK(strstr(s.rcpt_d[0].smtp_text, ANN) == NULL); /* no customer data */
     /* case of the recipient does not matter: the address is normalised */
     CG_CHECK(h_simple(cfg, st, OFFERS, "Ann@Example.COM", T0, NULL, &rv) == -1);
@@ -153,8 +153,8 @@ static void test_optout_one_category_at_eom(void)
     CG_CHECK(sendm(cfg, st, OFFERS, ANN, T0, "promotional.newsletter", UNSUB, &s) ==
              CG_ACT_REJECT);
     CG_CHECK(s.rcpt_d[0].verdict == CG_ACT_ACCEPT);
-    CG_CHECK_CONTAINS(s.eom_d.smtp_text, "consent");
-    CG_CHECK_CONTAINS(s.eom_d.smtp_text, "opted out");
+    CG_CHECK_CONTAINS(s.eom_d.smtp_text, "consent: not permitted");
+    CG_CHECK_CONTAINS(s.eom_d.reason, "opted out");
     /* the decision log (not the reply) says which opt-out */
     char detail[256] = "";
     struct cg_decision_filter f = {.limit = 1};
@@ -183,7 +183,7 @@ static void test_rcpt_needs_every_candidate(void)
     struct h_msg s;
     CG_CHECK(sendm(cfg, st, OFFERS, ANN, T0, NULL, UNSUB, &s) == CG_ACT_REJECT);
     CG_CHECK(s.rcpt_d[0].verdict == CG_ACT_ACCEPT);
-    CG_CHECK_CONTAINS(s.eom_d.smtp_text, "opted out");
+    CG_CHECK_CONTAINS(s.eom_d.reason, "opted out");
     CG_CHECK(sendm(cfg, st, OFFERS, ANN, T0, "promotional.survey", UNSUB, &s) == CG_ACT_ACCEPT);
     /* an opt-out of a wider pattern covers every candidate */
     optout(st, ANN, "promotional.*", T0 - DAY, 0);
@@ -253,8 +253,8 @@ static void test_unsubscribe_reject(void)
     CG_CHECK(rv == CG_ACT_ACCEPT);
     CG_CHECK(sendm(cfg, st, OFFERS, ANN, T0, "promotional.newsletter", NULL, &s) == CG_ACT_REJECT);
     CG_CHECK(s.rcpt_d[0].verdict == CG_ACT_ACCEPT);
-    CG_CHECK_CONTAINS(s.eom_d.smtp_text, "consent");
-    CG_CHECK_CONTAINS(s.eom_d.smtp_text, "List-Unsubscribe");
+    CG_CHECK_CONTAINS(s.eom_d.smtp_text, "consent: not permitted");
+    CG_CHECK_CONTAINS(s.eom_d.reason, "List-Unsubscribe");
     /* blank counts as missing */
     CG_CHECK(sendm(cfg, st, OFFERS, ANN, T0, NULL, "  ", &s) == CG_ACT_REJECT);
     /* present: accepted */
@@ -298,7 +298,7 @@ static void test_unsubscribe_tag_and_policy(void)
     struct h_msg s;
     CG_CHECK(sendm(tag, st, OFFERS, ANN, T0, NULL, NULL, &s) == CG_ACT_TAG);
     CG_CHECK(s.rcpt_d[0].verdict == CG_ACT_ACCEPT);
-    CG_CHECK_CONTAINS(s.eom_d.tag_value, "consent");
+    CG_CHECK_CONTAINS(s.eom_d.tag_value, "verdict=tag; ref=CG");
     CG_CHECK(sendm(tag, st, OFFERS, ANN, T0, NULL, UNSUB, &s) == CG_ACT_ACCEPT);
     /* an opt-out still uses the policy's action (reject) */
     optout(st, ANN, "promotional.*", T0 - DAY, 0);

@@ -63,7 +63,7 @@ static int send_at(const struct cg_config *cfg, cg_store *st, const char *sender
     int v = h_send(cfg, st, &s);
     int r = h_result(&s, v, retry);
     if (text)
-        snprintf(text, len, "%s", v == -1 ? s.rcpt_d[0].smtp_text : s.eom_d.smtp_text);
+        snprintf(text, len, "%s", v == -1 ? s.rcpt_d[0].reason : s.eom_d.reason);
     return r;
 }
 
@@ -102,8 +102,7 @@ static void test_window_edges(void)
     h_contact(st, ANN, "marketing", "promotional.offer", NULL, T0 + 100, NULL);
     char text[512];
     CG_CHECK(send_at(cfg, st, OFFERS, T0 + 200, NULL, &retry, text, sizeof text) == CG_ACT_DEFER);
-    CG_CHECK_CONTAINS(text, "cap: at most 2 contacts per 1 day");
-    CG_CHECK_CONTAINS(text, "retry after");
+    CG_CHECK_STR(text, "at most 2 contacts per 1 day"); /* the decision log's reason */
     cg_store_free(&st);
     cg_config_unref(&cfg);
 }

@@ -115,8 +115,9 @@ static void test_window_edges(void)
     int64_t r;
     CG_CHECK(!at(cfg, st, ANN, MON_0800_CET - 1, &r, &s));
     CG_CHECK_STR(s.rcpt_d[0].smtp_code, "451");
-    CG_CHECK_CONTAINS(s.rcpt_d[0].smtp_text, "quiet_hours: outside the customer's send hours");
-    CG_CHECK_CONTAINS(s.rcpt_d[0].smtp_text, "next window opens 2026-01-05 08:00 local");
+    CG_CHECK_CONTAINS(s.rcpt_d[0].smtp_text, "quiet_hours: not now");
+    CG_CHECK_CONTAINS(s.rcpt_d[0].reason, "outside the customer's send hours");
+    CG_CHECK_CONTAINS(s.rcpt_d[0].reason, "next window opens 2026-01-05 08:00 local");
     CG_CHECK_CONTAINS(s.rcpt_d[0].smtp_text, "retry after 2026-01-05T07:00:00Z");
     CG_CHECK(strstr(s.rcpt_d[0].smtp_text, ANN) == NULL);
     CG_CHECK(strstr(s.rcpt_d[0].smtp_text, "Europe/Berlin") == NULL);
@@ -188,7 +189,7 @@ static void test_dst_changes(void)
     struct h_msg s;
     int64_t r;
     CG_CHECK(!at(cfg, st, ANN, 1774638000LL, &r, &s));
-    CG_CHECK_CONTAINS(s.rcpt_d[0].smtp_text, "next window opens 2026-03-30 08:00 local");
+    CG_CHECK_CONTAINS(s.rcpt_d[0].reason, "next window opens 2026-03-30 08:00 local");
     CG_CHECK_CONTAINS(s.rcpt_d[0].smtp_text, "retry after 2026-03-30T06:00:00Z");
 out:
     cg_store_free(&st);

@@ -52,7 +52,9 @@ static int send(const struct cg_config *cfg, cg_store *st, const char *sender, i
     int v = h_send(cfg, st, &s);
     int r = h_result(&s, v, retry);
     if (text)
-        snprintf(text, 512, "%s", v == -1 ? s.rcpt_d[0].smtp_text : s.eom_d.smtp_text);
+        /* "REASON | REPLY": why (the decision log) and what the sender is told */
+        snprintf(text, 1024, "%s | %s", v == -1 ? s.rcpt_d[0].reason : s.eom_d.reason,
+                 v == -1 ? s.rcpt_d[0].smtp_text : s.eom_d.smtp_text);
     return r;
 }
 
@@ -65,7 +67,7 @@ static void test_spacing_edges(void)
     if (!cfg)
         return;
     int64_t retry = 0;
-    char text[512];
+    char text[1024];
     int64_t at[] = {2 * DAY - 1, 2 * DAY, 2 * DAY + 1};
     int want[] = {CG_ACT_DEFER, CG_ACT_ACCEPT, CG_ACT_ACCEPT};
     for (int i = 0; i < 3; i++) {
@@ -74,8 +76,10 @@ static void test_spacing_edges(void)
         CG_CHECK(send(cfg, st, OFFERS, T0 + at[i], "offer", NULL, &retry, text) == want[i]);
         if (want[i] == CG_ACT_DEFER) {
             CG_CHECK(retry == T0 + 2 * DAY);
-            CG_CHECK_CONTAINS(text, "rule: no further mail within 2 days after "
-                                    "functional.bill mail; retry after");
+            CG_CHECK_CONTAINS(text, "no further mail within 2 days after functional.bill mail | ");
+            /* issue 12.10: the reply does not tell marketing there was a bill */
+            CG_CHECK_CONTAINS(text, "| contact strategy: rule: not now; retry after ");
+            CG_CHECK(strstr(strchr(text, '|'), "bill") == NULL);
         }
         cg_store_free(&st);
     }
@@ -151,15 +155,15 @@ static void test_dedupe(void)
     CG_CHECK(cfg->needs_body); /* the MTA is asked for the body */
     cg_store *st = h_store();
     int64_t retry = 0;
-    char text[512];
+    char text[1024];
     const char *body = "Dear customer,\r\nyour card was posted today.\r\n";
     CG_CHECK(send(cfg, st, SERVICE, T0, "Your card", body, &retry, NULL) == CG_ACT_ACCEPT);
     /* re-wrapped, "Re:", other case: the same content; another department */
     CG_CHECK(send(cfg, st, BILL, T0 + 7 * DAY - 1, "RE: your  card",
                   "Dear customer, your card\nwas posted today.", &retry, text) == CG_ACT_DEFER);
     CG_CHECK(retry == T0 + 7 * DAY);
-    CG_CHECK_CONTAINS(text, "rule: the same content already went to this recipient within 7 "
-                            "days (from service)");
+    CG_CHECK_CONTAINS(text, "the same content already went to this recipient within 7 "
+                            "days (from service) | contact strategy: rule: not now; retry after");
     /* exactly T later it may go again */
     CG_CHECK(send(cfg, st, BILL, T0 + 7 * DAY, "Your card", body, &retry, NULL) ==
              CG_ACT_ACCEPT);

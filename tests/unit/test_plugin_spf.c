@@ -77,7 +77,7 @@ static void refused(const struct cg_config *cfg, cg_store *st, const char *sende
     char want[200];
     snprintf(want, sizeof want, "sender domain %s does not authorise outbound address %s (SPF %s)",
              domain, addr, result);
-    CG_CHECK_CONTAINS(s.rcpt_d[0].smtp_text, want);
+    CG_CHECK_CONTAINS(s.rcpt_d[0].reason, want);
     CG_CHECK(strstr(s.rcpt_d[0].smtp_text, ANN) == NULL);
 }
 
@@ -186,7 +186,7 @@ static void test_permerror_and_no_domain(void)
     refused(cfg, st, "a@broken.example", "broken.example", "192.0.2.25", "permerror");
     refused(cfg, st, "a@badinc.example", "badinc.example", "192.0.2.25", "permerror");
     CG_CHECK(sendm(cfg, st, "postmaster", &s) == -1);
-    CG_CHECK_CONTAINS(s.rcpt_d[0].smtp_text, "sender address has no valid domain");
+    CG_CHECK_CONTAINS(s.rcpt_d[0].reason, "sender address has no valid domain");
     CG_CHECK(sendm(cfg, st, "a@bank.example", &s) == CG_ACT_ACCEPT);
 out:
     cg_store_free(&st);

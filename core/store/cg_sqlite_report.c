@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cg_store_int.h"
+#include "cg_sqlite_int.h"
 #include "cg_store_report.h"
 #include "cg_util.h"
 
@@ -30,19 +30,19 @@ static void filter(struct cg_buf *q, const struct cg_report_range *r)
 static sqlite3_stmt *prepare(cg_store *st, struct cg_buf *q, const struct cg_report_range *r,
                              const char *what)
 {
-    sqlite3_stmt *s = cg_store_prepare(st, q->s, what);
+    sqlite3_stmt *s = cg_sqlite_prepare(sq_of(st), q->s, what);
     cg_buf_free(q);
     if (!s)
         return NULL;
-    cg_store_bind_named_int(s, ":since", r->since);
-    cg_store_bind_named_int(s, ":until", r->until);
-    cg_store_bind_named_int(s, ":day0", r->day0);
+    cg_sqlite_bind_named_int(s, ":since", r->since);
+    cg_sqlite_bind_named_int(s, ":until", r->until);
+    cg_sqlite_bind_named_int(s, ":day0", r->day0);
     if (r->department)
-        cg_store_bind_named_text(s, ":dept", r->department);
+        cg_sqlite_bind_named_text(s, ":dept", r->department);
     return s;
 }
 
-int cg_store_report_counts(cg_store *st, const struct cg_report_range *r, enum cg_report_by by,
+int cg_sqlite_report_counts(cg_store *st, const struct cg_report_range *r, enum cg_report_by by,
                            cg_report_counts_cb cb, void *arg)
 {
     const char *key = by == CG_REPORT_BY_POLICY ? "policy" : "department";
@@ -81,7 +81,7 @@ int cg_store_report_counts(cg_store *st, const struct cg_report_range *r, enum c
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct cg_report_counts c = {
-            .key = cg_store_col_text(s, 0),
+            .key = cg_sqlite_col_text(s, 0),
             .day = sqlite3_column_int64(s, 1),
             .sent = sqlite3_column_int64(s, 2),
             .tagged = sqlite3_column_int64(s, 3),
@@ -97,10 +97,10 @@ int cg_store_report_counts(cg_store *st, const struct cg_report_range *r, enum c
             break;
         }
     }
-    return cg_store_finish(st, s, rc, "report counts");
+    return cg_sqlite_finish(sq_of(st), s, rc, "report counts");
 }
 
-int cg_store_report_reasons(cg_store *st, const struct cg_report_range *r, int top,
+int cg_sqlite_report_reasons(cg_store *st, const struct cg_report_range *r, int top,
                             cg_report_reason_cb cb, void *arg)
 {
     struct cg_buf q = {0};
@@ -114,16 +114,16 @@ int cg_store_report_reasons(cg_store *st, const struct cg_report_range *r, int t
     sqlite3_stmt *s = prepare(st, &q, r, "report reasons");
     if (!s)
         return -1;
-    cg_store_bind_named_int(s, ":top", top);
+    cg_sqlite_bind_named_int(s, ":top", top);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cb(cg_store_col_text(s, 0), cg_store_col_text(s, 1), sqlite3_column_int64(s, 2),
+        if (cb(cg_sqlite_col_text(s, 0), cg_sqlite_col_text(s, 1), sqlite3_column_int64(s, 2),
                arg)) {
             rc = SQLITE_DONE;
             break;
         }
     }
-    return cg_store_finish(st, s, rc, "report reasons");
+    return cg_sqlite_finish(sq_of(st), s, rc, "report reasons");
 }
 
 /* two_counts - a query of one row and two integer columns (q is freed):
@@ -140,10 +140,10 @@ static int two_counts(cg_store *st, struct cg_buf *q, const struct cg_report_ran
         *b = sqlite3_column_int64(s, 1);
         rc = SQLITE_DONE;
     }
-    return cg_store_finish(st, s, rc, what);
+    return cg_sqlite_finish(sq_of(st), s, rc, what);
 }
 
-int cg_store_report_histogram(cg_store *st, const struct cg_report_range *r, int cap,
+int cg_sqlite_report_histogram(cg_store *st, const struct cg_report_range *r, int cap,
                               cg_report_hist_cb cb, void *arg)
 {
     /* N = 0: only the customer map knows customers nobody contacted */
@@ -165,17 +165,17 @@ int cg_store_report_histogram(cg_store *st, const struct cg_report_range *r, int
     cg_buf_add(&q, " GROUP BY customer) GROUP BY 1 ORDER BY 1");
     if (!(s = prepare(st, &q, r, "report histogram")))
         return -1;
-    cg_store_bind_named_int(s, ":cap", cap);
+    cg_sqlite_bind_named_int(s, ":cap", cap);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (cb(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), arg)) {
             rc = SQLITE_DONE;
             break;
         }
     }
-    return cg_store_finish(st, s, rc, "report histogram");
+    return cg_sqlite_finish(sq_of(st), s, rc, "report histogram");
 }
 
-int cg_store_report_held_outcomes(cg_store *st, const struct cg_report_range *r,
+int cg_sqlite_report_held_outcomes(cg_store *st, const struct cg_report_range *r,
                                   int64_t *released, int64_t *dropped)
 {
     struct cg_buf q = {0};
