@@ -124,8 +124,10 @@ pg__start_node() {
         return 1
     fi
     cd "$PG_BASE" || return 1
+    # --pdeathsig: should the subreaper die first, the postmaster gets
+    # SIGQUIT (immediate shutdown) instead of running on as an orphan
     e2e_bg "$E2E_PY" -c "$E2E_REAPER" \
-        setpriv --reuid="$PG_OS_USER" --regid="$PG_OS_USER" --init-groups \
+        setpriv --reuid="$PG_OS_USER" --regid="$PG_OS_USER" --init-groups --pdeathsig QUIT \
         env HOME="$PG_BASE" "$PG_BIN/postgres" -D "$data" -p "$port" \
         -c "cluster_name=$PG_TAG-$node" </dev/null >>"$PG_BASE/$node.log" 2>&1
     PG__RPID[$node]=$E2E_LAST_PID
@@ -144,42 +146,57 @@ pg__start_node() {
     return 1
 }
 
-# pg__wait_gone NODE SECS - until the node's subreaper (so every process of
-# the node) has exited; reaps it
+# pg__is_pm NODE PID - PID is a live postmaster of NODE's data directory
+# (not a stale postmaster.pid, not a reused PID)
+pg__is_pm() {
+    e2e_alive "$2" || return 1
+    { tr '\0' ' ' < "/proc/$2/cmdline"; } 2>/dev/null | grep -qF -- "-D ${PG__DATA[$1]} "
+}
+
+# pg__wait_gone NODE SECS - until the node's postmaster and its subreaper
+# (so every process of the node) have exited; reaps the subreaper
 pg__wait_gone() {
-    local node=$1 secs=${2:-20} rpid=${PG__RPID[$1]:-} i
-    [ -n "$rpid" ] || return 0
+    local node=$1 secs=${2:-20} rpid=${PG__RPID[$1]:-} pm i
+    pm=$(pg__pm_pid "$node")
     for i in $(seq 1 $((secs * 10))); do
-        e2e_alive "$rpid" || break
+        pg__is_pm "$node" "$pm" || e2e_alive "$rpid" || break
         sleep 0.1
     done
-    if e2e_alive "$rpid"; then
+    if pg__is_pm "$node" "$pm" || e2e_alive "$rpid"; then
         return 1
     fi
-    wait "$rpid" 2>/dev/null
-    E2E_PIDS=$(echo " $E2E_PIDS " | sed "s/ $rpid / /g")
+    if [ -n "$rpid" ]; then
+        wait "$rpid" 2>/dev/null
+        E2E_PIDS=$(echo " $E2E_PIDS " | sed "s/ $rpid / /g")
+    fi
     PG__RPID[$node]=""
     return 0
 }
 
-# pg__stop_node NODE MODE - pg_ctl stop -m MODE, then the harder ways
+# pg__stop_node NODE MODE - pg_ctl stop -m MODE, then the harder ways. Goes
+# by the postmaster itself, so it works also when the subreaper is gone.
 pg__stop_node() {
-    local node=$1 mode=${2:-fast} rpid=${PG__RPID[$1]:-} pm p
-    [ -n "$rpid" ] || return 0
+    local node=$1 mode=${2:-fast} pm p
+    [ -n "${PG__DATA[$node]:-}" ] || return 0
     pg__resume "$node"     # a stopped process would never act on the signal
-    if e2e_alive "$rpid" && [ -f "${PG__DATA[$node]}/postmaster.pid" ]; then
+    pm=$(pg__pm_pid "$node")
+    if pg__is_pm "$node" "$pm"; then
         pg__as "$PG_BIN/pg_ctl" -D "${PG__DATA[$node]}" stop -m "$mode" -w -t 20 \
             >>"$PG_BASE/$node.log" 2>&1 ||
             pg__as "$PG_BIN/pg_ctl" -D "${PG__DATA[$node]}" stop -m immediate -w -t 10 \
                 >>"$PG_BASE/$node.log" 2>&1
     fi
     pg__wait_gone "$node" 10 && return 0
-    # last resort: SIGKILL the postmaster; its children notice and exit
-    pm=$(pg__pm_pid "$node")
-    e2e_alive "$pm" && kill -KILL "$pm" 2>/dev/null
+    # last resort: SIGKILL the postmaster (its children notice and exit),
+    # then anything of the node still there, then the subreaper
+    pg__is_pm "$node" "$pm" && kill -KILL "$pm" 2>/dev/null
     pg__wait_gone "$node" 10 && return 0
-    for p in $(pg_leftover_pids); do kill -KILL "$p" 2>/dev/null; done
-    kill -KILL "$rpid" 2>/dev/null
+    for p in $(pg_leftover_pids); do
+        case $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null) in
+        *"$PG_TAG-$node"*|*"${PG__DATA[$node]}"*) kill -KILL "$p" 2>/dev/null ;;
+        esac
+    done
+    [ -n "${PG__RPID[$node]:-}" ] && kill -KILL "${PG__RPID[$node]}" 2>/dev/null
     pg__wait_gone "$node" 5
 }
 
@@ -216,12 +233,7 @@ pg_start() {
 # checkpoint (recovery on the next start), like a crash. (A SIGKILL of the
 # postmaster is the same for WAL, but leaves its shared memory segments
 # behind for the next start of that data directory to clean up.)
-pg_kill_primary() {
-    pg__resume primary
-    pg__as "$PG_BIN/pg_ctl" -D "${PG__DATA[primary]}" stop -m immediate -w -t 10 \
-        >>"$PG_BASE/primary.log" 2>&1
-    pg__wait_gone primary 10 || pg__stop_node primary immediate
-}
+pg_kill_primary() { pg__stop_node primary immediate; }
 
 # pg_promote_standby - returns 0 once the standby is out of recovery and
 # not read-only; PG_PROMOTE_MS is how long that took
@@ -284,12 +296,21 @@ pg_leftover_pids() {
 }
 
 pg_teardown() {
-    local node
+    local node i left
     for node in $PG__NODES; do pg__resume "$node"; done
     # the standby first: a primary waiting for it is then stopped on its own
     for node in standby primary; do
         case " $PG__NODES " in *" $node "*) pg__stop_node "$node" fast ;; esac
     done
+    # nothing of ours may outlive the directory lib.sh removes next
+    for i in $(seq 1 30); do
+        left=$(pg_leftover_pids)
+        [ -z "$left" ] && return 0
+        sleep 0.1
+    done
+    echo "pglib: still running at teardown, killed: $left" >&2
+    # shellcheck disable=SC2086
+    kill -KILL $left 2>/dev/null
     return 0
 }
 
