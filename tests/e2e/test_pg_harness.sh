@@ -113,6 +113,8 @@ pg_action() {
     case $1 in
     pause-standby) pg_pause_standby ;;
     resume-standby) pg_resume_standby ;;
+    pause-primary) pg_pause primary ;;
+    resume-primary) pg_resume primary ;;
     stop-primary) pg_stop primary ;;
     start-primary) pg_start primary ;;
     restart-primary) pg_stop primary && pg_start primary ;;

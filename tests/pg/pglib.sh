@@ -20,6 +20,8 @@
 #                             (PG_PROMOTE_MS: how long that took)
 #   pg_pause_standby          SIGSTOP every process of the standby: a hung
 #   pg_resume_standby         synchronous standby; SIGCONT
+#   pg_pause [NODE] / pg_resume [NODE]   the same for any node (a server
+#                             that accepts TCP connections, then never answers)
 #   pg_stop [NODE]            fast shutdown (default NODE: primary)
 #   pg_start [NODE]           start again, same port (with a synchronous
 #                             standby: until it streams again)
@@ -275,6 +277,8 @@ pg__resume() {
     for p in ${PG__PAUSED[$node]:-}; do kill -CONT "$p" 2>/dev/null; done
     PG__PAUSED[$node]=""
 }
+pg_pause() { pg__pause "${1:-primary}"; }
+pg_resume() { pg__resume "${1:-primary}"; }
 pg_pause_standby() { pg__pause standby; }
 pg_resume_standby() { pg__resume standby; }
 

@@ -19,8 +19,9 @@
  *   CG_TEST_PG_ACTIONS=1      the harness serves actions: the program writes
  *                             "@@ ACTION" on stdout and waits for "ok" on
  *                             stdin (pause-standby, resume-standby,
- *                             stop-primary, start-primary, restart-primary,
- *                             kill-primary, promote-standby)
+ *                             pause-primary, resume-primary, stop-primary,
+ *                             start-primary, restart-primary, kill-primary,
+ *                             promote-standby)
  * Output: "ok NAME", "FAIL NAME" (failed checks before it), "skip NAME:
  * why", "# measured ..." lines, then "test_pgconn: N passed, N failed".
  */
@@ -709,6 +710,39 @@ static void test_hung_standby(void)
     cg_pgconn_free(&c);
 }
 
+static void test_server_hangs(void)
+{
+    struct cg_pgconn *c = open_uri(uri, 100);
+    struct cg_pgres *r = NULL;
+    char err[512];
+    char *v;
+    int64_t t0, el;
+    int rc;
+
+    v = one_value(c, "SELECT 1", &rc);
+    free(v);
+    /* every process of the server stopped: the kernel still accepts TCP
+     * connections (so PQcancel connects, sends, and waits forever for an
+     * answer), nothing else happens */
+    CHECK(action("pause-primary") == 0);
+    t0 = now_ms();
+    rc = cg_pgconn_exec(c, t0 + 500, "SELECT 1", 0, NULL, &r, err, sizeof err);
+    el = now_ms() - t0;
+    CHECK(action("resume-primary") == 0);
+    CHECK_RC(rc, CG_PGCONN_TIMEOUT, err);
+    CHECK(el >= 500 + 1000 - 10 && el < 500 + 1000 + 300); /* deadline + cancel grace */
+    CHECK(strstr(err, "connection dropped") != NULL);
+    CHECK(!cg_pgconn_connected(c));
+    printf("# measured: server stopped (SIGSTOP) during a call with a 500 ms deadline: %s after "
+           "%lld ms: %s\n", cg_pgconn_rc_name(rc), (long long) el, err);
+    cg_pgres_free(&r);
+    v = one_value(c, "SELECT 'reconnected'", &rc);
+    CHECK_STR(v, "reconnected");
+    CHECK(cg_pgconn_generation(c) == 2);
+    free(v);
+    cg_pgconn_free(&c);
+}
+
 static void test_restart(void)
 {
     struct cg_pgconn *c = open_uri(uri, 100);
@@ -880,11 +914,12 @@ int main(void)
     RUN(test_lost_inside_transaction);
     if (actions) {
         RUN(test_hung_standby);
+        RUN(test_server_hangs);
         RUN(test_restart);
         RUN(test_down_and_backoff);
         RUN(test_failover);
     } else {
-        printf("skip test_hung_standby, test_restart, test_down_and_backoff, test_failover: "
+        printf("skip test_hung_standby, test_server_hangs, test_restart, test_down_and_backoff, test_failover: "
                "CG_TEST_PG_ACTIONS not set\n");
     }
     printf("test_pgconn: %d passed, %d failed\n", passed, failed);
