@@ -9,7 +9,8 @@
 set -eu
 
 PKGS="build-essential pkg-config libmilter-dev libsqlite3-dev sqlite3 libjansson-dev
-libspf2-dev libicu-dev postfix swaks python3 util-linux procps chromium"
+libspf2-dev libicu-dev postfix swaks python3 util-linux procps chromium
+postgresql-15 postgresql-client-15 libpq-dev"
 [ "${CG_DEPS_EXTRA:-}" ] && PKGS="$PKGS $CG_DEPS_EXTRA"
 
 missing=""
@@ -26,6 +27,23 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
+# PostgreSQL: the tests run private clusters (tests/pg/pglib.sh) and never use
+# a system one. Installing postgresql-15 normally creates and starts a cluster
+# 15/main on port 5432 (postgresql-common's maintainer scripts follow
+# /etc/postgresql-common/createcluster.conf, default create_main_cluster =
+# true). On a machine without postgresql-common yet, write that file first so
+# no cluster is created or started. The package installs the file through
+# ucf, which keeps an existing one (UCF_FORCE_CONFFOLD says so without a
+# prompt). Where postgresql-common is installed already, the file is the
+# admin's and is left alone.
+pgc=$(dpkg-query -W -f='${db:Status-Status}' postgresql-common 2>/dev/null || true)
+if [ "$pgc" != "installed" ]; then
+    mkdir -p /etc/postgresql-common
+    printf '%s\n' "# written by contactgate's scripts/deps.sh before postgresql-common was" \
+        "# installed: no system cluster (the tests run private ones)" \
+        "create_main_cluster = false" >> /etc/postgresql-common/createcluster.conf
+fi
+export UCF_FORCE_CONFFOLD=1
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 # apt-get update only when the package lists are missing or a package is unknown.
 if ! apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1; then
