@@ -32,10 +32,10 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 CC      ?= gcc
 BUILD   ?= build
-PKG     := sqlite3 jansson icu-i18n
+PKG     := sqlite3 jansson icu-i18n libpq
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Werror
-CPPFLAGS += -Iinclude -Icore -Icore/store -D_GNU_SOURCE -DCG_PLUGIN_DIR='"$(LIBDIR)/plugins"'
+CPPFLAGS += -Iinclude -Icore -Icore/store -D_GNU_SOURCE -DCG_WITH_LIBPQ -DCG_PLUGIN_DIR='"$(LIBDIR)/plugins"'
 CFLAGS  += -std=c11 $(OPT) $(WARN) -fPIC $(shell pkg-config --cflags $(PKG))
 DEPFLAGS = -MMD -MP
 LDLIBS_CORE := $(shell pkg-config --libs $(PKG)) -ldl -lpthread -lm
