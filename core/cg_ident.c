@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cg_addr.h"
 #include "cg_ident.h"
 #include "cg_log.h"
 #include "cg_util.h"
@@ -128,30 +129,76 @@ void cg_ident_department(const struct cg_config *cfg, struct cg_msg *m, int use_
         *settled_r = settled;
 }
 
+/* cg_ident_addr_flags - see cg_ident.h */
+unsigned cg_ident_addr_flags(const struct cg_config *cfg)
+{
+    return (cfg->fold_local ? CG_ADDR_FOLD_LOCAL : 0) | (cfg->strip_plus ? CG_ADDR_STRIP_PLUS : 0);
+}
+
+/* cg_ident_rcpt_address - see cg_ident.h */
+void cg_ident_rcpt_address(const struct cg_config *cfg, struct cg_rcpt *r, const char *mta,
+                           const char *queue_id)
+{
+    const char *why = NULL;
+    enum cg_addr_source src;
+    char raw[120];
+    free(r->addr);
+    r->addr = cg_addr_envelope(r->raw, mta, cg_ident_addr_flags(cfg), &why, &src);
+    cg_addr_printable(r->raw, raw, sizeof raw);
+    if (!queue_id)
+        queue_id = "NOQUEUE";
+    if (!r->addr)
+        cg_log(LOG_NOTICE, "%s: recipient <%s>: %s; not a customer", queue_id, raw,
+               why ? why : "empty");
+    else if (src == CG_ADDR_FROM_MTA)
+        cg_log(LOG_INFO, "%s: recipient <%s>: %s; the MTA's own form <%s> is the customer address",
+               queue_id, raw, why, r->addr);
+    else if (src == CG_ADDR_FROM_RAW)
+        cg_log(LOG_NOTICE, "%s: recipient <%s> cannot be parsed (%s); it is decided as its "
+               "own customer <%s>", queue_id, raw, why, r->addr);
+}
+
+/* cg_ident_sender - see cg_ident.h */
+char *cg_ident_sender(const char *arg, const char *mta, const char *queue_id)
+{
+    const char *why = NULL;
+    enum cg_addr_source src;
+    char raw[120];
+    char *s = cg_addr_envelope(arg, mta, CG_ADDR_FOLD_LOCAL | CG_ADDR_NULL_OK, &why, &src);
+    cg_addr_printable(arg, raw, sizeof raw);
+    if (!queue_id)
+        queue_id = "NOQUEUE";
+    if (src == CG_ADDR_FROM_MTA)
+        cg_log(LOG_INFO, "%s: sender <%s>: %s; the MTA's own form <%s> is matched", queue_id,
+               raw, why, s);
+    else if (src == CG_ADDR_FROM_RAW)
+        cg_log(LOG_NOTICE, "%s: sender <%s> cannot be parsed (%s); it is matched as <%s>",
+               queue_id, raw, why, s ? s : "");
+    return s ? s : cg_xstrdup("");
+}
+
+/* cg_ident_customer - see cg_ident.h */
+int cg_ident_customer(cg_store *st, const char *addr, char **cust_r, char **tz_r)
+{
+    *cust_r = NULL;
+    if (tz_r)
+        *tz_r = NULL;
+    int found = st ? cg_store_customer_lookup(st, addr, cust_r, tz_r) : 0;
+    if (found < 0)
+        return -1;
+    if (!found)
+        *cust_r = cg_xstrdup(addr);
+    return found;
+}
+
 /* cg_ident_recipient - see cg_ident.h */
 int cg_ident_recipient(const struct cg_config *cfg, cg_store *st, struct cg_rcpt *r)
 {
-    const char *why = NULL;
-    free(r->addr);
-    r->addr = cg_addr_normalise(r->raw, cfg->fold_local, cfg->strip_plus, 0, &why);
-    if (!r->addr) {
-        /* The MTA accepted it, so it may be valid but unusual (a quoted
-         * local part with blanks): the strategy still applies, to the
-         * address as written, lower-cased. Only an empty one is skipped. */
-        const char *s = r->raw ? r->raw : "";
-        while (*s == ' ' || *s == '<')
-            s++;
-        size_t n = strlen(s);
-        while (n && (s[n - 1] == '>' || s[n - 1] == ' '))
-            n--;
-        if (!n)
-            return 0;
-        r->addr = cg_xstrndup(s, n > 254 ? 254 : n);
-        for (char *p = r->addr; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-        cg_log(LOG_NOTICE, "recipient %s: %s; applying the strategy to it as written", r->addr,
-               why ? why : "not a plain address");
-    }
+    if (!r->addr) /* the milter sets it at RCPT, with the MTA's own form */
+        cg_ident_rcpt_address(cfg, r, NULL, NULL);
+    if (!r->addr)
+        return 0;
+    r->exempt = 0;
     for (size_t i = 0; i < cfg->n_exempt; i++)
         if (cg_glob_match(cfg->exempt[i], r->addr)) {
             r->exempt = 1;
@@ -160,16 +207,11 @@ int cg_ident_recipient(const struct cg_config *cfg, cg_store *st, struct cg_rcpt
     free(r->customer);
     free(r->timezone);
     r->customer = r->timezone = NULL;
-    if (r->exempt || !st) {
+    if (r->exempt) {
         r->customer = cg_xstrdup(r->addr);
         return 0;
     }
-    int found = cg_store_customer_lookup(st, r->addr, &r->customer, &r->timezone);
-    if (found < 0)
-        return -1;
-    if (!found)
-        r->customer = cg_xstrdup(r->addr);
-    return 0;
+    return cg_ident_customer(st, r->addr, &r->customer, &r->timezone) < 0 ? -1 : 0;
 }
 
 /* dept_allows - does the department permit this category */

@@ -14,10 +14,32 @@
  * header). *settled_r = 1 when no header can change the result. */
 void cg_ident_department(const struct cg_config *cfg, struct cg_msg *m,
                          int use_headers, int *settled_r);
-/* Normalise the recipient, apply exemptions, look up the customer map.
- * Returns 0, or -1 on a store error. A malformed address leaves r->addr
- * NULL and is not an error (the MTA decides about it). */
+/* Normalise the recipient (cg_ident_rcpt_address, unless the milter did
+ * already), apply exemptions, look up the customer map. Returns 0, or -1
+ * on a store error. Only an empty address leaves r->addr NULL (not a
+ * customer; the MTA refuses it anyway). */
 int cg_ident_recipient(const struct cg_config *cfg, cg_store *st, struct cg_rcpt *r);
+/* cg_ident_addr_flags - recipients.lowercase and recipients.strip_plus as
+ * cg_addr flags: every recipient address that comes in is normalised
+ * with cg_addr_normalise(raw, cg_ident_addr_flags(cfg), ...). */
+unsigned cg_ident_addr_flags(const struct cg_config *cfg);
+/* cg_ident_rcpt_address - r->addr, the recipient's key, from the RCPT
+ * argument (r->raw) and the MTA's own parse of it (mta: {rcpt_addr}, NULL
+ * when there is none) by cg_addr_envelope. An address that cannot be
+ * parsed is its own customer (cg_addr_fallback) and gets one syslog line
+ * naming queue_id (NULL: NOQUEUE) and why; so does the MTA's form when it
+ * is used instead of the argument. */
+void cg_ident_rcpt_address(const struct cg_config *cfg, struct cg_rcpt *r, const char *mta,
+                           const char *queue_id);
+/* cg_ident_sender - the envelope sender as sender patterns see it: its
+ * canonical mailbox, local part lower-cased, +tag kept (patterns may name
+ * one); "" for the null sender; an unparseable one lower-cased as written
+ * (and logged), never "". mta: {mail_addr} or NULL. Never NULL. */
+char *cg_ident_sender(const char *arg, const char *mta, const char *queue_id);
+/* cg_ident_customer - the customer of a normalised address: its id in
+ * the customer map (and its time zone, tz_r may be NULL), else the address
+ * itself. Returns 1 mapped, 0 not, -1 store error (nothing allocated). */
+int cg_ident_customer(cg_store *st, const char *addr, char **cust_r, char **tz_r);
 /* Category from the control header, heuristics, department default. */
 void cg_ident_category(const struct cg_config *cfg, struct cg_msg *m);
 /* Candidate categories at RCPT: default, allowed patterns, heuristic

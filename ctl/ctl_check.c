@@ -286,13 +286,8 @@ static int check_run(struct ctl *c, int argc, char **argv)
         rc = ctl_err(CTL_USAGE, cmd, "no recipient: give --to (or an --eml with To:)");
     if (rc != CTL_OK)
         goto out;
-    const char *why = NULL;
-    char *norm = *sender ? cg_addr_normalise(sender, 0, 0, 0, &why) : cg_xstrdup("");
-    if (!norm) {
-        rc = ctl_err(CTL_USAGE, cmd, "sender \"%s\": %s", sender, why ? why : "not an address");
-        goto out;
-    }
-    m.sender = norm;
+    /* as the milter reads MAIL FROM (an unparseable sender is matched as written) */
+    m.sender = cg_ident_sender(sender, NULL, NULL);
 
     struct tr t = {.c = c, .events = c->json ? json_array() : NULL};
     struct cg_trace tracer = {on_trace, &t};

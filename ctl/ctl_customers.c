@@ -15,6 +15,8 @@
 
 #include "cg_store_admin.h"
 #include "cg_tz.h"
+#include "cg_addr.h"
+#include "cg_ident.h"
 #include "cg_util.h"
 #include "ctl.h"
 
@@ -98,7 +100,7 @@ static int put(struct imp *im, const char *where, const char *sep, const char *a
 {
     struct cg_config *cfg = im->c->cfg;
     const char *why = NULL;
-    char *addr = cg_addr_normalise(addr_raw, cfg->fold_local, cfg->strip_plus, 0, &why);
+    char *addr = cg_addr_normalise(addr_raw, cg_ident_addr_flags(cfg), &why);
     if (!addr)
         return ctl_err(CTL_USAGE, CMD, "%s%saddress: \"%s\" is not an address: %s", where, sep,
                        addr_raw, why ? why : "malformed");

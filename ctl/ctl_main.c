@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_addr.h"
+#include "cg_ident.h"
 #include "cg_log.h"
 #include "cg_util.h"
 #include "cg_priv.h"
@@ -103,31 +105,30 @@ char *ctl_customer(struct ctl *c, const char *arg, int *rc_r)
         *rc_r = CTL_USAGE;
         return NULL;
     }
+    /* the key the milter gives this recipient, however it is spelled */
     const char *why = NULL;
-    char *addr = cg_addr_normalise(arg, cfg->fold_local, cfg->strip_plus, 0, &why);
+    char *addr = cg_addr_key(arg, cg_ident_addr_flags(cfg), &why);
     if (!addr) {
         *rc_r = ctl_err(CTL_USAGE, NULL, "\"%s\": %s", arg, why);
         return NULL;
     }
+    if (why)
+        ctl_err(CTL_OK, NULL, "warning: \"%s\" cannot be parsed as an address (%s): taken as "
+                "<%s>, the customer the milter makes of such a recipient", arg, why, addr);
     cg_store *st = ctl_store(c);
     if (!st) {
         free(addr);
         *rc_r = CTL_STORE;
         return NULL;
     }
-    char *cust = NULL, *tz = NULL;
-    int found = cg_store_customer_lookup(st, addr, &cust, &tz);
-    free(tz);
+    char *cust = NULL;
+    int found = cg_ident_customer(st, addr, &cust, NULL);
+    free(addr);
     if (found < 0) {
-        free(addr);
         *rc_r = ctl_err(CTL_STORE, NULL, "%s", cg_store_errmsg(st));
         return NULL;
     }
-    if (found) {
-        free(addr);
-        return cust;
-    }
-    return addr;
+    return cust;
 }
 
 /* ctl_customer_store - the customer (if any) and the store */
