@@ -576,13 +576,17 @@ static void fold_local(struct cg_buf *v)
     lower_in_place(v->s, v->len);
 }
 
-/* cg_addr_normalise - see cg_addr.h */
-char *cg_addr_normalise(const char *raw, unsigned flags, const char **why)
+/* normalise - cg_addr_normalise; when the address parses but is over a
+ * length limit and over_r is given, *over_r is its canonical form anyway
+ * (what cg_addr_fallback then bounds) */
+static char *normalise(const char *raw, unsigned flags, const char **why, char **over_r)
 {
     const char *dummy;
     if (!why)
         why = &dummy;
     *why = NULL;
+    if (over_r)
+        *over_r = NULL;
     if (!raw) {
         *why = "no address";
         return NULL;
@@ -610,6 +614,7 @@ char *cg_addr_normalise(const char *raw, unsigned flags, const char **why)
     cg_buf_addn(&P.local, "", 0);
     cg_buf_addn(&P.domain, "", 0);
     struct cg_buf out = {0};
+    const char *limit = NULL;
     *why = parse(s, n, &P, 0);
     if (!*why && has_8bit(P.local.s, P.local.len) &&
         !utf8_valid((const unsigned char *)P.local.s, P.local.len))
@@ -618,11 +623,12 @@ char *cg_addr_normalise(const char *raw, unsigned flags, const char **why)
         /* the limits apply to the mailbox itself, before any folding */
         local_out(&out, P.local.s, P.local.len);
         if (out.len > CG_ADDR_LOCAL_MAX)
-            *why = "the local part is longer than 64 characters";
+            limit = "the local part is longer than 64 characters";
         else if (out.len + 1 + P.domain.len > CG_ADDR_MAX)
-            *why = "the address is longer than 254 characters";
+            limit = "the address is longer than 254 characters";
     }
-    if (*why) {
+    if (*why || (limit && !over_r)) {
+        *why = *why ? *why : limit;
         cg_buf_free(&P.local);
         cg_buf_free(&P.domain);
         cg_buf_free(&out);
@@ -641,7 +647,18 @@ char *cg_addr_normalise(const char *raw, unsigned flags, const char **why)
     cg_buf_addn(&out, P.domain.s, P.domain.len);
     cg_buf_free(&P.local);
     cg_buf_free(&P.domain);
+    if (limit) {
+        *why = limit;
+        *over_r = out.s;
+        return NULL;
+    }
     return out.s;
+}
+
+/* cg_addr_normalise - see cg_addr.h */
+char *cg_addr_normalise(const char *raw, unsigned flags, const char **why)
+{
+    return normalise(raw, flags, why, NULL);
 }
 
 /* cg_addr_fallback - see cg_addr.h */
@@ -675,11 +692,13 @@ char *cg_addr_fallback(const char *raw)
 /* cg_addr_key - see cg_addr.h */
 char *cg_addr_key(const char *raw, unsigned flags, const char **why)
 {
-    const char *dummy;
-    if (!why)
-        why = &dummy;
-    char *a = cg_addr_normalise(raw, flags, why);
-    return a ? a : cg_addr_fallback(raw);
+    char *over = NULL;
+    char *a = normalise(raw, flags, why, &over);
+    if (!a) {
+        a = cg_addr_fallback(over ? over : raw);
+        free(over);
+    }
+    return a;
 }
 
 /* same_mailbox - equal up to case (Unicode case folding where needed) */
@@ -706,23 +725,28 @@ char *cg_addr_envelope(const char *arg, const char *mta, unsigned flags, const c
         why = &dummy;
     if (!src_r)
         src_r = &src_dummy;
-    char *a = cg_addr_normalise(arg ? arg : "", flags, &why_arg);
-    char *m = mta && *mta ? cg_addr_normalise(mta, flags & ~CG_ADDR_NULL_OK, &why_mta) : NULL;
+    char *a_over = NULL, *m_over = NULL, *key;
+    char *a = normalise(arg ? arg : "", flags, &why_arg, &a_over);
+    char *m = mta && *mta ? normalise(mta, flags & ~CG_ADDR_NULL_OK, &why_mta, &m_over) : NULL;
     if (a && (!m || same_mailbox(a, m))) {
         free(m);
         *why = NULL;
         *src_r = CG_ADDR_FROM_ARG;
-        return a;
-    }
-    if (m) {
+        key = a;
+    } else if (m) {
         *why = a ? "the MTA resolved it to another mailbox" : why_arg;
         free(a);
         *src_r = CG_ADDR_FROM_MTA;
-        return m;
+        key = m;
+    } else {
+        /* an over-long mailbox is still one key however it is spelled */
+        *why = why_arg;
+        *src_r = CG_ADDR_FROM_RAW;
+        key = cg_addr_fallback(a_over ? a_over : m_over ? m_over : arg);
     }
-    *why = why_arg;
-    *src_r = CG_ADDR_FROM_RAW;
-    return cg_addr_fallback(arg);
+    free(a_over);
+    free(m_over);
+    return key;
 }
 
 /* cg_addr_pattern - see cg_addr.h */

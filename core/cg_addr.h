@@ -43,13 +43,16 @@
 char *cg_addr_normalise(const char *raw, unsigned flags, const char **why);
 
 /* cg_addr_fallback - the key of an address that cannot be parsed: raw
- * without surrounding blanks and <>, lower-cased, control characters as
- * '?', at most CG_ADDR_MAX octets. NULL when nothing is left. */
+ * without surrounding blanks and <>, lower-cased, control characters (and
+ * any octet of invalid UTF-8) as '?', at most CG_ADDR_MAX octets. NULL
+ * when nothing is left. */
 char *cg_addr_fallback(const char *raw);
 
 /* cg_addr_key - cg_addr_normalise, else (with *why set) cg_addr_fallback:
- * the key contactgate uses for an address whatever it is. NULL only for
- * an empty address. *why is NULL when raw parsed. */
+ * the key contactgate uses for an address whatever it is. An address that
+ * parses but is over a length limit falls back from its canonical form,
+ * so its spellings still make one key. NULL only for an empty address.
+ * *why is NULL when raw normalised. */
 char *cg_addr_key(const char *raw, unsigned flags, const char **why);
 
 /* Which input cg_addr_envelope took. */
@@ -66,9 +69,9 @@ enum cg_addr_source {
  * canonical form is used when the MTA's agrees with it up to case (Postfix
  * lower-cases the whole macro) or there is none; otherwise the MTA's,
  * which is what it delivers to (a '%' or '!' path Sendmail resolved, an
- * unqualified name Postfix completed). *src_r says which; *why why the
- * argument was not used. NULL only for an empty argument without
- * CG_ADDR_NULL_OK. */
+ * unqualified name Postfix completed). Neither: the fallback as in
+ * cg_addr_key. *src_r says which; *why why the argument was not used.
+ * NULL only for an empty argument without CG_ADDR_NULL_OK. */
 char *cg_addr_envelope(const char *arg, const char *mta, unsigned flags, const char **why,
                        enum cg_addr_source *src_r);
 

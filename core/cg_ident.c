@@ -15,6 +15,7 @@
  * unknown department with no permitted claim gets the category "unknown".
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -135,46 +136,78 @@ unsigned cg_ident_addr_flags(const struct cg_config *cfg)
     return (cfg->fold_local ? CG_ADDR_FOLD_LOCAL : 0) | (cfg->strip_plus ? CG_ADDR_STRIP_PLUS : 0);
 }
 
+/* where_of - who sent it, for a line written before the MTA has a queue
+ * ID (Postfix assigns one only once the first recipient is accepted):
+ * "4666EA72338", or "NOQUEUE: from=<sender> client=<addr>" as in
+ * Postfix's own RCPT-stage lines */
+static const char *where_of(const struct cg_msg *m, char *buf, size_t len)
+{
+    if (m && m->queue_id)
+        return m->queue_id;
+    char s[120];
+    snprintf(buf, len, "NOQUEUE: from=<%s> client=%s",
+             cg_addr_printable(m ? m->sender : NULL, s, sizeof s),
+             m && m->client_addr ? m->client_addr : "unknown");
+    return buf;
+}
+
+/* shown - an envelope argument for a log line: printable, bounded, in <> */
+static const char *shown(const char *arg, char *buf, size_t len)
+{
+    char tmp[120];
+    cg_addr_printable(arg ? arg : "", tmp, sizeof tmp);
+    snprintf(buf, len, tmp[0] == '<' ? "%s" : "<%s>", tmp);
+    return buf;
+}
+
 /* cg_ident_rcpt_address - see cg_ident.h */
-void cg_ident_rcpt_address(const struct cg_config *cfg, struct cg_rcpt *r, const char *mta,
-                           const char *queue_id)
+void cg_ident_rcpt_address(const struct cg_config *cfg, const struct cg_msg *m,
+                           struct cg_rcpt *r, const char *mta)
 {
     const char *why = NULL;
     enum cg_addr_source src;
-    char raw[120];
+    char raw[130], where[300];
     free(r->addr);
     r->addr = cg_addr_envelope(r->raw, mta, cg_ident_addr_flags(cfg), &why, &src);
-    cg_addr_printable(r->raw, raw, sizeof raw);
-    if (!queue_id)
-        queue_id = "NOQUEUE";
+    if (src == CG_ADDR_FROM_ARG || (m && m->quiet))
+        return;
+    shown(r->raw, raw, sizeof raw);
     if (!r->addr)
-        cg_log(LOG_NOTICE, "%s: recipient <%s>: %s; not a customer", queue_id, raw,
-               why ? why : "empty");
+        cg_log(LOG_NOTICE, "%s: recipient %s: %s; not a customer", where_of(m, where, sizeof where),
+               raw, why ? why : "empty");
     else if (src == CG_ADDR_FROM_MTA)
-        cg_log(LOG_INFO, "%s: recipient <%s>: %s; the MTA's own form <%s> is the customer address",
-               queue_id, raw, why, r->addr);
-    else if (src == CG_ADDR_FROM_RAW)
-        cg_log(LOG_NOTICE, "%s: recipient <%s> cannot be parsed (%s); it is decided as its "
-               "own customer <%s>", queue_id, raw, why, r->addr);
+        cg_log(LOG_INFO, "%s: recipient %s: %s; the MTA's own form <%s> is the customer address",
+               where_of(m, where, sizeof where), raw, why, r->addr);
+    else
+        cg_log(LOG_NOTICE, "%s: recipient %s cannot be parsed (%s); it is decided as its "
+               "own customer <%s>", where_of(m, where, sizeof where), raw, why, r->addr);
 }
 
 /* cg_ident_sender - see cg_ident.h */
-char *cg_ident_sender(const char *arg, const char *mta, const char *queue_id)
+char *cg_ident_sender(const struct cg_msg *m, const char *arg, const char *mta)
 {
     const char *why = NULL;
     enum cg_addr_source src;
-    char raw[120];
+    char raw[130], where[300];
     char *s = cg_addr_envelope(arg, mta, CG_ADDR_FOLD_LOCAL | CG_ADDR_NULL_OK, &why, &src);
-    cg_addr_printable(arg, raw, sizeof raw);
-    if (!queue_id)
-        queue_id = "NOQUEUE";
+    if (!s)
+        s = cg_xstrdup("");
+    if (src == CG_ADDR_FROM_ARG || (m && m->quiet))
+        return s;
+    shown(arg, raw, sizeof raw);
+    /* the sender is what is being read: the line names the client */
+    if (m && m->queue_id)
+        snprintf(where, sizeof where, "%s", m->queue_id);
+    else
+        snprintf(where, sizeof where, "NOQUEUE: client=%s",
+                 m && m->client_addr ? m->client_addr : "unknown");
     if (src == CG_ADDR_FROM_MTA)
-        cg_log(LOG_INFO, "%s: sender <%s>: %s; the MTA's own form <%s> is matched", queue_id,
+        cg_log(LOG_INFO, "%s: sender %s: %s; the MTA's own form <%s> is matched", where, raw,
+               why, s);
+    else
+        cg_log(LOG_NOTICE, "%s: sender %s cannot be parsed (%s); it is matched as <%s>", where,
                raw, why, s);
-    else if (src == CG_ADDR_FROM_RAW)
-        cg_log(LOG_NOTICE, "%s: sender <%s> cannot be parsed (%s); it is matched as <%s>",
-               queue_id, raw, why, s ? s : "");
-    return s ? s : cg_xstrdup("");
+    return s;
 }
 
 /* cg_ident_customer - see cg_ident.h */
@@ -195,7 +228,7 @@ int cg_ident_customer(cg_store *st, const char *addr, char **cust_r, char **tz_r
 int cg_ident_recipient(const struct cg_config *cfg, cg_store *st, struct cg_rcpt *r)
 {
     if (!r->addr) /* the milter sets it at RCPT, with the MTA's own form */
-        cg_ident_rcpt_address(cfg, r, NULL, NULL);
+        cg_ident_rcpt_address(cfg, NULL, r, NULL);
     if (!r->addr)
         return 0;
     r->exempt = 0;

@@ -27,15 +27,18 @@ unsigned cg_ident_addr_flags(const struct cg_config *cfg);
  * argument (r->raw) and the MTA's own parse of it (mta: {rcpt_addr}, NULL
  * when there is none) by cg_addr_envelope. An address that cannot be
  * parsed is its own customer (cg_addr_fallback) and gets one syslog line
- * naming queue_id (NULL: NOQUEUE) and why; so does the MTA's form when it
- * is used instead of the argument. */
-void cg_ident_rcpt_address(const struct cg_config *cfg, struct cg_rcpt *r, const char *mta,
-                           const char *queue_id);
+ * with why, naming m's queue ID (before Postfix has one: NOQUEUE, sender
+ * and client, as Postfix's own RCPT-stage lines); the MTA's form, when it
+ * is used instead of the argument, gets one too. m may be NULL (no line
+ * context); m->quiet: no line. */
+void cg_ident_rcpt_address(const struct cg_config *cfg, const struct cg_msg *m,
+                           struct cg_rcpt *r, const char *mta);
 /* cg_ident_sender - the envelope sender as sender patterns see it: its
  * canonical mailbox, local part lower-cased, +tag kept (patterns may name
  * one); "" for the null sender; an unparseable one lower-cased as written
- * (and logged), never "". mta: {mail_addr} or NULL. Never NULL. */
-char *cg_ident_sender(const char *arg, const char *mta, const char *queue_id);
+ * (and logged like a recipient), never "". mta: {mail_addr} or NULL. m
+ * (may be NULL) gives the line its queue ID or client. Never NULL. */
+char *cg_ident_sender(const struct cg_msg *m, const char *arg, const char *mta);
 /* cg_ident_customer - the customer of a normalised address: its id in
  * the customer map (and its time zone, tz_r may be NULL), else the address
  * itself. Returns 1 mapped, 0 not, -1 store error (nothing allocated). */

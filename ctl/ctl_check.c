@@ -287,7 +287,7 @@ static int check_run(struct ctl *c, int argc, char **argv)
     if (rc != CTL_OK)
         goto out;
     /* as the milter reads MAIL FROM (an unparseable sender is matched as written) */
-    m.sender = cg_ident_sender(sender, NULL, NULL);
+    m.sender = cg_ident_sender(&m, sender, NULL);
 
     struct tr t = {.c = c, .events = c->json ? json_array() : NULL};
     struct cg_trace tracer = {on_trace, &t};

@@ -200,7 +200,7 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
     c->too_many_headers = 0;
     cg_msg_set(&c->m.queue_id, macro(ctx, "i"));
     /* the argument as the client wrote it, and the MTA's own parse of it */
-    c->m.sender = cg_ident_sender(argv[0], macro(ctx, "{mail_addr}"), c->m.queue_id);
+    c->m.sender = cg_ident_sender(&c->m, argv[0], macro(ctx, "{mail_addr}"));
     cg_msg_set(&c->m.auth_user, macro(ctx, "{auth_authen}"));
     if (!c->m.client_addr)
         cg_msg_set(&c->m.client_addr, macro(ctx, "{client_addr}"));
@@ -218,7 +218,7 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
     struct cg_rcpt *r = cg_msg_add_rcpt(&c->m, argv[0]);
     if (!c->m.queue_id)
         cg_msg_set(&c->m.queue_id, macro(ctx, "i"));
-    cg_ident_rcpt_address(c->cfg, r, macro(ctx, "{rcpt_addr}"), c->m.queue_id);
+    cg_ident_rcpt_address(c->cfg, &c->m, r, macro(ctx, "{rcpt_addr}"));
     struct cg_decision d;
     c->m.now = 0;
     cg_decider_rcpt(milter_dc, c->cfg, &c->m, r, &d);

@@ -371,6 +371,27 @@ static void test_fallback(void)
     CG_CHECK_STR(f, "a b@x");
     CG_CHECK_CONTAINS(why, "two words");
     free(f);
+    /* a mailbox over a length limit (Postfix and Sendmail deliver a 70
+     * character local part) is still one key however it is spelled */
+    char l70[71];
+    memset(l70, 'A', 70);
+    l70[70] = 0;
+    char *s1 = cg_xasprintf("<@a.example:\"%s\"@Cust.Example.>", l70);
+    char *s2 = cg_xasprintf("%s@cust.example", l70);
+    f = cg_addr_key(s1, CG_ADDR_FOLD_LOCAL, &why);
+    CG_CHECK_CONTAINS(why, "longer than 64");
+    char *g = cg_addr_key(s2, CG_ADDR_FOLD_LOCAL, &why);
+    CG_CHECK_STR(f, g);
+    CG_CHECK(f && f[0] == 'a' && strlen(f) == 70 + strlen("@cust.example"));
+    free(g);
+    enum cg_addr_source src;
+    g = cg_addr_envelope(s1, s2, CG_ADDR_FOLD_LOCAL, &why, &src);
+    CG_CHECK_STR(g, f);
+    CG_CHECK(src == CG_ADDR_FROM_RAW);
+    free(g);
+    free(f);
+    free(s1);
+    free(s2);
     f = cg_addr_key("<Ann@X.Example.>", CG_ADDR_FOLD_LOCAL, &why);
     CG_CHECK_STR(f, "ann@x.example");
     CG_CHECK(why == NULL);
