@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cg_addr.h"
 #include "cg_engine.h"
 #include "cg_ident.h"
 #include "cg_util.h"
@@ -286,8 +287,14 @@ static int check_run(struct ctl *c, int argc, char **argv)
         rc = ctl_err(CTL_USAGE, cmd, "no recipient: give --to (or an --eml with To:)");
     if (rc != CTL_OK)
         goto out;
-    /* as the milter reads MAIL FROM (an unparseable sender is matched as written) */
-    m.sender = cg_ident_sender(&m, sender, NULL);
+    const char *why = NULL;
+    char *norm = cg_addr_normalise(sender, CG_ADDR_NULL_OK, &why);
+    if (!norm) {
+        rc = ctl_err(CTL_USAGE, cmd, "sender \"%s\": %s", sender, why);
+        goto out;
+    }
+    free(norm);
+    m.sender = cg_ident_sender(&m, sender, NULL); /* as the milter reads MAIL FROM */
 
     struct tr t = {.c = c, .events = c->json ? json_array() : NULL};
     struct cg_trace tracer = {on_trace, &t};

@@ -74,7 +74,8 @@ static int record_run(struct ctl *c, int argc, char **argv)
     char *addr = NULL;
     if (strchr(who, '@')) {
         const char *why = NULL;
-        /* the key ctl_customer uses (it warns when who cannot be parsed) */
+        /* the key ctl_customer uses for a customer the milter decided
+         * under an unparseable address (it refuses any other) */
         addr = cg_addr_key(who, cg_ident_addr_flags(cfg), &why);
         if (!addr)
             return ctl_err(CTL_USAGE, cmd, "\"%s\": %s", who, why ? why : "malformed address");

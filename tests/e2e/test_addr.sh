@@ -196,9 +196,17 @@ t_eq "forget with an odd spelling erases ann's contacts" "$(jget "$out" 'r["cust
     "ann@cust.example 3"
 t_eq "nothing of ann is left" "$(sql "SELECT count(*) FROM contacts WHERE customer = 'ann@cust.example'")" 0
 
-out=$(cg_ctl history 'ann smith@cust.example' 2>&1 >/dev/null)
-t_match "an unparseable address on the command line: a warning, and the milter's key" "$out" \
-    'warning: "ann smith@cust.example" cannot be parsed as an address \(the local part has two words without a dot between them\): taken as <ann smith@cust.example>'
+out=$(cg_ctl history 'ann smith@cust.example' 2>&1); rc=$?
+t_match "an unparseable address never seen: exit 1 with why" "$rc/$out" \
+    '^1/contactgatectl: "ann smith@cust.example": the local part has two words without a dot between them$'
+out=$(cg_ctl --json history "<@a.example:$long@LONG.example>" 2>"$E2E_DIR/stderr")
+t_eq "one the milter decided as its own customer: history finds it" \
+    "$(jget "$out" 'r["customer"]+" "+str(sum(1 for e in r["events"] if e["kind"]=="contact"))')" \
+    "$long@long.example 3"
+t_match "with a warning that says so" "$(cat "$E2E_DIR/stderr")" \
+    'warning: ".*" is not an address \(the local part is longer than 64 characters\), but the milter decided such a recipient as the customer <x+@long.example>'
+out=$(cg_ctl --json forget "\"$long\"@Long.Example" 2>/dev/null)
+t_eq "and forget erases it" "$(jget "$out" 'str(r["contacts"])')" 3
 out=$(printf 'address,customer,timezone\nann smith@cust.example,C9,\n' > "$E2E_DIR/bad.csv"; chmod 644 "$E2E_DIR/bad.csv"
       cg_ctl customers import "$E2E_DIR/bad.csv" 2>&1); rc=$?
 t_eq "customers import refuses an unparseable address (exit 1)" "$rc" 1
