@@ -193,6 +193,32 @@ static void addc(struct lex *L, unsigned char c)
     cg_buf_addn(&L->val, &ch, 1);
 }
 
+/* delimited - the value of a quoted string (close '"': backslash pairs)
+ * or an address literal (close ']': blanks dropped) that starts at s[*i];
+ * *i ends past the closing character. NULL, or why not. */
+static const char *delimited(struct lex *L, const char *s, size_t n, size_t *i, char close)
+{
+    int quoted = close == '"';
+    for ((*i)++; *i < n; (*i)++) {
+        unsigned char d = (unsigned char)s[*i];
+        if (d == (unsigned char)close) {
+            (*i)++;
+            return NULL;
+        }
+        if (!quoted && (d == ' ' || d == '\t'))
+            continue;
+        if (quoted && d == '\\' && ++(*i) < n)
+            d = (unsigned char)s[*i];
+        if (is_ctrl(d))
+            return WHY_CTRL;
+        if (!quoted && (d == '[' || d == '\\' || d >= 0x80))
+            return "the address literal has a character that is not allowed in it";
+        addc(L, d);
+    }
+    return quoted ? "the address has an unterminated quoted string"
+                  : "the address has an unterminated address literal";
+}
+
 /* lex - tokens of s[0..n); NULL, or why not. Always ends with T_END. */
 static const char *lex(const char *s, size_t n, struct lex *L)
 {
@@ -219,46 +245,12 @@ static const char *lex(const char *s, size_t n, struct lex *L)
             }
             if (depth)
                 return "the address has an unterminated comment";
-        } else if (c == '"') {
+        } else if (c == '"' || c == '[') {
             size_t off = L->val.len;
-            int closed = 0;
-            for (i++; i < n; i++) {
-                unsigned char d = (unsigned char)s[i];
-                if (d == '"') {
-                    closed = 1;
-                    i++;
-                    break;
-                }
-                if (d == '\\' && ++i < n)
-                    d = (unsigned char)s[i];
-                if (is_ctrl(d))
-                    return WHY_CTRL;
-                addc(L, d);
-            }
-            if (!closed)
-                return "the address has an unterminated quoted string";
-            push(L, T_QSTR, off, 0);
-        } else if (c == '[') {
-            size_t off = L->val.len;
-            int closed = 0;
-            for (i++; i < n; i++) {
-                unsigned char d = (unsigned char)s[i];
-                if (d == ']') {
-                    closed = 1;
-                    i++;
-                    break;
-                }
-                if (d == ' ' || d == '\t')
-                    continue;
-                if (is_ctrl(d))
-                    return WHY_CTRL;
-                if (d == '[' || d == '\\' || d >= 0x80)
-                    return "the address literal has a character that is not allowed in it";
-                addc(L, d);
-            }
-            if (!closed)
-                return "the address has an unterminated address literal";
-            push(L, T_LIT, off, 0);
+            const char *why = delimited(L, s, n, &i, c == '"' ? '"' : ']');
+            if (why)
+                return why;
+            push(L, c == '"' ? T_QSTR : T_LIT, off, 0);
         } else if (c == '@' || c == '.' || c == ',' || c == ':') {
             push(L, c == '@' ? T_AT : c == '.' ? T_DOT : c == ',' ? T_COMMA : T_COLON,
                  L->val.len, 0);

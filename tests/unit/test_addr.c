@@ -402,68 +402,55 @@ static void test_fallback(void)
 static void test_envelope(void)
 {
     const unsigned fold = CG_ADDR_FOLD_LOCAL;
-    const char *why = NULL;
-    enum cg_addr_source src;
-    /* both agree: the argument */
-    char *a = cg_addr_envelope("<@a.example:\"ann\"@CUST.example.>", "ann@cust.example", fold,
-                               &why, &src);
-    CG_CHECK_STR(a, "ann@cust.example");
-    CG_CHECK(src == CG_ADDR_FROM_ARG && why == NULL);
-    free(a);
-    /* Postfix lower-cases its macro: with lowercase off the argument's
-     * case stays */
-    a = cg_addr_envelope("<Ann@Cust.Example>", "ann@cust.example", 0, &why, &src);
-    CG_CHECK_STR(a, "Ann@cust.example");
-    CG_CHECK(src == CG_ADDR_FROM_ARG);
-    free(a);
-    a = cg_addr_envelope("<\xc3\x84nn@x.example>", "\xc3\xa4nn@x.example", 0, &why, &src);
-    CG_CHECK_STR(a, "\xc3\x84nn@x.example");
-    CG_CHECK(src == CG_ADDR_FROM_ARG);
-    free(a);
-    /* Sendmail keeps the quotes in its macro: still the same mailbox */
-    a = cg_addr_envelope("<\"ann\"@cust.example>", "\"ann\"@cust.example", fold, &why, &src);
-    CG_CHECK_STR(a, "ann@cust.example");
-    CG_CHECK(src == CG_ADDR_FROM_ARG);
-    free(a);
-    /* the MTA resolved a '%' path (Sendmail): its mailbox */
-    a = cg_addr_envelope("<ann%cust.example@localhost>", "ann@cust.example", fold, &why, &src);
-    CG_CHECK_STR(a, "ann@cust.example");
-    CG_CHECK(src == CG_ADDR_FROM_MTA);
-    CG_CHECK_CONTAINS(why, "resolved it to another mailbox");
-    free(a);
-    /* the argument does not parse, the MTA's form does */
-    a = cg_addr_envelope("<ann smith@cust.example>", "ann.smith@cust.example", fold, &why, &src);
-    CG_CHECK_STR(a, "ann.smith@cust.example");
-    CG_CHECK(src == CG_ADDR_FROM_MTA);
-    CG_CHECK_CONTAINS(why, "two words");
-    free(a);
-    a = cg_addr_envelope("<postmaster>", "postmaster@test.example", fold, &why, &src);
-    CG_CHECK_STR(a, "postmaster@test.example");
-    CG_CHECK(src == CG_ADDR_FROM_MTA);
-    free(a);
-    a = cg_addr_envelope("<ann@@cust.example>", "\"ann@\"@cust.example", fold, &why, &src);
-    CG_CHECK_STR(a, "\"ann@\"@cust.example");
-    free(a);
-    /* neither: the raw form, lower-cased */
-    a = cg_addr_envelope("<Ann Smith@Cust.Example>", NULL, fold, &why, &src);
-    CG_CHECK_STR(a, "ann smith@cust.example");
-    CG_CHECK(src == CG_ADDR_FROM_RAW);
-    CG_CHECK_CONTAINS(why, "two words");
-    free(a);
-    a = cg_addr_envelope("<Ann Smith@Cust.Example>", "also bad", fold, &why, &src);
-    CG_CHECK_STR(a, "ann smith@cust.example");
-    CG_CHECK(src == CG_ADDR_FROM_RAW);
-    free(a);
-    /* the null sender; an empty recipient */
-    a = cg_addr_envelope("<>", NULL, fold | CG_ADDR_NULL_OK, &why, &src);
-    CG_CHECK_STR(a, "");
-    CG_CHECK(src == CG_ADDR_FROM_ARG);
-    free(a);
-    a = cg_addr_envelope("<>", "", fold, &why, &src);
-    CG_CHECK(a == NULL && src == CG_ADDR_FROM_RAW);
-    CG_CHECK_CONTAINS(why, "empty");
-    a = cg_addr_envelope(NULL, NULL, fold, NULL, NULL);
-    CG_CHECK(a == NULL);
+    static const struct {
+        const char *arg, *mta;
+        unsigned flags;
+        const char *want;
+        enum cg_addr_source src;
+        const char *why;
+    } cases[] = {
+        /* both agree: the argument */
+        {"<@a.example:\"ann\"@CUST.example.>", "ann@cust.example", fold, "ann@cust.example",
+         CG_ADDR_FROM_ARG, NULL},
+        /* Postfix lower-cases its macro: with lowercase off the case stays */
+        {"<Ann@Cust.Example>", "ann@cust.example", 0, "Ann@cust.example", CG_ADDR_FROM_ARG, NULL},
+        {"<\xc3\x84nn@x.example>", "\xc3\xa4nn@x.example", 0, "\xc3\x84nn@x.example",
+         CG_ADDR_FROM_ARG, NULL},
+        /* Sendmail keeps the quotes in its macro: still the same mailbox */
+        {"<\"ann\"@cust.example>", "\"ann\"@cust.example", fold, "ann@cust.example",
+         CG_ADDR_FROM_ARG, NULL},
+        /* the MTA resolved a '%' path (Sendmail): its mailbox */
+        {"<ann%cust.example@localhost>", "ann@cust.example", fold, "ann@cust.example",
+         CG_ADDR_FROM_MTA, "resolved it to another mailbox"},
+        /* the argument does not parse, the MTA's form does */
+        {"<ann smith@cust.example>", "ann.smith@cust.example", fold, "ann.smith@cust.example",
+         CG_ADDR_FROM_MTA, "two words"},
+        {"<postmaster>", "postmaster@test.example", fold, "postmaster@test.example",
+         CG_ADDR_FROM_MTA, "no '@domain'"},
+        {"<ann@@cust.example>", "\"ann@\"@cust.example", fold, "\"ann@\"@cust.example",
+         CG_ADDR_FROM_MTA, "empty domain"},
+        /* neither: the raw form, lower-cased */
+        {"<Ann Smith@Cust.Example>", NULL, fold, "ann smith@cust.example", CG_ADDR_FROM_RAW,
+         "two words"},
+        {"<Ann Smith@Cust.Example>", "also bad", fold, "ann smith@cust.example",
+         CG_ADDR_FROM_RAW, "two words"},
+        /* the null sender; an empty recipient */
+        {"<>", NULL, fold | CG_ADDR_NULL_OK, "", CG_ADDR_FROM_ARG, NULL},
+        {"<>", "", fold, NULL, CG_ADDR_FROM_RAW, "empty"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *why = NULL;
+        enum cg_addr_source src = -1;
+        char *a = cg_addr_envelope(cases[i].arg, cases[i].mta, cases[i].flags, &why, &src);
+        CG_CHECK_STR(a, cases[i].want);
+        CG_CHECK(src == cases[i].src);
+        if (cases[i].why)
+            CG_CHECK_CONTAINS(why, cases[i].why);
+        else
+            CG_CHECK(why == NULL);
+        free(a);
+    }
+    CG_CHECK(cg_addr_envelope(NULL, NULL, fold, NULL, NULL) == NULL);
 }
 
 /* test_patterns - configured globs in the normalised form */
