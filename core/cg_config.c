@@ -416,8 +416,7 @@ static int load_department(struct loader *L, json_t *d, const char *path)
         if (!strcmp(k, "sender")) {
             rc = str_list(L, v, kp, &dp->senders, &dp->n_senders, check_pattern);
             cg_addr_pattern_list(dp->senders, rc < 0 ? 0 : dp->n_senders);
-        }
-        else if (!strcmp(k, "auth_user"))
+        } else if (!strcmp(k, "auth_user"))
             rc = str_list(L, v, kp, &dp->auth_users, &dp->n_auth_users, NULL);
         else if (!strcmp(k, "client_addr"))
             rc = cidr_list(L, v, kp, &dp->clients, &dp->n_clients);
