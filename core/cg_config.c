@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cg_addr.h"
 #include "cg_config.h"
 #include "cg_plugin.h"
 #include "cg_tz.h"
@@ -417,9 +418,10 @@ static int load_department(struct loader *L, json_t *d, const char *path)
         char kp[560];
         snprintf(kp, sizeof kp, "%s.%s", sub, k);
         int rc = 0;
-        if (!strcmp(k, "sender"))
+        if (!strcmp(k, "sender")) {
             rc = str_list(L, v, kp, &dp->senders, &dp->n_senders, check_pattern);
-        else if (!strcmp(k, "auth_user"))
+            cg_addr_pattern_list(dp->senders, rc < 0 ? 0 : dp->n_senders);
+        } else if (!strcmp(k, "auth_user"))
             rc = str_list(L, v, kp, &dp->auth_users, &dp->n_auth_users, NULL);
         else if (!strcmp(k, "client_addr"))
             rc = cidr_list(L, v, kp, &dp->clients, &dp->n_clients);
@@ -709,6 +711,7 @@ static int load_doc(struct loader *L, json_t *doc)
             c->exempt = NULL;
             if (str_list(L, ev, "recipients.exempt", &c->exempt, &c->n_exempt, check_pattern) < 0)
                 return -1;
+            cg_addr_pattern_list(c->exempt, c->n_exempt);
         }
     }
     if ((v = json_object_get(doc, "departments"))) {

@@ -17,10 +17,12 @@
  * held to the strictest family's rules).
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "cg_addr.h"
 #include "cg_ident.h"
 #include "cg_log.h"
 #include "cg_util.h"
@@ -139,31 +141,108 @@ static int department_mailbox(const struct cg_config *cfg, const char *addr)
     return 0;
 }
 
+/* cg_ident_addr_flags - see cg_ident.h */
+unsigned cg_ident_addr_flags(const struct cg_config *cfg)
+{
+    return (cfg->fold_local ? CG_ADDR_FOLD_LOCAL : 0) | (cfg->strip_plus ? CG_ADDR_STRIP_PLUS : 0);
+}
+
+/* where_of - who sent it, for a line written before the MTA has a queue
+ * ID (Postfix assigns one only once the first recipient is accepted):
+ * "4666EA72338", or "NOQUEUE: from=<sender> client=<addr>" as in
+ * Postfix's own RCPT-stage lines */
+static const char *where_of(const struct cg_msg *m, char *buf, size_t len)
+{
+    if (m && m->queue_id)
+        return m->queue_id;
+    char s[120];
+    snprintf(buf, len, "NOQUEUE: from=<%s> client=%s",
+             cg_addr_printable(m ? m->sender : NULL, s, sizeof s),
+             m && m->client_addr ? m->client_addr : "unknown");
+    return buf;
+}
+
+/* shown - an envelope argument for a log line: printable, bounded, in <> */
+static const char *shown(const char *arg, char *buf, size_t len)
+{
+    char tmp[120];
+    cg_addr_printable(arg ? arg : "", tmp, sizeof tmp);
+    snprintf(buf, len, tmp[0] == '<' ? "%s" : "<%s>", tmp);
+    return buf;
+}
+
+/* cg_ident_rcpt_address - see cg_ident.h */
+void cg_ident_rcpt_address(const struct cg_config *cfg, const struct cg_msg *m,
+                           struct cg_rcpt *r, const char *mta)
+{
+    const char *why = NULL;
+    enum cg_addr_source src;
+    char raw[130], where[300];
+    free(r->addr);
+    r->addr = cg_addr_envelope(r->raw, mta, cg_ident_addr_flags(cfg), &why, &src);
+    if (src == CG_ADDR_FROM_ARG || (m && m->quiet))
+        return;
+    shown(r->raw, raw, sizeof raw);
+    if (!r->addr)
+        cg_log(LOG_NOTICE, "%s: recipient %s: %s; not a customer", where_of(m, where, sizeof where),
+               raw, why ? why : "empty");
+    else if (src == CG_ADDR_FROM_MTA)
+        cg_log(LOG_INFO, "%s: recipient %s: %s; the MTA's own form <%s> is the customer address",
+               where_of(m, where, sizeof where), raw, why, r->addr);
+    else
+        cg_log(LOG_NOTICE, "%s: recipient %s cannot be parsed (%s); it is decided as its "
+               "own customer <%s>", where_of(m, where, sizeof where), raw, why, r->addr);
+}
+
+/* cg_ident_sender - see cg_ident.h */
+char *cg_ident_sender(const struct cg_msg *m, const char *arg, const char *mta)
+{
+    const char *why = NULL;
+    enum cg_addr_source src;
+    char raw[130], where[300];
+    char *s = cg_addr_envelope(arg, mta, CG_ADDR_FOLD_LOCAL | CG_ADDR_NULL_OK, &why, &src);
+    if (!s)
+        s = cg_xstrdup("");
+    if (src == CG_ADDR_FROM_ARG || (m && m->quiet))
+        return s;
+    shown(arg, raw, sizeof raw);
+    /* the sender is what is being read: the line names the client */
+    if (m && m->queue_id)
+        snprintf(where, sizeof where, "%s", m->queue_id);
+    else
+        snprintf(where, sizeof where, "NOQUEUE: client=%s",
+                 m && m->client_addr ? m->client_addr : "unknown");
+    if (src == CG_ADDR_FROM_MTA)
+        cg_log(LOG_INFO, "%s: sender %s: %s; the MTA's own form <%s> is matched", where, raw,
+               why, s);
+    else
+        cg_log(LOG_NOTICE, "%s: sender %s cannot be parsed (%s); it is matched as <%s>", where,
+               raw, why, s);
+    return s;
+}
+
+/* cg_ident_customer - see cg_ident.h */
+int cg_ident_customer(cg_store *st, const char *addr, char **cust_r, char **tz_r)
+{
+    *cust_r = NULL;
+    if (tz_r)
+        *tz_r = NULL;
+    int found = st ? cg_store_customer_lookup(st, addr, cust_r, tz_r) : 0;
+    if (found < 0)
+        return -1;
+    if (!found)
+        *cust_r = cg_xstrdup(addr);
+    return found;
+}
+
 /* cg_ident_recipient - see cg_ident.h */
 int cg_ident_recipient(const struct cg_config *cfg, cg_store *st, const struct cg_msg *m,
                        struct cg_rcpt *r)
 {
-    const char *why = NULL;
-    free(r->addr);
-    r->addr = cg_addr_normalise(r->raw, cfg->fold_local, cfg->strip_plus, 0, &why);
-    if (!r->addr) {
-        /* The MTA accepted it, so it may be valid but unusual (a quoted
-         * local part with blanks): the strategy still applies, to the
-         * address as written, lower-cased. Only an empty one is skipped. */
-        const char *s = r->raw ? r->raw : "";
-        while (*s == ' ' || *s == '<')
-            s++;
-        size_t n = strlen(s);
-        while (n && (s[n - 1] == '>' || s[n - 1] == ' '))
-            n--;
-        if (!n)
-            return 0;
-        r->addr = cg_xstrndup(s, n > 254 ? 254 : n);
-        for (char *p = r->addr; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-        cg_log(LOG_NOTICE, "recipient %s: %s; applying the strategy to it as written", r->addr,
-               why ? why : "not a plain address");
-    }
+    if (!r->addr) /* the milter sets it at RCPT, with the MTA's own form */
+        cg_ident_rcpt_address(cfg, m, r, NULL);
+    if (!r->addr)
+        return 0;
     r->exempt = 0;
     for (size_t i = 0; i < cfg->n_exempt && !r->exempt; i++)
         if (cg_glob_match(cfg->exempt[i], r->addr))
@@ -178,14 +257,12 @@ int cg_ident_recipient(const struct cg_config *cfg, cg_store *st, const struct c
         r->customer = cg_xstrdup(r->addr);
         return 0;
     }
-    int found = cg_store_customer_lookup(st, r->addr, &r->customer, &r->timezone);
-    if (found < 0) {
+    if (cg_ident_customer(st, r->addr, &r->customer, &r->timezone) < 0) {
+        char where[300];
         cg_log(LOG_ERR, "%s: store: customer map lookup of <%s>: %s",
-               m && m->queue_id ? m->queue_id : "NOQUEUE", r->addr, cg_store_errmsg(st));
+               where_of(m, where, sizeof where), r->addr, cg_store_errmsg(st));
         return -1;
     }
-    if (!found)
-        r->customer = cg_xstrdup(r->addr);
     r->looked_up = 1;
     return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * cg_util.c - small string, time, pattern and address helpers.
+ * cg_util.c - small string, time, pattern and CIDR helpers (addresses: cg_addr.c).
  *
  * Contracts are in cg_util.h. Nothing here logs; errors are returned.
  */
@@ -281,97 +281,6 @@ int cg_glob_match(const char *p, const char *t)
     while (*p == '*')
         p++;
     return *p == 0;
-}
-
-/* cg_addr_normalise - see cg_util.h */
-char *cg_addr_normalise(const char *raw, int fold_local, int strip_plus, int allow_null,
-                        const char **why)
-{
-    const char *dummy;
-    if (!why)
-        why = &dummy;
-    if (!raw) {
-        *why = "no address";
-        return NULL;
-    }
-    while (*raw == ' ' || *raw == '\t')
-        raw++;
-    size_t len = strlen(raw);
-    while (len && (raw[len - 1] == ' ' || raw[len - 1] == '\t' || raw[len - 1] == '\r' ||
-                   raw[len - 1] == '\n'))
-        len--;
-    if (len >= 2 && raw[0] == '<' && raw[len - 1] == '>') {
-        raw++;
-        len -= 2;
-    }
-    if (len == 0) {
-        if (allow_null)
-            return cg_xstrdup("");
-        *why = "empty address";
-        return NULL;
-    }
-    if (len > 254) {
-        *why = "address longer than 254 characters";
-        return NULL;
-    }
-    /* a quoted local part ("lee smith"@example.com, RFC 5321) may hold
-     * blanks and specials; control characters are refused everywhere */
-    size_t qend = 0;
-    if (raw[0] == '"') {
-        for (qend = 1; qend < len && raw[qend] != '"'; qend++)
-            if (raw[qend] == '\\' && qend + 1 < len)
-                qend++;
-        if (qend >= len || qend + 1 >= len || raw[qend + 1] != '@') {
-            *why = "address has an unterminated quoted local part";
-            return NULL;
-        }
-    }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)raw[i];
-        if (i <= qend && qend && c >= ' ' && c != 0x7f)
-            continue;
-        if (c <= ' ' || c == 0x7f || c == '<' || c == '>' || c == ',' || c == ';') {
-            *why = "address contains a space, control character or <>,;";
-            return NULL;
-        }
-    }
-    const char *at = NULL;
-    for (size_t i = qend; i < len; i++)
-        if (raw[i] == '@')
-            at = raw + i;
-    if (!at) {
-        *why = "address has no '@domain'";
-        return NULL;
-    }
-    size_t llen = (size_t)(at - raw), dlen = len - llen - 1;
-    if (llen == 0) {
-        *why = "address has an empty local part";
-        return NULL;
-    }
-    if (dlen == 0 || at[1] == '.' || at[dlen] == '.') {
-        *why = "address has an empty or malformed domain";
-        return NULL;
-    }
-    if (strip_plus && raw[0] != '"') {
-        const char *plus = memchr(raw, '+', llen);
-        if (plus && plus > raw)
-            llen = (size_t)(plus - raw);
-    }
-    char *out = cg_xmalloc(llen + 1 + dlen + 1);
-    for (size_t i = 0; i < llen; i++)
-        out[i] = fold_local ? (char)tolower((unsigned char)raw[i]) : raw[i];
-    out[llen] = '@';
-    for (size_t i = 0; i < dlen; i++)
-        out[llen + 1 + i] = (char)tolower((unsigned char)at[1 + i]);
-    out[llen + 1 + dlen] = 0;
-    return out;
-}
-
-/* cg_addr_domain - the domain part of an address */
-const char *cg_addr_domain(const char *addr)
-{
-    const char *at = addr ? strrchr(addr, '@') : NULL;
-    return at ? at + 1 : "";
 }
 
 /* cg_cidr_parse - "10.0.0.0/8", "::1", "192.0.2.1" */

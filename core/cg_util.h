@@ -1,5 +1,5 @@
 /*
- * cg_util.h - small string, time, pattern and address helpers shared by the
+ * cg_util.h - small string, time, pattern and CIDR helpers shared by the
  * daemon, contactgatectl, plugins' host side and the tests.
  *
  * Nothing here allocates behind the caller's back except the cg_x* family,
@@ -49,17 +49,6 @@ int cg_category_subsumes(const char *outer, const char *inner);
 /* cg_glob_match - case-insensitive shell-style '*' and '?' match (for
  * sender patterns like "*@offers.corp.example"). */
 int cg_glob_match(const char *pattern, const char *text);
-
-/* Addresses. cg_addr_normalise strips <>, surrounding blanks, lowercases the
- * domain (and the local part when fold_local), strips "+tag" when
- * strip_plus. Returns a new string, or NULL with *why set for a malformed
- * address (empty, no '@', empty local part or domain, control chars,
- * spaces, longer than 254). The null sender "<>" is "" (not an error) only
- * when allow_null. */
-char *cg_addr_normalise(const char *raw, int fold_local, int strip_plus,
-                        int allow_null, const char **why);
-/* cg_addr_domain - pointer to the part after the last '@' or "" */
-const char *cg_addr_domain(const char *addr);
 
 /* CIDR. A net is IPv4 or IPv6 with a prefix length. */
 struct cg_cidr {

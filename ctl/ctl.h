@@ -46,8 +46,12 @@ void ctl_register(const struct ctl_cmd *cmd);
 /* ctl_config / ctl_store - load on demand; print the error and return NULL */
 struct cg_config *ctl_config(struct ctl *c);
 cg_store *ctl_store(struct ctl *c);
-/* ctl_customer - CUSTOMER or ADDRESS to a customer id (malloc'ed); NULL
- * with a message on a malformed address or a store error (*rc_r set). */
+/* ctl_customer - CUSTOMER or ADDRESS to a customer id (malloc'ed): an
+ * address is normalised as the milter does (cg_addr_normalise) and mapped
+ * through the customer map. NULL with a message on a malformed address or
+ * a store error (*rc_r set); but a malformed address the milter has
+ * decided as its own customer (it is in the history) is that customer,
+ * with a warning. */
 char *ctl_customer(struct ctl *c, const char *arg, int *rc_r);
 /* ctl_customer_store - ctl_customer on arg (NULL: no customer, *cust_r
  * NULL), then the store: CTL_OK with *cust_r (malloc'ed; the caller frees

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cg_addr.h"
 #include "cg_engine.h"
 #include "cg_ident.h"
 #include "cg_util.h"
@@ -287,12 +288,13 @@ static int check_run(struct ctl *c, int argc, char **argv)
     if (rc != CTL_OK)
         goto out;
     const char *why = NULL;
-    char *norm = *sender ? cg_addr_normalise(sender, 0, 0, 0, &why) : cg_xstrdup("");
+    char *norm = cg_addr_normalise(sender, CG_ADDR_NULL_OK, &why);
     if (!norm) {
-        rc = ctl_err(CTL_USAGE, cmd, "sender \"%s\": %s", sender, why ? why : "not an address");
+        rc = ctl_err(CTL_USAGE, cmd, "sender \"%s\": %s", sender, why);
         goto out;
     }
-    m.sender = norm;
+    free(norm);
+    m.sender = cg_ident_sender(&m, sender, NULL); /* as the milter reads MAIL FROM */
 
     struct tr t = {.c = c, .events = c->json ? json_array() : NULL};
     struct cg_trace tracer = {on_trace, &t};

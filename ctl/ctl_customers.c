@@ -16,6 +16,8 @@
 #include "cg_csv.h"
 #include "cg_store_admin.h"
 #include "cg_tz.h"
+#include "cg_addr.h"
+#include "cg_ident.h"
 #include "cg_util.h"
 #include "ctl.h"
 
@@ -99,7 +101,7 @@ static int put(struct imp *im, const char *where, const char *sep, const char *a
 {
     struct cg_config *cfg = im->c->cfg;
     const char *why = NULL;
-    char *addr = cg_addr_normalise(addr_raw, cfg->fold_local, cfg->strip_plus, 0, &why);
+    char *addr = cg_addr_normalise(addr_raw, cg_ident_addr_flags(cfg), &why);
     if (!addr)
         return ctl_err(CTL_USAGE, CMD, "%s%saddress: \"%s\" is not an address: %s", where, sep,
                        addr_raw, why ? why : "malformed");
@@ -479,8 +481,9 @@ const struct ctl_cmd ctl_cmd_customers = {
         "  attribute columns, which are stored as a JSON object (an empty cell\n"
         "  is no attribute; an empty timezone is the configured default).\n"
         "  JSON is an array of objects {address, customer, timezone?, attrs?}.\n"
-        "  Addresses are normalised as the daemon does (recipients.lowercase,\n"
-        "  strip_plus). The import is one transaction: the first bad line\n"
+        "  Addresses are normalised as the daemon does (source route, quoting,\n"
+        "  domain case and IDN, then recipients.lowercase and strip_plus).\n"
+        "  The import is one transaction: the first bad line\n"
         "  (malformed address, empty customer, unknown time zone, wrong number\n"
         "  of columns, wrong JSON type) is reported as FILE:LINE: FIELD: ...\n"
         "  (FILE: [INDEX].FIELD: ... for JSON) and nothing is written.\n"

@@ -7,10 +7,13 @@
  * command shares; each command lives in its own ctl_*.c file.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_addr.h"
+#include "cg_ident.h"
 #include "cg_log.h"
 #include "cg_util.h"
 #include "cg_priv.h"
@@ -88,6 +91,33 @@ cg_store *ctl_store(struct ctl *c)
     return c->st;
 }
 
+/* seen_contact / seen_decision - there is a row: note it and stop */
+static int seen_contact(const struct cg_contact_row *r, void *arg)
+{
+    (void)r;
+    *(int *)arg = 1;
+    return 1;
+}
+
+static int seen_decision(const struct cg_decision_row *r, void *arg)
+{
+    (void)r;
+    *(int *)arg = 1;
+    return 1;
+}
+
+/* known_customer - does the history hold contacts or decisions of cust?
+ * 1 yes, 0 no, -1 store error */
+static int known_customer(cg_store *st, const char *cust)
+{
+    int seen = 0;
+    struct cg_decision_filter f = {.customer = cust, .limit = 1};
+    if (cg_store_contacts(st, cust, 0, INT64_MAX, seen_contact, &seen) < 0 ||
+        (!seen && cg_store_decisions(st, &f, seen_decision, &seen) < 0))
+        return -1;
+    return seen;
+}
+
 /* ctl_customer - an address or a customer id to a customer id */
 char *ctl_customer(struct ctl *c, const char *arg, int *rc_r)
 {
@@ -103,31 +133,42 @@ char *ctl_customer(struct ctl *c, const char *arg, int *rc_r)
         *rc_r = CTL_USAGE;
         return NULL;
     }
+    unsigned flags = cg_ident_addr_flags(cfg);
     const char *why = NULL;
-    char *addr = cg_addr_normalise(arg, cfg->fold_local, cfg->strip_plus, 0, &why);
-    if (!addr) {
-        *rc_r = ctl_err(CTL_USAGE, NULL, "\"%s\": %s", arg, why);
-        return NULL;
-    }
+    char *addr = cg_addr_normalise(arg, flags, &why);
     cg_store *st = ctl_store(c);
     if (!st) {
         free(addr);
         *rc_r = CTL_STORE;
         return NULL;
     }
-    char *cust = NULL, *tz = NULL;
-    int found = cg_store_customer_lookup(st, addr, &cust, &tz);
-    free(tz);
+    if (!addr) {
+        /* not an address; but if the milter met such a recipient, it
+         * decided it as its own customer under this key: that one */
+        char *key = cg_addr_key(arg, flags, NULL);
+        int known = key ? known_customer(st, key) : 0;
+        if (known < 0) {
+            free(key);
+            *rc_r = ctl_err(CTL_STORE, NULL, "%s", cg_store_errmsg(st));
+            return NULL;
+        }
+        if (!known) {
+            free(key);
+            *rc_r = ctl_err(CTL_USAGE, NULL, "\"%s\": %s", arg, why);
+            return NULL;
+        }
+        ctl_err(CTL_OK, NULL, "warning: \"%s\" is not an address (%s), but the milter "
+                "decided such a recipient as the customer <%s>: that customer", arg, why, key);
+        return key;
+    }
+    char *cust = NULL;
+    int found = cg_ident_customer(st, addr, &cust, NULL);
+    free(addr);
     if (found < 0) {
-        free(addr);
         *rc_r = ctl_err(CTL_STORE, NULL, "%s", cg_store_errmsg(st));
         return NULL;
     }
-    if (found) {
-        free(addr);
-        return cust;
-    }
-    return addr;
+    return cust;
 }
 
 /* ctl_customer_store - the customer (if any) and the store */

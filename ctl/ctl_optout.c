@@ -10,6 +10,8 @@
 
 #include "cg_csv.h"
 #include "cg_store_admin.h"
+#include "cg_addr.h"
+#include "cg_ident.h"
 #include "cg_util.h"
 #include "ctl.h"
 
@@ -144,22 +146,18 @@ static int import_rows(struct ctl *c, cg_store *st, const char *file, FILE *fp, 
             break;
         }
         if (strchr(who, '@')) {
-            char *addr = cg_addr_normalise(who, cfg->fold_local, cfg->strip_plus, 0, &why);
+            char *addr = cg_addr_normalise(who, cg_ident_addr_flags(cfg), &why);
             if (!addr) {
                 rc = ctl_err(CTL_USAGE, cmd, "%s:%ld: customer_or_address: \"%s\" is not an "
                              "address: %s", file, csv.line, who, why ? why : "malformed");
                 break;
             }
-            int found = cg_store_customer_lookup(st, addr, &cust, NULL);
+            int found = cg_ident_customer(st, addr, &cust, NULL);
+            free(addr);
             if (found < 0) {
-                free(addr);
                 rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));
                 break;
             }
-            if (found)
-                free(addr);
-            else
-                cust = addr;
         } else {
             cust = cg_xstrdup(who);
         }

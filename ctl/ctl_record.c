@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_addr.h"
+#include "cg_ident.h"
 #include "cg_util.h"
 #include "ctl.h"
 
@@ -72,7 +74,9 @@ static int record_run(struct ctl *c, int argc, char **argv)
     char *addr = NULL;
     if (strchr(who, '@')) {
         const char *why = NULL;
-        addr = cg_addr_normalise(who, cfg->fold_local, cfg->strip_plus, 0, &why);
+        /* the key ctl_customer uses for a customer the milter decided
+         * under an unparseable address (it refuses any other) */
+        addr = cg_addr_key(who, cg_ident_addr_flags(cfg), &why);
         if (!addr)
             return ctl_err(CTL_USAGE, cmd, "\"%s\": %s", who, why ? why : "malformed address");
     }

@@ -41,6 +41,7 @@
 
 #include <libmilter/mfapi.h>
 
+#include "cg_ident.h"
 #include "cg_log.h"
 #include "cg_milter.h"
 #include "cg_priv.h"
@@ -197,18 +198,10 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
     cg_msg_reset_transaction(&c->m);
     c->header_bytes = 0;
     c->too_many_headers = 0;
-    const char *why = NULL;
-    char *sender = cg_addr_normalise(argv[0], 1, 0, 1, &why);
-    if (!sender) {
-        /* not ours to judge: keep the raw form (bounded) for matching */
-        cg_log(LOG_INFO, "%s: sender <%.100s> is not a plain address (%s); "
-               "it matches no sender pattern", macro(ctx, "i") ? macro(ctx, "i") : "NOQUEUE",
-               argv[0], why);
-        sender = cg_xstrdup("");
-    }
-    c->m.sender = sender;
-    cg_msg_set(&c->m.auth_user, macro(ctx, "{auth_authen}"));
     cg_msg_set(&c->m.queue_id, macro(ctx, "i"));
+    /* the argument as the client wrote it, and the MTA's own parse of it */
+    c->m.sender = cg_ident_sender(&c->m, argv[0], macro(ctx, "{mail_addr}"));
+    cg_msg_set(&c->m.auth_user, macro(ctx, "{auth_authen}"));
     if (!c->m.client_addr)
         cg_msg_set(&c->m.client_addr, macro(ctx, "{client_addr}"));
     if (!c->m.daemon_name)
@@ -225,6 +218,7 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
     struct cg_rcpt *r = cg_msg_add_rcpt(&c->m, argv[0]);
     if (!c->m.queue_id)
         cg_msg_set(&c->m.queue_id, macro(ctx, "i"));
+    cg_ident_rcpt_address(c->cfg, &c->m, r, macro(ctx, "{rcpt_addr}"));
     struct cg_decision d;
     c->m.now = 0;
     cg_decider_rcpt(milter_dc, c->cfg, &c->m, r, &d);

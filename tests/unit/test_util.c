@@ -1,6 +1,6 @@
 /*
- * test_util.c - durations, times, category patterns, globs, addresses,
- * CIDRs.
+ * test_util.c - durations, times, category patterns, globs, CIDRs
+ * (addresses: test_addr.c).
  */
 #include <stdlib.h>
 #include "cg_test.h"
@@ -72,43 +72,6 @@ static void test_globs(void)
     CG_CHECK(!cg_glob_match("qa-?@x", "qa-12@x"));
 }
 
-static void test_addresses(void)
-{
-    const char *why = NULL;
-    char *a = cg_addr_normalise("<John.Doe+promo@Example.COM>", 1, 1, 0, &why);
-    CG_CHECK_STR(a, "john.doe@example.com");
-    free(a);
-    a = cg_addr_normalise("John.Doe+promo@Example.COM", 0, 0, 0, &why);
-    CG_CHECK_STR(a, "John.Doe+promo@example.com");
-    free(a);
-    a = cg_addr_normalise("<>", 1, 1, 1, &why);
-    CG_CHECK_STR(a, "");
-    free(a);
-    CG_CHECK(cg_addr_normalise("<>", 1, 1, 0, &why) == NULL);
-    CG_CHECK(cg_addr_normalise("no-at-sign", 1, 1, 0, &why) == NULL);
-    CG_CHECK_CONTAINS(why, "no '@domain'");
-    CG_CHECK(cg_addr_normalise("@example.com", 1, 1, 0, &why) == NULL);
-    CG_CHECK(cg_addr_normalise("a@", 1, 1, 0, &why) == NULL);
-    CG_CHECK(cg_addr_normalise("a b@example.com", 1, 1, 0, &why) == NULL);
-    CG_CHECK(cg_addr_normalise("a\r\n@example.com", 1, 1, 0, &why) == NULL);
-    /* quoted local parts (RFC 5321): blanks and '@' inside the quotes */
-    a = cg_addr_normalise("<\"Lee Smith\"@Example.com>", 1, 1, 0, &why);
-    CG_CHECK_STR(a, "\"lee smith\"@example.com");
-    free(a);
-    a = cg_addr_normalise("\"a@b\"@example.com", 1, 1, 0, &why);
-    CG_CHECK_STR(a, "\"a@b\"@example.com");
-    free(a);
-    CG_CHECK(cg_addr_normalise("\"lee smith@example.com", 1, 1, 0, &why) == NULL);
-    CG_CHECK_CONTAINS(why, "unterminated quoted local part");
-    CG_CHECK(cg_addr_normalise("\"a\tb\"@example.com", 1, 1, 0, &why) == NULL);
-    char big[400];
-    memset(big, 'a', sizeof big - 1);
-    big[sizeof big - 1] = 0;
-    big[10] = '@';
-    CG_CHECK(cg_addr_normalise(big, 1, 1, 0, &why) == NULL);
-    CG_CHECK_STR(cg_addr_domain("a@b.example"), "b.example");
-}
-
 static void test_cidrs(void)
 {
     struct cg_cidr c;
@@ -133,7 +96,6 @@ int main(void)
     CG_RUN(test_times);
     CG_RUN(test_categories);
     CG_RUN(test_globs);
-    CG_RUN(test_addresses);
     CG_RUN(test_cidrs);
     CG_DONE("test_util");
 }
