@@ -348,19 +348,20 @@ static int mta_failed(const struct ctl_mta *m, enum ctl_mta_rc r, const char *qi
                       const char *text)
 {
     const char *what = m->ops->command(release ? CTL_MTA_RELEASE : CTL_MTA_DROP);
-    const char *sep = *text ? ": " : "";
+    const char *sub = release ? "release" : "drop", *sep = *text ? ": " : "";
     switch (r) {
     case CTL_MTA_DENIED:
-        return ctl_err(CTL_USAGE, cmd, "%s for %s: permission denied: must run as root (sudo "
-                       "contactgatectl held ...)%s%s", what, qid, sep, text);
+        return ctl_err(CTL_USAGE, cmd, "%s %s (%s): permission denied: must run as root (sudo "
+                       "contactgatectl held ...)%s%s", sub, qid, what, sep, text);
     case CTL_MTA_GONE:
-        return ctl_err(CTL_USAGE, cmd, "%s %s: the message was not %s (no longer in the %s?)%s%s",
-                       what, qid, release ? "released" : "deleted", m->ops->queue_name, sep,
-                       text);
+        return ctl_err(CTL_USAGE, cmd, "%s %s (%s): the message was not %s (no longer in the "
+                       "%s?)%s%s", sub, qid, what, release ? "released" : "deleted",
+                       m->ops->queue_name, sep, text);
     case CTL_MTA_BUSY:
-        return ctl_err(CTL_USAGE, cmd, "%s %s: busy, try again%s%s", what, qid, sep, text);
+        return ctl_err(CTL_USAGE, cmd, "%s %s (%s): busy, try again%s%s", sub, qid, what, sep,
+                       text);
     default:
-        return ctl_err(CTL_USAGE, cmd, "%s %s failed%s%s", what, qid, sep, text);
+        return ctl_err(CTL_USAGE, cmd, "%s %s (%s) failed%s%s", sub, qid, what, sep, text);
     }
 }
 

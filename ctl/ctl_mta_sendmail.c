@@ -399,9 +399,9 @@ static enum ctl_mta_rc sm_act(struct ctl_mta *m, enum ctl_mta_op op, const char 
 
 static const char *sm_command(enum ctl_mta_op op)
 {
-    return op == CTL_MTA_RELEASE ? "sendmail -qI -qQ -Q" : op == CTL_MTA_DROP
-                                                               ? "quarantined queue files removed"
-                                                               : "sendmail -qI";
+    return op == CTL_MTA_RELEASE ? "sendmail -qI -qQ -Q"
+           : op == CTL_MTA_DROP  ? "removal of the quarantined queue files"
+                                 : "sendmail -qI";
 }
 
 const struct ctl_mta_ops ctl_mta_sendmail = {
