@@ -309,28 +309,12 @@ struct rep {
     size_t len;             /* text that follows */
 };
 
-/* write_all - exactly len bytes */
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* read_all - exactly len bytes */
-static int read_all(int fd, void *buf, size_t len)
+/* xfer_all - write (out) or read exactly len bytes; -1 on error or EOF */
+static int xfer_all(int fd, void *buf, size_t len, int out)
 {
     char *p = buf;
     while (len > 0) {
-        ssize_t n = read(fd, p, len);
+        ssize_t n = out ? write(fd, p, len) : read(fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -345,7 +329,7 @@ static int read_all(int fd, void *buf, size_t len)
 static void helper_loop(struct ctl_mta *m, int in, int out)
 {
     struct req q;
-    while (read_all(in, &q, sizeof q) == 0) {
+    while (xfer_all(in, &q, sizeof q, 0) == 0) {
         q.qid[QID_MAX] = 0;
         struct cg_buf text = {0};
         struct rep p = {.rc = CTL_MTA_FAILED};
@@ -357,7 +341,7 @@ static void helper_loop(struct ctl_mta *m, int in, int out)
         p.len = text.len;
         if (p.len > TEXT_CAP)
             p.len = TEXT_CAP;
-        if (write_all(out, &p, sizeof p) < 0 || (p.len && write_all(out, text.s, p.len) < 0))
+        if (xfer_all(out, &p, sizeof p, 1) < 0 || (p.len && xfer_all(out, text.s, p.len, 1) < 0))
             _exit(1);
         cg_buf_free(&text);
     }
@@ -408,7 +392,8 @@ enum ctl_mta_rc ctl_mta_act(struct ctl_mta *m, enum ctl_mta_op op, const char *q
     }
     cg_strlcpy(q.qid, qid, sizeof q.qid);
     struct rep p;
-    if (write_all(m->helper_to, &q, sizeof q) < 0 || read_all(m->helper_from, &p, sizeof p) < 0) {
+    if (xfer_all(m->helper_to, &q, sizeof q, 1) < 0 ||
+        xfer_all(m->helper_from, &p, sizeof p, 0) < 0) {
         cg_buf_add(text, "the privileged helper is gone");
         return CTL_MTA_FAILED;
     }
@@ -417,7 +402,7 @@ enum ctl_mta_rc ctl_mta_act(struct ctl_mta *m, enum ctl_mta_op op, const char *q
         return CTL_MTA_FAILED;
     }
     char *t = cg_xcalloc(p.len + 1, 1);
-    if (p.len && read_all(m->helper_from, t, p.len) < 0) {
+    if (p.len && xfer_all(m->helper_from, t, p.len, 0) < 0) {
         free(t);
         cg_buf_add(text, "the privileged helper is gone");
         return CTL_MTA_FAILED;
