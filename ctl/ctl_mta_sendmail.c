@@ -123,7 +123,7 @@ static int entry_line(const char *line, const char *dir, struct ctl_mta_queue *q
     /* "<a@b>", "<>" for a bounce */
     size_t len = strlen(p);
     if (len >= 2 && p[0] == '<' && p[len - 1] == '>')
-        m->sender = cg_xstrdup(len == 2 ? "" : p + 1), m->sender[len - 2] = 0;
+        m->sender = cg_xstrndup(p + 1, len - 2);
     else
         m->sender = cg_xstrdup(p);
     return ctl_mta_qid_ok(m->queue_id) ? 0 : -1;
@@ -183,20 +183,20 @@ static int parse_listing(char *text, struct ctl_mta_queue *q, struct cg_buf *err
         } else if (!strncmp(s, "QUARANTINE: ", 12)) {
             free(cur->hold_reason);
             cur->hold_reason = cg_xstrdup(s + 12);
-        } else if (*s == '<') {
-            /* a recipient; a long one is cut without its '>' */
-            const char *e = strchr(s, '>');
-            char *a = cg_xstrndup(s + 1, e ? (size_t)(e - s - 1) : strlen(s + 1));
+        } else if (*s != '(') {
+            /* a recipient, "<a@b>" or bare; a long one is cut without its '>' */
+            const char *b = *s == '<' ? s + 1 : s, *e = strchr(b, *s == '<' ? '>' : ' ');
+            char *a = cg_xstrndup(b, e ? (size_t)(e - b) : strlen(b));
             ctl_mta_msg_rcpt(cur, a);
             free(a);
         }
-        /* else a status line "(Deferred: ...)" or a bare recipient note */
+        /* else a status line: "(Deferred: ...)" */
     }
     free(dir);
     return rc;
 }
 
-/* sm_list_run - the listing, run as whoever runs it */
+/* sm_list - the listing, run as whoever runs contactgatectl (root in the helper) */
 static int sm_list(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *err)
 {
     char *argv[] = {"sendmail", "-C", m->config, "-bp", "-qQ", "-v", NULL};
@@ -223,8 +223,8 @@ static int sm_list(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *er
 /* denied - the text says the caller lacks the privilege */
 static int denied(const char *t)
 {
-    return t && (strstr(t, "ermission denied") || strstr(t, "Operation not permitted") ||
-                 strstr(t, "not permitted") || strstr(t, "must be root"));
+    return t && (strstr(t, "ermission denied") || strstr(t, "not permitted") ||
+                 strstr(t, "must be root"));
 }
 
 /* sm_release - remove the quarantine of exactly one listed message */
@@ -250,7 +250,7 @@ static enum ctl_mta_rc sm_release(struct ctl_mta *m, const struct ctl_mta_queue 
     cg_buf_free(&qi);
     cg_buf_free(&qq);
     enum ctl_mta_rc rc = CTL_MTA_FAILED;
-    int mine = 0, others = 0;
+    int mine = 0;
     char *save = NULL;
     for (char *l = ran ? strtok_r(r.out.s, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
         const char *c = strstr(l, ": Removed quarantine");
@@ -259,8 +259,7 @@ static enum ctl_mta_rc sm_release(struct ctl_mta *m, const struct ctl_mta_queue 
         if ((size_t)(c - l) == strlen(msg->queue_id) && !strncmp(l, msg->queue_id, (size_t)(c - l)))
             mine = 1;
         else
-            cg_buf_printf(text, "%sALSO RELEASED: %.*s", others++ || text->len ? "; " : "",
-                          (int)(c - l), l);
+            cg_buf_printf(text, "%salso released: %.*s", text->len ? "; " : "", (int)(c - l), l);
     }
     char *e = ctl_mta_oneline(r.err.s);
     if (mine)
@@ -356,9 +355,9 @@ static enum ctl_mta_rc sm_drop(const struct ctl_mta_msg *msg, struct cg_buf *tex
         /* the envelope is gone, so is the message; then its data and transcript */
         rc = CTL_MTA_DONE;
         cg_buf_printf(text, "removed %s", hf);
-        static const char *const other[][2] = {{"df", "df"}, {"xf", "xf"}};
+        static const char *const other[] = {"df", "xf"};
         for (size_t i = 0; i < 2; i++) {
-            char *f = queue_file(msg->queue_dir, other[i][0], other[i][1], msg->queue_id);
+            char *f = queue_file(msg->queue_dir, other[i], other[i], msg->queue_id);
             if (unlink(f) == 0)
                 cg_buf_printf(text, ", %s", f);
             else if (errno != ENOENT)

@@ -253,7 +253,13 @@ cat > "$fake/bin/sendmail" <<EOF
 echo "\$*" >> "$fake/args"
 case " \$* " in
 *" -bp "*) cat "$fake/listing" ;;
-*" -Q "*) cat "$fake/release" ;;
+*" -Q "*)
+    if [ -f "$fake/gate" ]; then # wait for the test's go (at most 30 s)
+        : > "$fake/gate.started"
+        i=0
+        while [ ! -f "$fake/gate.go" ] && [ \$i -lt 300 ]; do sleep 0.1; i=\$((i + 1)); done
+    fi
+    cat "$fake/release" ;;
 esac
 EOF
 chmod 755 "$fake/bin/sendmail"
@@ -273,6 +279,9 @@ ${tab}${tab}${tab}${tab}${tab}${tab}<bob@example.com>
 6AUAAAAA000003      24      30204 $when <billing@bank.example>
      QUARANTINE: contactgate ref=CG00000000000000F3 policy=review-mail-to-bereaved
 ${tab}${tab}${tab}${tab}${tab}${tab}<cleo@example.com>
+6AUAAAAA000004      24      30204 $when <billing@bank.example>
+     QUARANTINE: contactgate ref=CG00000000000000F4 policy=review-mail-to-bereaved
+${tab}${tab}${tab}${tab}${tab}${tab}<dora@example.com>
 /var/spool/mqueue-other is empty
 ${tab}${tab}Total requests: 3
 EOF
@@ -286,12 +295,13 @@ hold_row() { # QID REF RECIPIENT
 }
 { hold_row 6AUAAAAA000001 CG00000000000000F1 ann@example.com
   hold_row 6AUAAAAA000001 CG00000000000000F1 "$long"
-  hold_row 6AUAAAAA000003 CG00000000000000F3 cleo@example.com; } |
+  hold_row 6AUAAAAA000003 CG00000000000000F3 cleo@example.com
+  hold_row 6AUAAAAA000004 CG00000000000000F4 dora@example.com; } |
     runuser -u "$CG_USER" -- sqlite3 "$CG_DB" || t_fail "insert the fake hold rows"
 fsm() { cg_ctl held "$@" --mta sendmail --sendmail-config "$fake/sendmail.cf" --command-dir "$fake/bin"; }
 js=$(fsm list --json)
-t_eq "Sendmail listing: contactgate's two quarantined messages" \
-    "$(jget "$js" '" ".join(e["queue_id"] for e in r)')" "6AUAAAAA000001 6AUAAAAA000003"
+t_eq "Sendmail listing: contactgate's three quarantined messages" \
+    "$(jget "$js" '" ".join(e["queue_id"] for e in r)')" "6AUAAAAA000001 6AUAAAAA000003 6AUAAAAA000004"
 t_eq "Sendmail listing: sender, recipients (a cut one completed), quarantine reason" \
     "$(jget "$js" 'r[0]["sender"]+"|"+",".join(r[0]["recipients"])+"|"+r[0]["hold_reason"]')" \
     "billing@bank.example|ann@example.com,$long|contactgate ref=CG00000000000000F1 policy=review-mail-to-bereaved"
@@ -316,6 +326,33 @@ t_check "sendmail -qI -qQ REASON -Q, with the exact reason" \
 t_check "then a queue run for it (sendmail -qIID)" grep -qx -- "-C $fake/sendmail.cf -qI6AUAAAAA000003" "$fake/args"
 t_eq "the contact and the released row are recorded" \
     "$(jget "$(cg_ctl --json history cleo@example.com)" '" ".join(e.get("verdict", e["kind"]) for e in r["events"])')" "contact released hold"
+# the store is locked by another writer for 7 s when the MTA has released:
+# the record is tried again (the busy timeout is 5 s) and gets through
+printf 'Processing %s:\n6AUAAAAA000004: Removed quarantine of "x"\n1 change\n' "$fake/q" > "$fake/release"
+mkdir -p "$fake/lock" && chown "$CG_USER" "$fake/lock"
+: > "$fake/gate"
+e2e_bg "$CG_CTL_BIN" -c "$CG_CONFIG" held release 6AUAAAAA000004 --mta sendmail \
+    --sendmail-config "$fake/sendmail.cf" --command-dir "$fake/bin" >"$fake/rel.out" 2>&1
+rel_pid=$E2E_LAST_PID
+for i in $(seq 1 100); do [ -f "$fake/gate.started" ] && break; sleep 0.1; done
+e2e_bg runuser -u "$CG_USER" -- $PY -c 'import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+time.sleep(7)
+con.execute("ROLLBACK")' "$CG_DB" "$fake/lock/db.locked"
+for i in $(seq 1 50); do [ -f "$fake/lock/db.locked" ] && break; sleep 0.1; done
+: > "$fake/gate.go"
+wait "$rel_pid"; rc=$?
+rm -f "$fake/gate"
+rel=$(cat "$fake/rel.out")
+t_match "release while the store is locked: the record is tried again" "$rel" \
+    "6AUAAAAA000004: .*database is locked; trying again in 1 s"
+t_eq "and then recorded: exit 0" "$rc" 0
+t_match "release says so: 1 contact" "$rel" \
+    "^released 6AUAAAAA000004 \(ref CG00000000000000F4, review-mail-to-bereaved\): 1 contact recorded"
+t_eq "dora's history: the contact once, the released row once" \
+    "$(jget "$(cg_ctl --json history dora@example.com)" '" ".join(e.get("verdict", e["kind"]) for e in r["events"])')" "contact released hold"
 # drop: the quarantined queue files, under Sendmail's lock
 printf 'V8\nT%s\nqcontactgate ref=CG00000000000000F1\nS<billing@bank.example>\n.\n' "$now" > "$fake/q/hf6AUAAAAA000001"
 echo body > "$fake/q/df6AUAAAAA000001"
