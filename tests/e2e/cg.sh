@@ -7,6 +7,9 @@
 #   cg_stop                         stop it (SIGTERM) and wait
 #   cg_ctl ARGS...                  contactgatectl -c $CG_CONFIG ARGS
 #   cg_log_wait PATTERN [SECS]      wait for a line in contactgate's log
+#   cg_names_in FILE                the config's policy and state names found in FILE
+#   cg_contacts CUSTOMER            how many contacts the history has for CUSTOMER
+#   cg_refusal JSON                 the first reply that is not 2xx in smtpc.py's output
 #
 # contactgate listens on inet:$CG_PORT@127.0.0.1 (loopback only).
 
@@ -95,4 +98,46 @@ cg_log_wait() {
         sleep 0.1
     done
     return 1
+}
+
+# cg_names_in FILE - print each policy name and customer-state name of
+# $CG_CONFIG (and its includes) that FILE contains (case-insensitive);
+# prints nothing when the file discloses none
+cg_names_in() {
+    /usr/bin/python3 - "$CG_CONFIG" "$1" <<'EOF'
+import json, os, sys
+names, seen = set(), set()
+def walk(path):
+    if path in seen:
+        return
+    seen.add(path)
+    doc = json.load(open(path))
+    for inc in doc.get("include", []):
+        walk(os.path.join(os.path.dirname(path), inc))
+    for p in doc.get("policies", []):
+        names.add(p["name"])
+        prm = p.get("params", {})
+        names.update(prm.get("states", []))
+        names.update(r["state"] for r in prm.get("rules", []) if "state" in r)
+walk(sys.argv[1])
+text = open(sys.argv[2], errors="replace").read().lower()
+for n in sorted(names):
+    if n.lower() in text:
+        print(n)
+EOF
+}
+
+# cg_contacts CUSTOMER|ADDRESS - the number of contacts in its history
+cg_contacts() {
+    cg_ctl --json history "$1" | /usr/bin/python3 -c 'import json, sys
+print(sum(1 for e in json.load(sys.stdin)["events"] if e["kind"] == "contact"))'
+}
+
+# cg_refusal JSON - the text of the first reply that is not 2xx in what
+# tests/e2e/smtpc.py printed (RCPT replies, then DATA's)
+cg_refusal() {
+    /usr/bin/python3 -c 'import json, sys
+r = json.loads(sys.argv[1])
+print(next((x["text"] for x in r["rcpt"] + [r.get("data") or {"code": 250}]
+            if x["code"] // 100 != 2), ""))' "$1" 2>/dev/null
 }

@@ -15,6 +15,7 @@
 #   e2e_on_exit CMD              run CMD at teardown
 #   e2e_teardown                 stop everything (the EXIT trap; idempotent)
 #   t_ok / t_fail / t_check / t_eq / t_match / t_done   assertions
+#   t_skip DESC                  a check that could not run here (not a pass)
 #
 # Nothing here binds outside 127.0.0.1, uses port 25, or touches the system
 # Postfix: config, queue and data directories live under $E2E_DIR and every
@@ -30,6 +31,7 @@ E2E_PF_PID=""
 E2E_SINK_PID=""
 T_PASS=0
 T_FAIL=0
+T_SKIP=0
 
 # run ARGV as a child; become a child subreaper and reap every orphaned
 # descendant; exit with the child's status once no descendant is left
@@ -103,6 +105,7 @@ EOF
 e2e_setup() {
     T_PASS=0
     T_FAIL=0
+    T_SKIP=0
     E2E_PIDS=""
     E2E_CLEANUP=""
     E2E_PF_STARTED=0
@@ -397,6 +400,7 @@ e2e_teardown() {
 
 # --- assertions -----------------------------------------------------------------
 t_ok() { T_PASS=$((T_PASS + 1)); echo "ok - $1"; }
+t_skip() { T_SKIP=$((T_SKIP + 1)); echo "skip - $1"; }
 # t_fail DESC [DETAIL]
 t_fail() {
     T_FAIL=$((T_FAIL + 1)); echo "FAIL - $1"
@@ -421,6 +425,8 @@ regex: $3"; fi
 }
 # t_done NAME - the summary line; non-zero if anything failed
 t_done() {
-    echo "$1: $T_PASS passed, $T_FAIL failed"
+    local skipped=""
+    [ "${T_SKIP:-0}" = 0 ] || skipped=", $T_SKIP skipped"
+    echo "$1: $T_PASS passed, $T_FAIL failed$skipped"
     [ "$T_FAIL" = 0 ]
 }

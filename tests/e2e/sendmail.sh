@@ -7,7 +7,8 @@
 #                             with sendmail-conf/contactgate.m4 included
 #   sm_submit FROM TO <MSG    local submission: Sendmail's MSP (submit.cf),
 #                             which hands the message to the MTA over SMTP
-#   sm_quarantined            the quarantine queue listing (mailq -qQ)
+#   sm_quarantined [-v]       the quarantine queue listing (mailq -qQ; -v: whole reasons)
+#   sm_held ARGS...           contactgatectl held ARGS on this Sendmail
 #   sm_stop
 #
 # Facts this relies on (checked on Debian 12): the unpacked binary has its
@@ -94,7 +95,20 @@ define(\`confRUN_AS_USER', \`nobody:nogroup')dnl" || { echo "m4 (submit) failed"
 }
 
 sm_submit() { sm_run -C "$SM_DIR/submit.cf" -f "$1" "$2"; }
-sm_quarantined() { sm_run -C "$SM_DIR/sendmail.cf" -bp -qQ 2>&1; }
+sm_quarantined() { sm_run -C "$SM_DIR/sendmail.cf" -bp -qQ "$@" 2>&1; }
+# sm_held ARGS... - contactgatectl held on this Sendmail; its programs come
+# from $SM_DIR/bin, where `sendmail` runs the private binary as sm_run does
+sm_held() {
+    if [ ! -x "$SM_DIR/bin/sendmail" ]; then
+        mkdir -p "$SM_DIR/bin"
+        cat > "$SM_DIR/bin/sendmail" <<EOF
+#!/bin/sh
+LD_LIBRARY_PATH=$SM_ROOT/usr/lib/x86_64-linux-gnu exec unshare -u sh -c 'hostname "\$0"; exec "\$@"' "$SM_HOST" "$SM_BIN" "\$@"
+EOF
+        chmod 755 "$SM_DIR/bin" "$SM_DIR/bin/sendmail"
+    fi
+    cg_ctl held "$@" --mta sendmail --sendmail-config "$SM_DIR/sendmail.cf" --command-dir "$SM_DIR/bin"
+}
 sm_stop() {
     [ -n "${SM_PID:-}" ] || return 0
     local pid
