@@ -66,11 +66,16 @@ TEST_PLUGINS := $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
 # would take from the daemon a link error.
 PLUGIN_LDFLAGS := -shared -Wl,-z,defs
 
-.PHONY: all deps test unit e2e demo asan clean install bench layering
+.PHONY: all deps deps-test deps-deb test unit e2e demo asan clean install uninstall deb bench layering
 all: $(BUILD)/contactgate $(BUILD)/contactgatectl $(PLUGINS)
 
+# scripts/deps.sh: one list of Debian packages per purpose
 deps:
-	@sh scripts/deps.sh
+	@sh scripts/deps.sh build
+deps-test:
+	@sh scripts/deps.sh build test
+deps-deb:
+	@sh scripts/deps.sh build deb
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -114,18 +119,18 @@ layering:
 unit: all $(UNIT_BIN) $(TEST_PLUGINS)
 	@sh tests/run-unit.sh $(BUILD)
 
-test: deps layering
+test: deps-test layering
 	@sh scripts/sendmail-private.sh >/dev/null
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TEST_PLUGINS)
 	@sh tests/run-all.sh $(BUILD)
 
 # the end-to-end suites alone
-e2e: deps
+e2e: deps-test
 	@$(MAKE) --no-print-directory all $(TEST_PLUGINS)
 	@sh scripts/sendmail-private.sh >/dev/null
 	@sh tests/run-all.sh $(BUILD) e2e
 
-demo: deps
+demo: deps-test
 	@$(MAKE) --no-print-directory all
 	@bash tests/e2e/demo.sh $(BUILD)
 
@@ -137,7 +142,7 @@ $(BUILD)/bench/engine_bench: bench/engine_bench.c $(LIBCGD) $(LIBCG)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Imilter $(CFLAGS) $(DEPFLAGS) -o $@ $< $(LIBCGD) $(LIBCG) $(LDLIBS_CORE)
 
-bench: deps
+bench: deps-test
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/passthrough $(BUILD)/bench/engine_bench
 	@if [ -f bench/engine.sh ]; then bash bench/engine.sh $(BUILD); fi
 	@bash bench/mta.sh $(BUILD)
