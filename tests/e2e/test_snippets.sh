@@ -89,9 +89,10 @@ CG_PORT=0
 cg_config "$E2E_DIR/cg.json"
 pf_sock=$(printf '%s' "$shipped" | sed "s|/var/spool/postfix|$E2E_QUEUE|")
 sed -i "s|\"socket\": \"inet:0@127.0.0.1\"|\"socket\": \"$pf_sock\"|" "$CG_CONFIG"
-socket_dir() { CONTACTGATE_BIN=$CG_BIN CONTACTGATE_DEFAULTS=/nonexistent \
-    sh "$CG_SRC/sendmail-conf/socket-dir.sh" -u "$CG_USER" -c "$1"; }
-t_check "socket-dir makes the socket's directory" socket_dir "$CG_CONFIG"
+# the unit's ExecStartPre, with the test's daemon user and binary
+SOCKET_DIR=(env CONTACTGATE_BIN="$CG_BIN" CONTACTGATE_DEFAULTS=/nonexistent
+            sh "$CG_SRC/sendmail-conf/socket-dir.sh" -u "$CG_USER")
+t_check "socket-dir makes the socket's directory" "${SOCKET_DIR[@]}" -c "$CG_CONFIG"
 t_eq "contactgate:postfix 2750 (here $CG_USER:postfix)" \
     "$(stat -c '%a %U:%G' "$E2E_QUEUE/contactgate")" "2750 $CG_USER:postfix"
 # start_cg CONFIG SOCKET - the daemon in the foreground, until the socket is there
@@ -203,15 +204,13 @@ sendmail_host() {
 }
 # RuntimeDirectory first (contactgate:contactgate 0750), then ExecStartPre
 install -d -o "$CG_USER" -g "$(id -gn "$CG_USER")" -m 0750 "$run/contactgate"
-t_check "socket-dir on a Sendmail-only host" sendmail_host env CONTACTGATE_BIN="$CG_BIN" \
-    CONTACTGATE_DEFAULTS=/nonexistent sh "$CG_SRC/sendmail-conf/socket-dir.sh" -u "$CG_USER" -c "$CG_CONFIG"
+t_check "socket-dir on a Sendmail-only host" sendmail_host "${SOCKET_DIR[@]}" -c "$CG_CONFIG"
 t_eq "/run/contactgate becomes contactgate:smmsp 2750" \
     "$(stat -c '%a %U %g' "$run/contactgate")" "2750 $CG_USER $smmsp_gid"
 # the installed configuration as shipped (Postfix's socket), paths staged
 sed -e "s|@LIBDIR@/plugins|$E2E_DIR/stage/plugins|" -e "s|@SHAREDIR@/policies|$E2E_DIR/stage/policies|" \
     "$CG_SRC/sendmail-conf/contactgate.json" > "$E2E_DIR/shipped.json"
-out=$(sendmail_host env CONTACTGATE_BIN="$CG_BIN" CONTACTGATE_DEFAULTS=/nonexistent \
-      sh "$CG_SRC/sendmail-conf/socket-dir.sh" -u "$CG_USER" -c "$E2E_DIR/shipped.json" 2>&1)
+out=$(sendmail_host "${SOCKET_DIR[@]}" -c "$E2E_DIR/shipped.json" 2>&1)
 t_match "the Postfix socket path on a Sendmail host: refused, saying what to set" "$out" \
     'is in Postfix.s queue directory, but the MTA.s group is smmsp: on a Sendmail host set "socket": "unix:/run/contactgate/contactgate.sock"'
 start_cg "$CG_CONFIG" "${sm_sock#unix:}" || t_fail "contactgate starts on the Sendmail socket"
