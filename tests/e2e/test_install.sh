@@ -113,6 +113,8 @@ t_eq "owner the daemon's user, group the MTA's, setgid, 2750" "$(stat -c '%a %U 
 out=$(CONTACTGATE_BIN=$CG_BIN CONTACTGATE_DEFAULTS=/nonexistent CONTACTGATE_MTA_GROUP=no-such-group-xyz \
       "$dest/usr/libexec/contactgate/socket-dir" -u "$CG_USER" -c "$CG_CONFIG" 2>&1)
 t_match "an unknown CONTACTGATE_MTA_GROUP: clear error" "$out" 'CONTACTGATE_MTA_GROUP=no-such-group-xyz: no such group'
+out=$(CONTACTGATE_BIN=$CG_BIN "$dest/usr/libexec/contactgate/socket-dir" -u "$CG_USER" -c "$E2E_DIR/cg.json" 2>&1)
+t_eq "an inet socket: socket-dir has nothing to do" "$?:$out" "0:"
 out=$(CONTACTGATE_BIN=$CG_BIN "$dest/usr/libexec/contactgate/socket-dir" -u no-such-user-xyz -c "$CG_CONFIG" 2>&1)
 t_match "an unknown user: clear error" "$out" '-u no-such-user-xyz: no such user'
 out=$(CONTACTGATE_BIN=$CG_BIN "$dest/usr/libexec/contactgate/socket-dir" -u "$CG_USER" -c "$E2E_DIR/nonexistent.json" 2>&1)
