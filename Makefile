@@ -9,6 +9,11 @@
 #   make bench    the benchmark (bench/): Postfix alone, a pass-through
 #                 milter and contactgate side by side, and the engine alone
 #   make install  PREFIX=/usr/local DESTDIR= (see README "Where files go")
+#   make uninstall  removes what make install installed; leaves the
+#                 configuration and the history, and says what remains
+#   make deb      the Debian package, with debhelper, into build/deb/
+#   make deps     install the Debian packages building needs (as root);
+#                 make deps-test: and what the tests need (make test does it)
 #
 # Everything is built under build/ (override with BUILD=dir).
 #
@@ -24,6 +29,7 @@
 PREFIX  ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 LIBDIR  ?= $(PREFIX)/lib/contactgate
+LIBEXECDIR ?= $(PREFIX)/libexec/contactgate
 INCDIR  ?= $(PREFIX)/include
 MANDIR  ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
@@ -35,6 +41,9 @@ BUILD   ?= build
 PKG     := sqlite3 jansson icu-i18n libpq
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Werror
+# what the environment gives (dpkg-buildflags: -D_FORTIFY_SOURCE=2) also
+# reaches the plugins, which see none of our own include paths
+CPPFLAGS_ENV := $(CPPFLAGS)
 CPPFLAGS += -Iinclude -Icore -Icore/store -D_GNU_SOURCE -DCG_WITH_LIBPQ -DCG_PLUGIN_DIR='"$(LIBDIR)/plugins"'
 CFLAGS  += -std=c11 $(OPT) $(WARN) -fPIC $(shell pkg-config --cflags $(PKG))
 DEPFLAGS = -MMD -MP
@@ -65,11 +74,16 @@ TEST_PLUGINS := $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
 # would take from the daemon a link error.
 PLUGIN_LDFLAGS := -shared -Wl,-z,defs
 
-.PHONY: all deps test unit e2e demo asan clean install bench layering
+.PHONY: all deps deps-test deps-deb test unit e2e demo asan clean install uninstall deb bench layering
 all: $(BUILD)/contactgate $(BUILD)/contactgatectl $(PLUGINS)
 
+# scripts/deps.sh: one list of Debian packages per purpose
 deps:
-	@sh scripts/deps.sh
+	@sh scripts/deps.sh build
+deps-test:
+	@sh scripts/deps.sh build test
+deps-deb:
+	@sh scripts/deps.sh build deb
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -85,15 +99,15 @@ $(LIBCGD): $(DAEMON_LIB_OBJ)
 
 # the daemon exports nothing: plugins get the host table through init()
 $(BUILD)/contactgate: $(MILTER_SRC:%.c=$(BUILD)/%.o) $(LIBCGD) $(LIBCG)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_MILTER) $(LDLIBS_CORE)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_MILTER) $(LDLIBS_CORE)
 
 $(BUILD)/contactgatectl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(LIBCG)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_CORE)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_CORE)
 
 # A plugin sees only include/contactgate/plugin.h and exports one symbol.
 $(BUILD)/plugins/%.so: plugins/%/*.c include/contactgate/plugin.h
 	@mkdir -p $(dir $@)
-	$(CC) -Iinclude $(CFLAGS) -fvisibility=hidden $(PLUGIN_LDFLAGS) -o $@ $(filter %.c,$^) \
+	$(CC) $(CPPFLAGS_ENV) -Iinclude $(CFLAGS) -fvisibility=hidden $(PLUGIN_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) \
 		$(LIBS_$*) -lm
 	@chmod 755 $@
 
@@ -113,18 +127,18 @@ layering:
 unit: all $(UNIT_BIN) $(TEST_PLUGINS)
 	@sh tests/run-unit.sh $(BUILD)
 
-test: deps layering
+test: deps-test layering
 	@sh scripts/sendmail-private.sh >/dev/null
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TEST_PLUGINS)
 	@sh tests/run-all.sh $(BUILD)
 
 # the end-to-end suites alone
-e2e: deps
+e2e: deps-test
 	@$(MAKE) --no-print-directory all $(TEST_PLUGINS)
 	@sh scripts/sendmail-private.sh >/dev/null
 	@sh tests/run-all.sh $(BUILD) e2e
 
-demo: deps
+demo: deps-test
 	@$(MAKE) --no-print-directory all
 	@bash tests/e2e/demo.sh $(BUILD)
 
@@ -136,7 +150,7 @@ $(BUILD)/bench/engine_bench: bench/engine_bench.c $(LIBCGD) $(LIBCG)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Imilter $(CFLAGS) $(DEPFLAGS) -o $@ $< $(LIBCGD) $(LIBCG) $(LDLIBS_CORE)
 
-bench: deps
+bench: deps-test
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/passthrough $(BUILD)/bench/engine_bench
 	@if [ -f bench/engine.sh ]; then bash bench/engine.sh $(BUILD); fi
 	@bash bench/mta.sh $(BUILD)
@@ -146,26 +160,81 @@ asan:
 		OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" unit
 
 # make install [PREFIX=/usr/local] [DESTDIR=staging]: binaries, plugins,
-# the plugin header, man pages, example policies, the systemd unit, and the
-# example configuration (never over an existing one).
+# the socket-directory helper, the plugin header, man pages, example
+# policies, the MTA snippets, the systemd unit, and the configuration and
+# /etc/default/contactgate, each only where none exists (an existing one
+# keeps its content and mode). make uninstall removes exactly what install
+# puts under PREFIX (INSTALLED below) and nothing under /etc or /var.
+SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' \
+	-e 's|@SHAREDIR@|$(SHAREDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+INSTALLED = $(SBINDIR)/contactgate $(SBINDIR)/contactgatectl \
+	$(PLUGIN_NAMES:%=$(LIBDIR)/plugins/%.so) $(LIBEXECDIR)/socket-dir \
+	$(INCDIR)/contactgate/plugin.h \
+	$(patsubst man/%,$(MANDIR)/man5/%,$(wildcard man/*.5)) \
+	$(patsubst man/%,$(MANDIR)/man8/%,$(wildcard man/*.8)) \
+	$(patsubst policies/%,$(SHAREDIR)/policies/%,$(wildcard policies/*.json)) \
+	$(SHAREDIR)/examples/require_header.c \
+	$(SHAREDIR)/contactgate.m4 $(SHAREDIR)/postfix-main.cf \
+	$(UNITDIR)/contactgate.service
+# our own directories, removed by uninstall when empty (deepest first)
+INSTALLED_DIRS = $(LIBDIR)/plugins $(LIBDIR) $(LIBEXECDIR) $(INCDIR)/contactgate \
+	$(SHAREDIR)/policies $(SHAREDIR)/examples $(SHAREDIR)
+# kept by uninstall: the admin's files and the data
+KEPT = $(SYSCONFDIR)/contactgate $(SYSCONFDIR)/default/contactgate /var/lib/contactgate \
+	/var/spool/postfix/contactgate
+
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/plugins \
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/plugins $(DESTDIR)$(LIBEXECDIR) \
 		$(DESTDIR)$(INCDIR)/contactgate $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(SHAREDIR)/policies $(DESTDIR)$(SHAREDIR)/examples $(DESTDIR)$(UNITDIR) \
-		$(DESTDIR)$(SYSCONFDIR)/contactgate
+		$(DESTDIR)$(SYSCONFDIR)/contactgate $(DESTDIR)$(SYSCONFDIR)/default
 	install -m 755 $(BUILD)/contactgate $(BUILD)/contactgatectl $(DESTDIR)$(SBINDIR)/
 	install -m 755 $(PLUGINS) $(DESTDIR)$(LIBDIR)/plugins/
+	$(SUBST) sendmail-conf/socket-dir.sh > $(DESTDIR)$(LIBEXECDIR)/socket-dir
+	chmod 755 $(DESTDIR)$(LIBEXECDIR)/socket-dir
 	install -m 644 include/contactgate/plugin.h $(DESTDIR)$(INCDIR)/contactgate/
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 policies/*.json $(DESTDIR)$(SHAREDIR)/policies/
 	install -m 644 examples/plugin/require_header.c $(DESTDIR)$(SHAREDIR)/examples/
-	sed 's|@SBINDIR@|$(SBINDIR)|g' sendmail-conf/contactgate.service > $(DESTDIR)$(UNITDIR)/contactgate.service
+	install -m 644 sendmail-conf/contactgate.m4 sendmail-conf/postfix-main.cf $(DESTDIR)$(SHAREDIR)/
+	$(SUBST) sendmail-conf/contactgate.service > $(DESTDIR)$(UNITDIR)/contactgate.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/contactgate.service
-	[ -e $(DESTDIR)$(SYSCONFDIR)/contactgate/contactgate.json ] || \
-		sed -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@SHAREDIR@|$(SHAREDIR)|g' \
-		sendmail-conf/contactgate.json > $(DESTDIR)$(SYSCONFDIR)/contactgate/contactgate.json
-	chmod 644 $(DESTDIR)$(SYSCONFDIR)/contactgate/contactgate.json
+	@for f in contactgate.json:$(SYSCONFDIR)/contactgate/contactgate.json \
+	          contactgate.default:$(SYSCONFDIR)/default/contactgate; do \
+	    src=sendmail-conf/$${f%%:*}; dst=$(DESTDIR)$${f#*:}; \
+	    if [ -e "$$dst" ]; then echo "install: kept $$dst (yours: content and mode unchanged)"; \
+	    else echo "$(SUBST) $$src > $$dst"; $(SUBST) "$$src" > "$$dst.tmp" && chmod 644 "$$dst.tmp" && \
+	        mv "$$dst.tmp" "$$dst" || exit 1; fi; \
+	done
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	@for d in $(addprefix $(DESTDIR),$(INSTALLED_DIRS)); do \
+	    [ ! -d "$$d" ] || rmdir "$$d" 2>/dev/null || \
+	        echo "uninstall: kept $$d: it holds files make install did not put there"; \
+	done
+	@echo "uninstall: left in place (remove them yourself if you no longer need them):"
+	@for k in $(addprefix $(DESTDIR),$(KEPT)) $(DESTDIR)/run/contactgate; do \
+	    [ ! -e "$$k" ] || echo "  $$k"; \
+	done
+	@if getent passwd contactgate >/dev/null 2>&1; then \
+	    echo "  the user contactgate (deluser --system contactgate)"; fi
+	@echo "uninstall: take contactgate out of the MTA's milters first, and stop the service:"
+	@echo "  systemctl disable --now contactgate (then systemctl daemon-reload)"
+
+# make deb: the Debian package (debian/), built with dpkg-buildpackage from a
+# copy of the tree in $(BUILD)/deb/src, so the package never sees or cleans
+# this tree's build directories; lintian must report no errors.
+DEB_DIR = $(BUILD)/deb
+deb: deps-deb
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/src
+	tar --exclude-vcs --exclude='./build*' --exclude='./$(BUILD)' --exclude=./tmp -cf - . | \
+		tar -C $(DEB_DIR)/src -xf -
+	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc -J
+	lintian --fail-on error $(DEB_DIR)/*.deb
+	@ls -1 $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf $(BUILD) build-asan

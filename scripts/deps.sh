@@ -1,20 +1,67 @@
 #!/bin/sh
-# deps.sh - install the Debian packages contactgate needs to build, test and demo.
+# deps.sh - install the Debian packages contactgate needs, by purpose.
 #
-# Idempotent: checks each package with dpkg-query and calls apt-get only for
-# what is missing, so a machine that has everything prints nothing.
-# Postfix is preseeded to "No configuration": the package then creates no
-# /etc/postfix/main.cf, starts nothing and never listens on port 25. The
-# tests and the demo run their own private instances.
+#   deps.sh [build] [test] [deb]     default: build
+#
+#   build  what `make` needs to compile (make deps)
+#   test   build + the tools the tests and the demo run (make deps-test,
+#          make test): Postfix, Sendmail's m4, swaks, python3, chromium,
+#          and the Debian tooling tests/e2e/test_deb.sh builds the package with
+#   deb    build + Debian's packaging tools (make deb)
+#
+# One package a line in the lists below: adding a package is adding one
+# line to the list of its purpose. Idempotent: checks each package with
+# dpkg-query and calls apt-get only for what is missing, so a machine that
+# has everything prints nothing. Postfix is preseeded to "No configuration":
+# the package then creates no /etc/postfix/main.cf, starts nothing and never
+# listens on port 25. The tests and the demo run their own private instances.
 set -eu
 
-PKGS="build-essential pkg-config libmilter-dev libsqlite3-dev sqlite3 libjansson-dev
-libspf2-dev libicu-dev postfix swaks python3 util-linux procps chromium
-postgresql-15 postgresql-client-15 libpq-dev"
-[ "${CG_DEPS_EXTRA:-}" ] && PKGS="$PKGS $CG_DEPS_EXTRA"
+BUILD_PKGS="
+build-essential
+pkg-config
+libmilter-dev
+libsqlite3-dev
+libjansson-dev
+libspf2-dev
+libicu-dev
+libpq-dev
+"
+
+TEST_PKGS="
+sqlite3
+postfix
+swaks
+python3
+util-linux
+procps
+chromium
+postgresql-15
+postgresql-client-15
+debhelper
+lintian
+"
+
+DEB_PKGS="
+debhelper
+dpkg-dev
+lintian
+"
+
+want="$BUILD_PKGS"
+for purpose in "$@"; do
+    case $purpose in
+    build) ;;
+    test) want="$want $TEST_PKGS" ;;
+    deb) want="$want $DEB_PKGS" ;;
+    *) echo "deps: unknown purpose \"$purpose\" (build, test or deb)" >&2; exit 1 ;;
+    esac
+done
+[ "${CG_DEPS_EXTRA:-}" ] && want="$want $CG_DEPS_EXTRA"
 
 missing=""
-for p in $PKGS; do
+for p in $want; do
+    case " $missing " in *" $p "*) continue ;; esac
     st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
     [ "$st" = "installed" ] || missing="$missing $p"
 done
@@ -37,7 +84,8 @@ export DEBIAN_FRONTEND=noninteractive
 # prompt). Where postgresql-common is installed already, the file is the
 # admin's and is left alone.
 pgc=$(dpkg-query -W -f='${db:Status-Status}' postgresql-common 2>/dev/null || true)
-if [ "$pgc" != "installed" ]; then
+case " $missing " in *" postgresql-15 "*) pg_wanted=1 ;; *) pg_wanted=0 ;; esac
+if [ "$pg_wanted" = 1 ] && [ "$pgc" != "installed" ]; then
     mkdir -p /etc/postgresql-common
     printf '%s\n' "# written by contactgate's scripts/deps.sh before postgresql-common was" \
         "# installed: no system cluster (the tests run private ones)" \

@@ -4,9 +4,13 @@ dnl     include(`/etc/mail/m4/contactgate.m4')dnl
 dnl then rebuild sendmail.cf (Debian: `sendmailconfig`, or
 dnl `m4 sendmail.mc > sendmail.cf`) and restart sendmail.
 dnl
-dnl The socket must match "socket" in /etc/contactgate/contactgate.json;
-dnl define CONTACTGATE_SOCKET before the include to change it.
-ifdef(`CONTACTGATE_SOCKET', `', `define(`CONTACTGATE_SOCKET', `inet:10027@127.0.0.1')')dnl
+dnl The socket must match "socket" in /etc/contactgate/contactgate.json
+dnl ("unix:/run/contactgate/contactgate.sock" on a Sendmail host: the
+dnl directory is contactgate:smmsp 2750, made by the unit's ExecStartPre;
+dnl the MTA connects to milters as root). Define CONTACTGATE_SOCKET before
+dnl the include to change it. Under /run no DontBlameSendmail option is
+dnl needed: no directory on the path is group- or world-writable.
+ifdef(`CONTACTGATE_SOCKET', `', `define(`CONTACTGATE_SOCKET', `local:/run/contactgate/contactgate.sock')')dnl
 dnl
 dnl F=T: if contactgate cannot be reached, tempfail (4xx). Nothing skips the
 dnl contact strategy and nothing is lost: the sender retries. (F=R would

@@ -10,6 +10,11 @@
 #   e2e_sink_files / e2e_sink_count / e2e_sink_wait N [SECS] / e2e_sink_grep ERE
 #   e2e_start_postfix MILTER [main.cf lines...]
 #                                private Postfix, smtpd on 127.0.0.1:$SMTP_PORT
+#                                (E2E_PF_CHROOT="smtpd cleanup": those daemons
+#                                chrooted to the queue directory, as Debian's)
+#   e2e_postfix_config MILTER [main.cf lines...]   the same, written but not started
+#   e2e_run_postfix              postfix check, then start what is configured
+#                                (e.g. after postconf -c "$POSTFIX_CONF" -e ...)
 #   e2e_stop_postfix
 #   e2e_queue / e2e_held_ids / e2e_log_wait ERE [SECS]
 #   e2e_on_exit CMD              run CMD at teardown
@@ -194,6 +199,12 @@ e2e_sink_grep() {
 # e2e_start_postfix MILTER [extra main.cf lines...]
 # MILTER empty: no milters at all.
 e2e_start_postfix() {
+    e2e_postfix_config "$@" && e2e_run_postfix
+}
+
+# e2e_postfix_config MILTER [extra main.cf lines...] - main.cf and master.cf
+# of the private instance (stopped first if it runs)
+e2e_postfix_config() {
     local milter=${1-}; shift
     local base=$E2E_DIR/postfix
     [ "$E2E_PF_STARTED" = 1 ] && e2e_stop_postfix
@@ -272,23 +283,32 @@ EOF
     done
 
     # master.cf: smtpd only on our loopback port, no other inet listener,
-    # nothing chrooted, postlog for maillog_file
+    # nothing chrooted (but the daemons named in E2E_PF_CHROOT), postlog for
+    # maillog_file
     local src=/etc/postfix/master.cf
     [ -f "$src" ] || src=/usr/share/postfix/master.cf.dist
-    awk -v port="$SMTP_PORT" '
+    local smtpd_chroot=n
+    case " ${E2E_PF_CHROOT:-} " in *" smtpd "*) smtpd_chroot=y ;; esac
+    awk -v port="$SMTP_PORT" -v chroot=" ${E2E_PF_CHROOT:-} " -v sc="$smtpd_chroot" '
         /^[ \t]/ { if (!skip) print; next }          # continuation of a service
         /^#/ || NF == 0 { skip = 0; print; next }
         { skip = 0 }
         $2 == "inet" && $1 == "smtp" && !done {
-            print "127.0.0.1:" port " inet n - n - - smtpd"; done = 1; skip = 1; next }
+            print "127.0.0.1:" port " inet n - " sc " - - smtpd"; done = 1; skip = 1; next }
         $2 == "inet" { skip = 1; next }               # any other listener: dropped
-        NF >= 8 { $5 = "n"; print; next }
+        NF >= 8 { $5 = index(chroot, " " $8 " ") ? "y" : "n"; print; next }
         { print }' "$src" > "$POSTFIX_CONF/master.cf"
     grep -q "^127.0.0.1:$SMTP_PORT inet" "$POSTFIX_CONF/master.cf" ||
-        echo "127.0.0.1:$SMTP_PORT inet n - n - - smtpd" >> "$POSTFIX_CONF/master.cf"
+        echo "127.0.0.1:$SMTP_PORT inet n - $smtpd_chroot - - smtpd" >> "$POSTFIX_CONF/master.cf"
     grep -q '^postlog' "$POSTFIX_CONF/master.cf" ||
         echo 'postlog unix-dgram n - n - 1 postlogd' >> "$POSTFIX_CONF/master.cf"
+    export POSTFIX_CONF E2E_MAILLOG E2E_QUEUE
+}
 
+# e2e_run_postfix - postfix check, then start the configured instance
+e2e_run_postfix() {
+    local base=$E2E_DIR/postfix
+    [ "$E2E_PF_STARTED" = 1 ] && e2e_stop_postfix
     # "postfix" writes errors to stderr only on a terminal: keep both outputs
     if ! postfix -c "$POSTFIX_CONF" check >"$base/check.log" 2>&1; then
         echo "postfix check failed:"; sed 's/^/    /' "$base/check.log" "$E2E_MAILLOG" 2>/dev/null

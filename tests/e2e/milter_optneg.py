@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""milter_optneg.py PORT - the option negotiation a milter on 127.0.0.1:PORT
-answers when offered everything (milter protocol version 6, every action,
+"""milter_optneg.py PORT|unix:PATH - the option negotiation a milter on
+127.0.0.1:PORT (or the unix socket PATH) answers when offered everything (milter protocol version 6, every action,
 every protocol flag), as JSON: {"version", "actions", "protocol",
 "protocol_flags": [names]}. Exit 1 with a message on stderr when there is
 no valid answer."""
@@ -30,8 +30,14 @@ def recv_exact(s, n):
 
 
 def main():
-    port = int(sys.argv[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+    where = sys.argv[1]
+    if where.startswith("unix:"):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(where[5:])
+    else:
+        s = socket.create_connection(("127.0.0.1", int(where)), timeout=10)
+    with s:
         body = b"O" + struct.pack("!III", 6, 0x1FF, 0x1FFFFF)
         s.sendall(struct.pack("!I", len(body)) + body)
         (length,) = struct.unpack("!I", recv_exact(s, 4))

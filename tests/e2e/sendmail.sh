@@ -5,6 +5,11 @@
 #   sm_available              0 when the private Sendmail is (or can be) there
 #   sm_start MILTER_SOCKET    MTA on 127.0.0.1:$SM_PORT relaying to the sink,
 #                             with sendmail-conf/contactgate.m4 included
+#                             (SM_MILTER_MC: other m4 lines that wire the
+#                             milter instead, e.g. the README's snippet;
+#                             SM_DONT_BLAME: the DontBlameSendmail options,
+#                             default TrustStickyBit (as Debian's
+#                             debian-mta.m4), empty for none)
 #   sm_submit FROM TO <MSG    local submission: Sendmail's MSP (submit.cf),
 #                             which hands the message to the MTA over SMTP
 #   sm_quarantined [-v]       the quarantine queue listing (mailq -qQ; -v: whole reasons)
@@ -36,7 +41,8 @@ sm_run() {
 
 # sm_mc NAME BODY - write $SM_DIR/NAME.mc with the common head, build NAME.cf
 sm_mc() {
-    local name=$1 body=$2
+    local name=$1 body=$2 blame="" opts=${SM_DONT_BLAME-TrustStickyBit}
+    [ -n "$opts" ] && blame="define(\`confDONT_BLAME_SENDMAIL', \`$opts')dnl"
     cat > "$SM_DIR/$name.mc" <<EOF
 divert(-1)
 divert(0)dnl
@@ -48,7 +54,7 @@ define(\`confDONT_PROBE_INTERFACES', \`True')dnl
 define(\`confSERVICE_SWITCH_FILE', \`$SM_DIR/service.switch')dnl
 define(\`confHOSTS_FILE', \`$SM_DIR/hosts')dnl
 define(\`confHELP_FILE', \`$SM_ROOT/etc/mail/helpfile')dnl
-define(\`confDONT_BLAME_SENDMAIL', \`TrustStickyBit')dnl
+$blame
 define(\`confLOG_LEVEL', \`9')dnl
 FEATURE(\`nocanonify')dnl
 $body
@@ -68,6 +74,8 @@ sm_start() {
     printf '127.0.0.1 localhost %s\n' "$SM_HOST" > "$SM_DIR/hosts"
     : > "$SM_DIR/aliases"
     # the MTA: contactgate through the shipped fragment
+    local wiring=${SM_MILTER_MC:-"define(\`CONTACTGATE_SOCKET', \`$1')dnl
+include(\`$CG_SRC/sendmail-conf/contactgate.m4')dnl"}
     sm_mc sendmail "define(\`QUEUE_DIR', \`$SM_DIR/mqueue')dnl
 define(\`confPID_FILE', \`$SM_DIR/sendmail.pid')dnl
 define(\`STATUS_FILE', \`$SM_DIR/statistics')dnl
@@ -78,8 +86,7 @@ FEATURE(\`no_default_msa')dnl
 FEATURE(\`accept_unresolvable_domains')dnl
 FEATURE(\`promiscuous_relay')dnl
 DAEMON_OPTIONS(\`Port=$SM_PORT, Addr=127.0.0.1, Name=MTA')dnl
-define(\`CONTACTGATE_SOCKET', \`$1')dnl
-include(\`$CG_SRC/sendmail-conf/contactgate.m4')dnl
+$wiring
 MAILER(\`smtp')dnl" || { echo "m4 failed:"; cat "$SM_DIR/sendmail.m4.log"; return 1; }
     # the MSP: what sendmail(1) on this host uses to submit, over SMTP
     sm_mc submit "define(\`confPID_FILE', \`$SM_DIR/submit.pid')dnl

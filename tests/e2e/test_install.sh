@@ -1,7 +1,10 @@
 #!/bin/bash
 # test_install.sh - make install into a staging tree, and the daemon as a
 # mail admin runs it: started as root with -u, a pid file, a unix socket
-# that only the MTA's group can reach, and a real Postfix using that socket.
+# that only the MTA's group can reach (the directory made by the installed
+# socket-dir, as the unit does), a history the MTA cannot read, and a real
+# Postfix using that socket; the README and the unit describe the same
+# layout; make uninstall removes what make install installed.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 CG_BUILD=${1:-build}
@@ -19,8 +22,10 @@ for f in usr/sbin/contactgate usr/sbin/contactgatectl \
          usr/lib/contactgate/plugins/frequency.so usr/lib/contactgate/plugins/customer_state.so \
          usr/include/contactgate/plugin.h usr/share/man/man8/contactgate.8 \
          usr/share/man/man8/contactgatectl.8 usr/share/man/man5/contactgate.json.5 \
-         usr/share/contactgate/policies/retail-bank.json \
-         usr/lib/systemd/system/contactgate.service etc/contactgate/contactgate.json; do
+         usr/share/contactgate/policies/retail-bank.json usr/libexec/contactgate/socket-dir \
+         usr/share/contactgate/contactgate.m4 usr/share/contactgate/postfix-main.cf \
+         usr/lib/systemd/system/contactgate.service etc/contactgate/contactgate.json \
+         etc/default/contactgate; do
     t_check "installed: /$f" test -f "$dest/$f"
 done
 t_eq "plugins are not group/world-writable" \
@@ -52,10 +57,34 @@ sed -i 's/{"header": "X-Campaign-Id"}/{"heder": "X-Campaign-Id"}/' "$E2E_DIR/ex.
 t_match "the example plugin's params are validated with the key path" \
     "$("$dest/usr/sbin/contactgate" -n -c "$E2E_DIR/ex.json" 2>&1)" 'policies\[0\]\.params\.heder'
 
+unit=$dest/usr/lib/systemd/system/contactgate.service
+t_check "the unit makes the socket directory with the installed socket-dir" \
+    grep -qx 'ExecStartPre=+/usr/libexec/contactgate/socket-dir -u contactgate -c /etc/contactgate/contactgate.json' "$unit"
+t_check "the unit reads /etc/default/contactgate" grep -qx 'EnvironmentFile=-/etc/default/contactgate' "$unit"
+t_eq "no @PLACEHOLDER@ left in what was installed" \
+    "$(grep -rl '@[A-Z]*DIR@' "$dest" | wc -l)" 0
+# the README's "Who can read what" is the layout the unit builds
+readme=$CG_SRC/README.md
+t_check "unit: the history directory 0750 (StateDirectoryMode)" grep -qx 'StateDirectoryMode=0750' "$unit"
+t_check "unit: files 0660 at most (UMask=0007)" grep -qx 'UMask=0007' "$unit"
+t_match "README: the history 0750, files 0660, the daemon's user only" "$(cat "$readme")" \
+    '^\| `/var/lib/contactgate/`, `history.db\*` \| `contactgate:contactgate` .*\| 0750, files 0660 \|$'
+t_match "README: the Postfix socket directory contactgate:postfix 2750" "$(cat "$readme")" \
+    '^\| socket directory \(Postfix: `/var/spool/postfix/contactgate/`\) \| `contactgate:postfix` \| 2750 \|$'
+t_match "README: the Sendmail socket directory contactgate:smmsp 2750" "$(cat "$readme")" \
+    '^\| socket directory \(Sendmail: `/run/contactgate/`.*\) \| `contactgate:smmsp` \| 2750 \|$'
+t_eq "README and unit: adduser postfix contactgate only ever as what never to do" \
+    "$(awk -v RS= '/adduser postfix/ && !/Never add/' "$readme" "$unit" | wc -l)" 0
+
 echo '{"socket": "unix:/x"}' > "$dest/etc/contactgate/contactgate.json"
-make -C "$CG_SRC" --no-print-directory BUILD="$CG_BUILD" install DESTDIR="$dest" PREFIX=/usr >/dev/null 2>&1
+chmod 640 "$dest/etc/contactgate/contactgate.json"
+echo 'CONTACTGATE_MTA_GROUP=smmsp' > "$dest/etc/default/contactgate"
+out=$(make -C "$CG_SRC" --no-print-directory BUILD="$CG_BUILD" install DESTDIR="$dest" PREFIX=/usr 2>&1)
 t_check "make install never overwrites an existing config" \
     grep -q 'unix:/x' "$dest/etc/contactgate/contactgate.json"
+t_eq "and leaves its mode alone" "$(stat -c %a "$dest/etc/contactgate/contactgate.json")" 640
+t_check "nor /etc/default/contactgate" grep -qx 'CONTACTGATE_MTA_GROUP=smmsp' "$dest/etc/default/contactgate"
+t_match "and says so" "$out" "install: kept $dest/etc/contactgate/contactgate.json"
 grep -q '"plugin_dir": "/usr/lib/contactgate/plugins"' "$dest/etc/contactgate/contactgate.json" ||
     t_ok "(config kept as the admin left it)"
 
@@ -71,12 +100,25 @@ t_match "-u with an unknown user: clear error" "$err" '-u no-such-user-xyz: no s
 # --- root with -u: runs as that user; pid file; unix socket 0660 in a
 #     setgid directory of the MTA's group
 rundir=$E2E_DIR/run
-mkdir -p "$rundir"
-chown "$CG_USER:postfix" "$rundir"
-chmod 2750 "$rundir"
 sock=$rundir/contactgate.sock
 cg_config "$E2E_DIR/cg-unix.json"
 sed -i "s|\"socket\": \"inet:$CG_PORT@127.0.0.1\"|\"socket\": \"unix:$sock\"|" "$CG_CONFIG"
+# the directories as the unit makes them: StateDirectory 0750, then its
+# ExecStartPre, the installed socket-dir (the MTA's group: postfix here)
+chmod 750 "$(dirname "$CG_DB")"
+out=$(CONTACTGATE_BIN=$CG_BIN CONTACTGATE_DEFAULTS=/nonexistent "$dest/usr/libexec/contactgate/socket-dir" \
+      -u "$CG_USER" -c "$CG_CONFIG" 2>&1)
+t_eq "the installed socket-dir makes the socket directory" "$?" 0
+t_eq "owner the daemon's user, group the MTA's, setgid, 2750" "$(stat -c '%a %U %G' "$rundir")" "2750 $CG_USER postfix"
+out=$(CONTACTGATE_BIN=$CG_BIN CONTACTGATE_DEFAULTS=/nonexistent CONTACTGATE_MTA_GROUP=no-such-group-xyz \
+      "$dest/usr/libexec/contactgate/socket-dir" -u "$CG_USER" -c "$CG_CONFIG" 2>&1)
+t_match "an unknown CONTACTGATE_MTA_GROUP: clear error" "$out" 'CONTACTGATE_MTA_GROUP=no-such-group-xyz: no such group'
+out=$(CONTACTGATE_BIN=$CG_BIN "$dest/usr/libexec/contactgate/socket-dir" -u "$CG_USER" -c "$E2E_DIR/cg.json" 2>&1)
+t_eq "an inet socket: socket-dir has nothing to do" "$?:$out" "0:"
+out=$(CONTACTGATE_BIN=$CG_BIN "$dest/usr/libexec/contactgate/socket-dir" -u no-such-user-xyz -c "$CG_CONFIG" 2>&1)
+t_match "an unknown user: clear error" "$out" '-u no-such-user-xyz: no such user'
+out=$(CONTACTGATE_BIN=$CG_BIN "$dest/usr/libexec/contactgate/socket-dir" -u "$CG_USER" -c "$E2E_DIR/nonexistent.json" 2>&1)
+t_match "a configuration that does not load: its error" "$out" "socket-dir: $E2E_DIR/nonexistent.json: contactgate: .*nonexistent.json"
 # upgrade: the history is a database of the first schema (checked-in dump)
 sqlite3 "$CG_DB" < "$CG_SRC/tests/fixtures/history-v1.sql"
 chown "$CG_USER" "$CG_DB"
@@ -109,7 +151,26 @@ t_eq "the migrated history still applies: C-1001's complaint blocks a promotion 
 cg_ctl state set una@example.com complaint >/dev/null
 t_eq "files SQLite created for contactgatectl belong to $CG_USER" \
     "$(find "$(dirname "$CG_DB")" -name 'history.db*' -user root | wc -l)" 0
+t_check "the postfix user cannot read the history (directory 0750)" \
+    sh -c "! runuser -u postfix -- cat '$CG_DB' >/dev/null 2>&1"
 cg_stop
 t_check "the pid file is removed at exit" test ! -e "$rundir/contactgate.pid"
+
+# --- make uninstall: what make install installed goes; /etc stays, with a note
+touch "$dest/usr/lib/contactgate/plugins/mine.so"
+out=$(make -C "$CG_SRC" --no-print-directory BUILD="$CG_BUILD" uninstall DESTDIR="$dest" PREFIX=/usr 2>&1)
+t_eq "make uninstall succeeds" "$?" 0
+t_eq "every file make install put under /usr is gone (but the admin's plugin)" \
+    "$(find "$dest/usr" -type f | sed "s|^$dest||")" "/usr/lib/contactgate/plugins/mine.so"
+t_eq "and contactgate's own directories" \
+    "$(find "$dest/usr" -type d \( -path '*contactgate*' \) | sed "s|^$dest||" | sort | tr '\n' ' ')" \
+    "/usr/lib/contactgate /usr/lib/contactgate/plugins "
+t_match "it says which directory it kept and why" "$out" \
+    "kept $dest/usr/lib/contactgate/plugins: it holds files make install did not put there"
+t_check "the configuration is left in place" test -f "$dest/etc/contactgate/contactgate.json"
+t_check "and /etc/default/contactgate" test -f "$dest/etc/default/contactgate"
+t_match "the note says what is left in place" "$out" '^uninstall: left in place'
+t_match "the configuration" "$out" "^  $dest/etc/contactgate\$"
+t_match "/etc/default/contactgate" "$out" "^  $dest/etc/default/contactgate\$"
 
 t_done install
