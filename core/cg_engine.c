@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_contact.h"
 #include "cg_engine.h"
 #include "cg_host.h"
 #include "cg_ident.h"
@@ -832,6 +833,29 @@ void cg_engine_prepare(const struct cg_config *cfg, struct cg_msg *m, struct cg_
     }
 }
 
+/* --- what the policy set covers ------------------------------------------------- */
+
+int cg_engine_coverage(const struct cg_config *cfg, void (*cb)(const char *line, void *arg),
+                       void *arg)
+{
+    int covered = 0;
+    for (size_t i = 0; i < cfg->n_policies && !covered; i++) {
+        const struct cg_policy *p = &cfg->policies[i];
+        covered = p->mode == CG_MODE_ENFORCE && policy_for_dept(p, "unknown") &&
+                  policy_for_category(p, cfg->unknown_category);
+    }
+    if (covered)
+        return 0;
+    char line[512];
+    snprintf(line, sizeof line,
+             "warning: no enforced policy applies to mail of no department (department "
+             "\"unknown\", category %s): a sender that matches no department is not limited; "
+             "add \"unknown\" to a policy's applies_to.departments, or leave departments out",
+             cfg->unknown_category);
+    cb(line, arg);
+    return 1;
+}
+
 /* --- end of message ------------------------------------------------------------ */
 
 /* The work of one end-of-message decision, in the order it is done. */
@@ -1061,18 +1085,10 @@ static int eom_log_rows(const struct cg_config *cfg, cg_store *st, struct cg_msg
 static int eom_contacts(cg_store *st, const struct cg_msg *m, const struct eom *e)
 {
     for (size_t k = 0; k < e->n; k++) {
-        struct cg_contact_row c = {
-            .ts = m->now,
-            .customer = e->cs[k].r->customer,
-            .address = e->cs[k].r->addr,
-            .department = m->department,
-            .category = m->category,
-            .channel = "email",
-            .weight = 1.0,
-            .message_id = m->message_id,
-            .queue_id = m->queue_id,
-            .digest = m->has_body ? m->content_digest : NULL,
-        };
+        struct cg_contact_row c;
+        cg_contact_mail(&c, m->now, e->cs[k].r->customer, e->cs[k].r->addr, m->department,
+                        m->category, m->message_id, m->queue_id,
+                        m->has_body ? m->content_digest : NULL);
         if (cg_store_contact_add(st, &c) < 0) {
             cg_log(LOG_ERR, "%s: store: cannot record the contact: %s",
                    m->queue_id ? m->queue_id : "NOQUEUE", cg_store_errmsg(st));

@@ -106,6 +106,13 @@ void cg_engine_syslog(const struct cg_config *cfg, const struct cg_msg *m,
 /* cg_engine_error - turn an internal error into the on_error decision. */
 void cg_engine_error(const struct cg_config *cfg, struct cg_decision *d, const char *why);
 
+/* cg_engine_coverage - what the policy set leaves uncovered that an admin
+ * should know (one line each to cb): no enforced policy applies to mail
+ * of no department (whose category is classify.unknown_category). Returns
+ * the number of warnings. */
+int cg_engine_coverage(const struct cg_config *cfg, void (*cb)(const char *line, void *arg),
+                       void *arg);
+
 /* Deferral episodes whose last deferral is this long past its retry-after
  * (or, without one, its time) are stale: a new deferral starts afresh. */
 #define CG_EPISODE_STALE_SECS (5 * 86400)

@@ -28,6 +28,7 @@
 
 #include "cg_config.h"
 #include "cg_decider.h"
+#include "cg_engine.h"
 #include "cg_log.h"
 #include "cg_milter.h"
 #include "cg_priv.h"
@@ -53,6 +54,16 @@ static void usage(void)
     exit(1);
 }
 
+/* coverage_line - a warning about the policy set: on stderr for -n, else
+ * in the log */
+static void coverage_line(const char *line, void *arg)
+{
+    if (arg)
+        fprintf(arg, "contactgate: %s\n", line);
+    else
+        cg_log(LOG_WARNING, "%s", line + strlen("warning: "));
+}
+
 /* reload - build and validate a new snapshot; keep the old on error */
 static void reload(void)
 {
@@ -68,6 +79,7 @@ static void reload(void)
     cg_log(LOG_INFO, "reload: configuration %s loaded (version %s, %zu policies)", config_path,
            cfg->version, cfg->n_policies);
     cg_decider_config(running_dc, cfg);
+    cg_engine_coverage(cfg, coverage_line, NULL);
     cg_milter_config_swap(cfg);
 }
 
@@ -110,6 +122,7 @@ int main(int argc, char **argv)
             return 1;
         }
         cg_config_print(cfg, stdout);
+        cg_engine_coverage(cfg, coverage_line, stderr);
         cg_config_unref(&cfg);
         return 0;
     }
@@ -153,6 +166,7 @@ int main(int argc, char **argv)
         cg_fatal("%s", err);
     running_dc = dc;
     cg_decider_config(dc, cfg);
+    cg_engine_coverage(cfg, coverage_line, NULL);
     cg_milter_config_swap(cfg);
 
     pthread_t rt;

@@ -50,12 +50,19 @@
 #define CG_MAX_HEADERS 2000
 #define CG_MAX_HEADER_BYTES (256 * 1024)
 
+/* The control headers and the tag header: every occurrence is removed
+ * before delivery, however many headers the message has. */
+enum { CTL_CATEGORY, CTL_DEPARTMENT, CTL_TAG, CTL_N };
+
 /* one SMTP connection */
 struct conn {
     struct cg_config *cfg;    /* snapshot for the whole connection */
     struct cg_msg m;
-    size_t header_bytes;
-    int too_many_headers;
+    size_t header_bytes;      /* of the headers kept */
+    size_t headers_seen;      /* every header of the message */
+    size_t ctl_seen[CTL_N];   /* occurrences of each, kept or not */
+    size_t ctl_ignored;       /* control headers past the limits: not read */
+    int headers_full;         /* a limit was reached: no later header is kept */
 };
 
 static cg_decider *milter_dc;
@@ -196,8 +203,9 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
     if (!c)
         return SMFIS_CONTINUE;
     cg_msg_reset_transaction(&c->m);
-    c->header_bytes = 0;
-    c->too_many_headers = 0;
+    c->header_bytes = c->headers_seen = c->ctl_ignored = 0;
+    c->headers_full = 0;
+    memset(c->ctl_seen, 0, sizeof c->ctl_seen);
     cg_msg_set(&c->m.queue_id, macro(ctx, "i"));
     /* the argument as the client wrote it, and the MTA's own parse of it */
     c->m.sender = cg_ident_sender(&c->m, argv[0], macro(ctx, "{mail_addr}"));
@@ -230,15 +238,38 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
     return SMFIS_CONTINUE;
 }
 
-/* cb_header - collect headers (bounded) */
+/* control_name - the names removed before delivery, in CTL_* order */
+static const char *control_name(const struct conn *c, int k)
+{
+    return k == CTL_CATEGORY ? c->cfg->category_header
+           : k == CTL_DEPARTMENT ? c->cfg->department_header
+                                 : c->cfg->tag_header;
+}
+
+/* cb_header - collect headers (bounded: CG_MAX_HEADERS, CG_MAX_HEADER_BYTES;
+ * the first ones are what the message is classified by). Every control
+ * header is counted whatever the size, so that every one is removed; a
+ * claim past the limits is not read (logged at end of message). */
 static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
 {
     struct conn *c = conn_get(ctx);
-    if (!c)
+    if (!c || !c->cfg)
         return SMFIS_CONTINUE;
+    int ctl = -1;
+    for (int k = 0; k < CTL_N && ctl < 0; k++)
+        if (strcasecmp(name, control_name(c, k)) == 0)
+            ctl = k;
+    if (ctl >= 0)
+        c->ctl_seen[ctl]++;
+    c->headers_seen++;
     size_t len = strlen(name) + strlen(value);
-    if (c->m.n_hdrs >= CG_MAX_HEADERS || c->header_bytes + len > CG_MAX_HEADER_BYTES) {
-        c->too_many_headers = 1; /* the first ones are what we classify by */
+    /* once full, no later header is kept, however short: what is kept is
+     * the first ones, in order */
+    if (c->headers_full || c->m.n_hdrs >= CG_MAX_HEADERS ||
+        c->header_bytes + len > CG_MAX_HEADER_BYTES) {
+        c->headers_full = 1;
+        if (ctl == CTL_CATEGORY || ctl == CTL_DEPARTMENT)
+            c->ctl_ignored++;
         return SMFIS_CONTINUE;
     }
     c->header_bytes += len;
@@ -255,21 +286,18 @@ static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
     return SMFIS_CONTINUE;
 }
 
-/* remove_control_headers - internal headers never reach the customer */
+/* remove_control_headers - internal headers never reach the customer:
+ * every occurrence the MTA sent, counted in cb_header (the MTA numbers
+ * the occurrences of a name from 1, case-insensitively) */
 static void remove_control_headers(SMFICTX *ctx, const struct conn *c)
 {
-    const char *names[] = {c->cfg->category_header, c->cfg->department_header,
-                           c->cfg->tag_header};
-    for (size_t n = 0; n < sizeof names / sizeof names[0]; n++) {
-        int count = 0;
-        for (size_t i = 0; i < c->m.n_hdrs; i++)
-            if (strcasecmp(c->m.hdrs[i].name, names[n]) == 0)
-                count++;
+    for (int k = 0; k < CTL_N; k++) {
+        const char *name = control_name(c, k);
         /* delete from the last occurrence down so indexes stay valid */
-        for (int idx = count; idx >= 1; idx--)
-            if (smfi_chgheader(ctx, (char *)names[n], idx, NULL) != MI_SUCCESS)
+        for (size_t idx = c->ctl_seen[k]; idx >= 1; idx--)
+            if (smfi_chgheader(ctx, (char *)name, (int)idx, NULL) != MI_SUCCESS)
                 cg_log(LOG_WARNING, "%s: could not remove header %s",
-                       c->m.queue_id ? c->m.queue_id : "NOQUEUE", names[n]);
+                       c->m.queue_id ? c->m.queue_id : "NOQUEUE", name);
     }
 }
 
@@ -280,6 +308,12 @@ static sfsistat cb_eom(SMFICTX *ctx)
     if (!c || !c->cfg)
         return SMFIS_CONTINUE;
     cg_msg_set(&c->m.queue_id, macro(ctx, "i"));
+    if (c->ctl_ignored)
+        cg_log(LOG_WARNING, "%s: %zu control header%s after the first %d headers or %d KiB of "
+               "headers (the message has %zu): not read, removed",
+               c->m.queue_id ? c->m.queue_id : "NOQUEUE", c->ctl_ignored,
+               c->ctl_ignored == 1 ? "" : "s", CG_MAX_HEADERS, CG_MAX_HEADER_BYTES / 1024,
+               c->headers_seen);
     struct cg_decision d;
     c->m.now = 0;
     cg_decider_eom(milter_dc, c->cfg, &c->m, &d);

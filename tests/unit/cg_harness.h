@@ -6,8 +6,10 @@
  * Header-only (static functions) so each test binary stays one .c file.
  *
  *   h_init("test_x")               find the build dir and a temp dir
- *   cfg = h_config(text)           "@PLUGINS@" -> build/plugins, "@TMP@" ->
- *                                  the temp dir; NULL + message on error
+ *   cfg = h_config(text)           "@PLUGINS@" -> build/plugins,
+ *                                  "@TESTPLUGINS@" -> build/tests/plugins,
+ *                                  "@TMP@" -> the temp dir; NULL + message
+ *                                  on error
  *   st = h_store()                 a fresh :memory: store
  *   v = h_send(cfg, st, &s)        one message; returns the end-of-message
  *                                  verdict, or -1 when every recipient was
@@ -36,6 +38,7 @@
 static char h_tmpdir[PATH_MAX];
 static char h_build[PATH_MAX];
 static char h_plugins[PATH_MAX + 16];
+static char h_test_plugins[PATH_MAX + 32];
 static char h_err[1024];
 
 /* h_init - call first from main(); exits when the build is not found */
@@ -48,6 +51,7 @@ __attribute__((unused)) static void h_init(const char *name)
         exit(1);
     }
     snprintf(h_plugins, sizeof h_plugins, "%s/plugins", h_build);
+    snprintf(h_test_plugins, sizeof h_test_plugins, "%s/tests/plugins", h_build);
     snprintf(h_tmpdir, sizeof h_tmpdir, "/tmp/cg-%s.XXXXXX", name);
     if (!mkdtemp(h_tmpdir)) {
         perror("mkdtemp");
@@ -71,6 +75,9 @@ __attribute__((unused)) static char *h_subst(const char *text)
         if (!strncmp(p, "@PLUGINS@", 9)) {
             cg_buf_add(&b, h_plugins);
             p += 9;
+        } else if (!strncmp(p, "@TESTPLUGINS@", 13)) {
+            cg_buf_add(&b, h_test_plugins);
+            p += 13;
         } else if (!strncmp(p, "@TMP@", 5)) {
             cg_buf_add(&b, h_tmpdir);
             p += 5;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdatomic.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cg_decider.h"
@@ -61,6 +62,20 @@ static void send_one(long i, const char *rcpt, int64_t now)
         errors++;
     pthread_mutex_unlock(&count_lock);
     cg_msg_clear(&m);
+}
+
+/* mixed_message - thread 0 writes to bad@, the others each to a customer
+ * of their own (test_failing_job_alone) */
+static void *mixed_message(void *arg)
+{
+    long i = (long)arg;
+    char rcpt[64];
+    if (i == 0)
+        snprintf(rcpt, sizeof rcpt, "bad@example.com");
+    else
+        snprintf(rcpt, sizeof rcpt, "m%ld@example.com", i);
+    send_one(i, rcpt, 0);
+    return NULL;
 }
 
 /* one_message - a thread's message to ann, at T0 */
@@ -252,6 +267,164 @@ static void test_wal_restarts(void)
         fprintf(stderr, "  WAL frames: peak %d, last %d\n", peak, now);
 }
 
+/* elapsed_ms - since t0 */
+static int64_t elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)(t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static atomic_llong slow_done_ms;
+static struct timespec slow_t0;
+
+static void *slow_message(void *arg)
+{
+    (void)arg;
+    send_one(999, "slow@example.com", 0);
+    atomic_store(&slow_done_ms, elapsed_ms(&slow_t0));
+    return NULL;
+}
+
+/* issue 13.2: a plugin that reads no history runs in the session's own
+ * thread before the decision is queued: its 2 s for one customer delay
+ * nobody else (timing figures are bench/'s; here only the order and a
+ * generous bound) */
+static void test_slow_plugin_stalls_only_its_message(void)
+{
+    char path[PATH_MAX + 64], err[256];
+    snprintf(path, sizeof path, "%s/slow.db", h_tmpdir);
+    char text[PATH_MAX + 1024];
+    snprintf(text, sizeof text,
+             "{\"plugin_dir\": \"@TESTPLUGINS@\", \"database\": \"%s\",\n"
+             " \"departments\": [{\"name\": \"marketing\", \"match\": {\"sender\": "
+             "\"*@offers.bank.example\"}, \"default_category\": \"promotional.offer\"}],\n"
+             " \"policies\": [{\"name\": \"slow-lookup\", \"plugin\": \"slow\","
+             " \"action\": \"reject\"}]}\n", path);
+    cfg = h_config(text);
+    if (!cfg)
+        fprintf(stderr, "  config: %s\n", h_err);
+    CG_REQUIRE(cfg);
+    CG_REQUIRE((dc = cg_decider_start(path, 0, err, sizeof err)) != NULL);
+    accepted = deferred_rcpt = deferred_eom = errors = 0;
+    atomic_store(&slow_done_ms, 0);
+    clock_gettime(CLOCK_MONOTONIC, &slow_t0);
+    pthread_t t;
+    CG_REQUIRE(pthread_create(&t, NULL, slow_message, NULL) == 0);
+    struct timespec ms100 = {0, 100 * 1000000L};
+    nanosleep(&ms100, NULL); /* the slow one is in its plugin now */
+    int64_t worst = 0;
+    for (long i = 0; i < 10; i++) {
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        char rcpt[64];
+        snprintf(rcpt, sizeof rcpt, "fast%ld@example.com", i);
+        send_one(i, rcpt, 0);
+        int64_t ms = elapsed_ms(&t0);
+        if (ms > worst)
+            worst = ms;
+    }
+    int64_t fast_done = elapsed_ms(&slow_t0);
+    int64_t slow_still_running = atomic_load(&slow_done_ms) == 0;
+    pthread_join(t, NULL);
+    cg_decider_stop(&dc);
+    CG_CHECK(slow_still_running);        /* every other message finished first */
+    CG_CHECK(fast_done < 2000);
+    CG_CHECK(worst < 1000);              /* generous: none waited for the 2 s */
+    CG_CHECK(atomic_load(&slow_done_ms) >= 2000);
+    CG_CHECK_INT(accepted, 11);
+    CG_CHECK_INT(errors, 0);
+    cg_config_unref(&cfg);
+}
+
+/* issue 14.4: one job that fails (here a trigger refuses its decision
+ * row) is rolled back alone and tempfailed; the other jobs of its batches
+ * are decided and kept */
+static void test_failing_job_alone(void)
+{
+    char path[PATH_MAX + 16], err[256];
+    if (start("onefails.db", path, sizeof path) < 0)
+        return;
+    /* bad@ is at the cap (a deferral, so a decision row) and its rows fail */
+    cg_store *st = cg_store_open(path, 0, err, sizeof err);
+    CG_REQUIRE(st);
+    for (int i = 0; i < 3; i++)
+        h_contact(st, "bad@example.com", "marketing", "promotional.offer", NULL, cg_now() - 10, NULL);
+    cg_store_free(&st);
+    sqlite3 *db;
+    CG_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    CG_REQUIRE(sqlite3_exec(db, "CREATE TRIGGER fail_bad BEFORE INSERT ON decisions"
+                                " WHEN NEW.recipient = 'bad@example.com'"
+                                " BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+                            NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    pthread_t t[THREADS];
+    for (long i = 0; i < THREADS; i++)
+        CG_CHECK(pthread_create(&t[i], NULL, mixed_message, (void *)i) == 0);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    cg_decider_stop(&dc);
+    CG_CHECK_INT(errors, 1);
+    CG_CHECK_INT(accepted, THREADS - 1);
+    st = cg_store_open(path, 0, err, sizeof err);
+    CG_REQUIRE(st);
+    for (long i = 1; i < THREADS; i++) {
+        char rcpt[64];
+        int n = 0;
+        snprintf(rcpt, sizeof rcpt, "m%ld@example.com", i);
+        CG_CHECK(cg_store_contacts(st, rcpt, 0, INT64_MAX, count_cb, &n) == 0);
+        CG_CHECK_INT(n, 1);
+    }
+    cg_store_free(&st);
+    cg_config_unref(&cfg);
+}
+
+/* issue 14.3: the database removed while running: nothing is acknowledged
+ * (tempfail) until it is back, then mail is decided again without a
+ * restart */
+static void test_database_gone_and_back(void)
+{
+    char dir[PATH_MAX + 16], away[PATH_MAX + 32], path[PATH_MAX + 48], err[256];
+    snprintf(dir, sizeof dir, "%s/gone", h_tmpdir);
+    snprintf(away, sizeof away, "%s/gone.away", h_tmpdir);
+    CG_REQUIRE(mkdir(dir, 0700) == 0);
+    snprintf(path, sizeof path, "%s/h.db", dir);
+    char text[PATH_MAX + 1024];
+    snprintf(text, sizeof text,
+             "{\"plugin_dir\": \"@PLUGINS@\", \"database\": \"%s\",\n"
+             " \"policies\": [{\"name\": \"three-a-week\", \"plugin\": \"frequency\","
+             " \"action\": \"defer\", \"params\": {\"limit\": 3, \"window\": \"7d\"}}]}\n", path);
+    cfg = h_config(text);
+    CG_REQUIRE(cfg);
+    CG_REQUIRE((dc = cg_decider_start(path, 0, err, sizeof err)) != NULL);
+    accepted = deferred_rcpt = deferred_eom = errors = 0;
+    send_one(1, "a1@example.com", 0);
+    CG_CHECK_INT(accepted, 1);
+    CG_REQUIRE(rename(dir, away) == 0); /* the directory moved away while running */
+    send_one(2, "a2@example.com", 0);
+    send_one(3, "a3@example.com", 0);
+    CG_CHECK_INT(errors, 2);            /* tempfailed, never acknowledged */
+    CG_CHECK_INT(accepted, 1);
+    CG_REQUIRE(rename(away, dir) == 0); /* it is back */
+    for (int i = 0; i < 50 && accepted < 2; i++) { /* reopened within a few seconds */
+        struct timespec ms100 = {0, 100 * 1000000L};
+        nanosleep(&ms100, NULL);
+        send_one(10 + i, "a4@example.com", 0);
+    }
+    CG_CHECK_INT(accepted, 2);
+    cg_decider_stop(&dc);
+    cg_store *st = cg_store_open(path, 0, err, sizeof err);
+    CG_REQUIRE(st);
+    int n = 0;
+    cg_store_contacts(st, "a2@example.com", 0, INT64_MAX, count_cb, &n);
+    CG_CHECK_INT(n, 0); /* nothing of the tempfailed messages */
+    n = 0;
+    cg_store_contacts(st, "a4@example.com", 0, INT64_MAX, count_cb, &n);
+    CG_CHECK_INT(n, 1);
+    cg_store_free(&st);
+    cg_config_unref(&cfg);
+}
+
 /* a database that cannot be opened is a clear error, not a crash */
 static void test_start_error(void)
 {
@@ -268,6 +441,9 @@ int main(void)
     CG_RUN(test_cap_exact_under_concurrency);
     CG_RUN(test_rcpt_sees_recorded);
     CG_RUN(test_wal_restarts);
+    CG_RUN(test_slow_plugin_stalls_only_its_message);
+    CG_RUN(test_failing_job_alone);
+    CG_RUN(test_database_gone_and_back);
     CG_RUN(test_start_error);
     h_done();
     CG_DONE("test_decider");

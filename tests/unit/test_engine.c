@@ -461,6 +461,55 @@ static void test_plugin_error_and_third_party(void)
     cg_config_unref(&cfg);
 }
 
+/* every violated policy counts, however many there are (issue 12.2):
+ * 19 tag policies and a reject last give reject, and the decision log
+ * lists all 20 */
+static int detail_cb(const struct cg_decision_row *d, void *arg)
+{
+    cg_strlcpy(arg, d->detail ? d->detail : "", 8192);
+    return 1;
+}
+
+static void test_twenty_violations_reject_last(void)
+{
+    struct cg_buf pols = {0};
+    for (int i = 0; i < 20; i++)
+        cg_buf_printf(&pols, "%s{\"name\": \"p%02d\", \"plugin\": \"thirdparty\", \"action\": \"%s\"}",
+                      i ? ", " : "", i, i == 19 ? "reject" : "tag");
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/cfg20.json", tmpdir);
+    FILE *fp = fopen(path, "w");
+    CG_REQUIRE(fp);
+    fprintf(fp, "{\"plugin_dir\": \"%s\", \"policies\": [%s]}\n", tp_dir, pols.s);
+    fclose(fp);
+    cg_buf_free(&pols);
+    char err[1024] = "";
+    struct cg_config *cfg = cg_config_load(path, 0, err, sizeof err);
+    cg_store *st = store_new();
+    CG_REQUIRE(cfg && st);
+    struct cg_msg m;
+    struct cg_decision d;
+    msg_new(&m, "a@b.example", T0);
+    cg_msg_add_rcpt(&m, "jo@example.com");
+    cg_msg_set(&m.subject, "a SPAMMY offer");
+    CG_CHECK_INT(cg_store_begin(st, 1), 0);
+    CG_CHECK_INT(cg_engine_eom(cfg, st, &m, 1, &d), 0);
+    CG_CHECK_INT(cg_store_commit(st), 0);
+    CG_CHECK_INT(d.verdict, CG_ACT_REJECT);
+    CG_CHECK(d.policy && strcmp(d.policy->name, "p19") == 0);
+    CG_CHECK_STR(d.smtp_code, "550");
+    static char detail[8192];
+    struct cg_decision_filter f = {.customer = "jo@example.com"};
+    CG_CHECK_INT(cg_store_decisions(st, &f, detail_cb, detail), 0);
+    CG_CHECK_CONTAINS(detail, "p00=tag:");
+    CG_CHECK_CONTAINS(detail, "p18=tag:");
+    CG_CHECK_CONTAINS(detail, "p19=reject:subject has a forbidden word");
+    CG_CHECK_INT(contacts_of(st, "jo@example.com"), 0);
+    cg_msg_clear(&m);
+    cg_store_free(&st);
+    cg_config_unref(&cfg);
+}
+
 /* the loader refuses a wrong ABI, a missing symbol, a group-writable file */
 static void test_loader_refusals(void)
 {
@@ -544,6 +593,7 @@ int main(void)
     CG_RUN(test_classification);
     CG_RUN(test_monitor_mode_tags);
     CG_RUN(test_plugin_error_and_third_party);
+    CG_RUN(test_twenty_violations_reject_last);
     CG_RUN(test_loader_refusals);
     CG_RUN(test_bad_params_name_key_path);
     char cmd[PATH_MAX + 16];
