@@ -1,8 +1,9 @@
 /*
  * cg_engine.c - the policy engine: run the applicable policies for each
- * customer of a message, combine their verdicts, build the SMTP reply and
- * tag header, keep the deferral episodes, write the decision log and
- * record contacts (see cg_engine.h).
+ * customer of a message, combine their verdicts, and carry the decision
+ * out in the store: the deferral episodes (cg_episode.c), the decision log
+ * and syslog line (cg_declog.c), the contacts (cg_contact.c); the reply
+ * and the tag header are cg_reply.c's (see cg_engine.h).
  *
  * Verdict order (SPEC): reject > defer > hold > tag > accept. A violation
  * of a policy in monitor mode only tags and logs. Each customer counts
@@ -22,17 +23,17 @@
 #include <string.h>
 
 #include "cg_contact.h"
+#include "cg_declog.h"
 #include "cg_engine.h"
+#include "cg_episode.h"
 #include "cg_host.h"
 #include "cg_ident.h"
 #include "cg_log.h"
 #include "cg_plugin.h"
+#include "cg_reply.h"
 #include "cg_util.h"
 
-#define CG_DEFAULT_RETRY_SECS 3600
 #define CG_MAX_CANDIDATES 34
-/* the syslog line lists at most this many recipients */
-#define CG_LOG_RCPTS 10
 
 /* the two action enums are one scale (plugin.h for plugins, cg_config.h
  * for the host) */
@@ -75,15 +76,6 @@ static void hits_free(struct hits *h)
     memset(h, 0, sizeof *h);
 }
 
-/* The open deferral episode of one recipient, as read before a decision. */
-struct episode {
-    int found;               /* open and not stale */
-    int64_t first_ts, last_ts, attempts;
-    char first_ref[24];
-    int expired;             /* a verdict waiting for this recipient's next attempt */
-    char policy[128];
-};
-
 /* per-customer state at end of message */
 struct cust {
     struct cg_rcpt *r;        /* first recipient of this customer */
@@ -95,17 +87,22 @@ struct cust {
                                  customers of the message are fine) */
 };
 
-/* sanitize - copy a reason into a reply-safe form: printable ASCII, no
- * '%' (libmilter treats it as a format character) */
-static void sanitize(char *dst, size_t len, const char *src)
+/* cg_engine_error - the on_error decision */
+void cg_engine_error(const struct cg_config *cfg, struct cg_decision *d, const char *why)
 {
-    size_t j = 0;
-    for (size_t i = 0; src && src[i] && j + 1 < len; i++) {
-        unsigned char c = (unsigned char)src[i];
-        dst[j++] = (c >= 0x20 && c < 0x7f && c != '%') ? (char)c : '?';
-    }
-    if (len)
-        dst[j] = 0;
+    char ref[sizeof d->ref];
+    cg_strlcpy(ref, d->ref[0] ? d->ref : "", sizeof ref);
+    memset(d, 0, sizeof *d);
+    if (ref[0])
+        cg_strlcpy(d->ref, ref, sizeof d->ref);
+    else
+        cg_ref_new(d->ref, sizeof d->ref);
+    d->error = 1;
+    cg_reply_sanitize(d->reason, sizeof d->reason, why);
+    /* with a legal suppression configured, nothing unchecked goes out */
+    int accept = cfg->on_error == CG_ONERR_ACCEPT && !cfg->has_fail_closed;
+    d->verdict = accept ? CG_ACT_ACCEPT : CG_ACT_DEFER;
+    cg_reply_fill(d, cg_now());
 }
 
 /* --- which policies apply --------------------------------------------------- */
@@ -269,9 +266,9 @@ static void hit_set(struct hit *h, const struct cg_policy *p, const struct cg_ve
     h->action = vd->action >= CG_ACT_TAG && vd->action < p->action ? vd->action : p->action;
     h->monitor = p->mode == CG_MODE_MONITOR;
     h->error = error;
-    sanitize(h->reason, sizeof h->reason,
+    cg_reply_sanitize(h->reason, sizeof h->reason,
              error ? "could not be checked" : (vd->reason[0] ? vd->reason : "policy violated"));
-    sanitize(h->detail, sizeof h->detail, error ? "" : vd->detail);
+    cg_reply_sanitize(h->detail, sizeof h->detail, error ? "" : vd->detail);
     h->retry_after = vd->retry_after;
 }
 
@@ -316,289 +313,10 @@ static void hits_summary(const struct hits *hs, struct cg_buf *b)
         cg_buf_add(b, "]");
 }
 
-/* --- replies and headers ---------------------------------------------------- */
-
-/* reply_fill - the SMTP reply of a defer or reject: which policy, when to
- * retry, a reference; the same words at RCPT and at end of message. Why
- * (category, state, counts) is for the decision log only: the reply goes
- * to the sending department, and "not within 2 days of a bill" would tell
- * it about the customer. */
-static void reply_fill(struct cg_decision *d, int64_t now)
-{
-    char when[32];
-    const char *pol = d->policy ? d->policy->name : "contactgate";
-    d->smtp_code[0] = d->smtp_xcode[0] = d->smtp_text[0] = 0;
-    if (d->error && d->verdict == CG_ACT_DEFER) {
-        strcpy(d->smtp_code, "451");
-        strcpy(d->smtp_xcode, "4.3.0");
-        snprintf(d->smtp_text, sizeof d->smtp_text,
-                 "contact strategy: temporary failure, the contact history could not be "
-                 "checked; ref %s", d->ref);
-        return;
-    }
-    if (d->verdict == CG_ACT_DEFER) {
-        if (d->retry_after <= now)
-            d->retry_after = now + CG_DEFAULT_RETRY_SECS;
-        strcpy(d->smtp_code, "451");
-        strcpy(d->smtp_xcode, "4.7.1");
-        snprintf(d->smtp_text, sizeof d->smtp_text,
-                 "contact strategy: %s: not now; retry after %s; ref %s", pol,
-                 cg_format_time(d->retry_after, when, sizeof when), d->ref);
-    } else if (d->verdict == CG_ACT_REJECT) {
-        strcpy(d->smtp_code, "550");
-        strcpy(d->smtp_xcode, "5.7.1");
-        snprintf(d->smtp_text, sizeof d->smtp_text, "contact strategy: %s: %s; ref %s", pol,
-                 d->expired ? "deferred too long" : "not permitted", d->ref);
-    }
-}
-
-/* name_listed - is `name` an element of the comma-separated `list` */
-static int name_listed(const char *list, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = list; p && *p;) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == n && strncmp(p, name, n) == 0)
-            return 1;
-        p = e ? e + 1 : NULL;
-    }
-    return 0;
-}
-
-/* tag_fill - the X-Contact-Gate value of tagged mail: the verdict and the
- * decision's reference, nothing about the customer. Policy names only
- * with tag_policy_names (a name such as "review-mail-to-bereaved" tells the
- * customer what the company knows). Held mail gets no header: whoever
- * releases it sends it on as it came. */
-static void tag_fill(const struct cg_config *cfg, struct cg_decision *d, const struct cust *cs,
-                     size_t n)
-{
-    d->tag_value[0] = 0;
-    if (d->verdict != CG_ACT_TAG)
-        return;
-    struct cg_buf b = {0}, enf = {0}, mon = {0};
-    cg_buf_printf(&b, "verdict=tag; ref=%s", d->ref);
-    for (size_t c = 0; c < n && cfg->tag_policy_names; c++)
-        for (size_t i = 0; i < cs[c].hits.n; i++) {
-            const struct hit *h = &cs[c].hits.v[i];
-            struct cg_buf *l = h->monitor ? &mon : &enf;
-            if (h->error || name_listed(l->s, h->policy->name))
-                continue; /* the same policy for another customer */
-            cg_buf_printf(l, "%s%s", l->len ? "," : "", h->policy->name);
-        }
-    if (enf.len)
-        cg_buf_printf(&b, "; policies=%s", enf.s);
-    if (mon.len)
-        cg_buf_printf(&b, "; monitor=%s", mon.s);
-    /* a header line is at most 998 octets; the names are config-bound */
-    sanitize(d->tag_value, sizeof d->tag_value, b.s);
-    cg_buf_free(&b);
-    cg_buf_free(&enf);
-    cg_buf_free(&mon);
-}
-
-/* --- the decision log and syslog ----------------------------------------- */
-
-/* log_row - one decision log row for one recipient */
-static int log_row(cg_store *st, const struct cg_config *cfg, const struct cg_msg *m,
-                   const struct cg_rcpt *r, const struct cg_decision *d, const char *stage,
-                   const char *verdict, const char *category, const char *detail, int monitor,
-                   const char *episode)
-{
-    struct cg_decision_row row = {
-        .ts = m->now,
-        .ref = d->ref,
-        .stage = stage,
-        .verdict = verdict ? verdict
-                   : d->error && d->verdict == CG_ACT_DEFER ? "tempfail"
-                                                            : cg_action_name(d->verdict),
-        .policy = d->policy ? d->policy->name : NULL,
-        .reason = d->reason[0] ? d->reason : NULL,
-        .detail = detail && *detail ? detail : NULL,
-        .department = m->department,
-        .sender = m->sender,
-        .recipient = r->addr ? r->addr : r->raw,
-        .customer = r->customer,
-        .category = category,
-        .message_id = m->message_id,
-        .queue_id = m->queue_id,
-        .config_version = cfg->version,
-        .retry_after = d->verdict == CG_ACT_DEFER ? d->retry_after : 0,
-        .monitor = monitor,
-        .episode = episode && *episode ? episode : NULL,
-        .relay = cfg->relay,
-    };
-    if (cg_store_decision_add(st, &row) < 0) {
-        cg_log(LOG_ERR, "%s: store: cannot write the decision log: %s",
-               m->queue_id ? m->queue_id : "NOQUEUE", cg_store_errmsg(st));
-        return -1;
-    }
-    return 0;
-}
-
-/* rcpt_list - "<a@x>,<b@y>" of the message's recipients still in it, at
- * most CG_LOG_RCPTS of them ("... +N more") */
-static void rcpt_list(const struct cg_msg *m, struct cg_buf *b)
-{
-    size_t shown = 0, more = 0;
-    for (size_t i = 0; i < m->n_rcpts; i++) {
-        const struct cg_rcpt *r = &m->rcpts[i];
-        if (r->refused)
-            continue;
-        if (shown == CG_LOG_RCPTS) {
-            more++;
-            continue;
-        }
-        cg_buf_printf(b, "%s<%s>", shown++ ? "," : "", r->addr ? r->addr : r->raw);
-    }
-    if (more)
-        cg_buf_printf(b, ",+%zu more", more);
-}
-
-/* syslog_decision - the one key=value line per decision */
-static void syslog_decision(const struct cg_config *cfg, const struct cg_msg *m,
-                            const struct cg_decision *d, const char *stage, const char *rcpt,
-                            size_t n_customers)
-{
-    char when[32] = "";
-    if (d->verdict == CG_ACT_DEFER && !d->error)
-        cg_format_time(d->retry_after, when, sizeof when);
-    struct cg_buf rcpts = {0};
-    if (rcpt)
-        cg_buf_printf(&rcpts, "<%s>", rcpt);
-    else
-        rcpt_list(m, &rcpts);
-    cg_log(LOG_INFO,
-           "%s: ref=%s stage=%s verdict=%s%s%s%s%s%s dept=%s category=%s%s%s from=<%s> rcpt=%s "
-           "customers=%zu%s%s%s config=%s",
-           m->queue_id ? m->queue_id : "NOQUEUE", d->ref, stage,
-           d->error && d->verdict == CG_ACT_DEFER ? "tempfail" : cg_action_name(d->verdict),
-           d->policy ? " policy=" : "", d->policy ? d->policy->name : "",
-           d->reason[0] ? " reason=\"" : "", d->reason[0] ? d->reason : "",
-           d->reason[0] ? "\"" : "", m->department, m->category ? m->category : "-",
-           m->category_claim ? " refused_claim=" : "", m->category_claim ? m->category_claim : "",
-           m->sender ? m->sender : "", rcpts.s ? rcpts.s : "", n_customers,
-           when[0] ? " retry_after=" : "", when, d->mixed ? " mixed=yes" : "", cfg->version);
-    cg_buf_free(&rcpts);
-}
-
-/* log_decision - the syslog line now, or left in d for the session's
- * thread (m->log_later) */
-static void log_decision(const struct cg_config *cfg, const struct cg_msg *m,
-                         struct cg_decision *d, const char *stage, const char *rcpt,
-                         size_t n_customers)
-{
-    if (m->quiet)
-        return;
-    if (m->log_later) {
-        d->log_stage = stage;
-        d->log_rcpt = rcpt;
-        d->log_customers = n_customers;
-        return;
-    }
-    syslog_decision(cfg, m, d, stage, rcpt, n_customers);
-}
-
-void cg_engine_syslog(const struct cg_config *cfg, const struct cg_msg *m,
-                      struct cg_decision *d)
-{
-    if (!d->log_stage)
-        return;
-    syslog_decision(cfg, m, d, d->log_stage, d->log_rcpt, d->log_customers);
-    d->log_stage = NULL;
-}
-
-/* cg_engine_error - the on_error decision */
-void cg_engine_error(const struct cg_config *cfg, struct cg_decision *d, const char *why)
-{
-    char ref[sizeof d->ref];
-    cg_strlcpy(ref, d->ref[0] ? d->ref : "", sizeof ref);
-    memset(d, 0, sizeof *d);
-    if (ref[0])
-        cg_strlcpy(d->ref, ref, sizeof d->ref);
-    else
-        cg_ref_new(d->ref, sizeof d->ref);
-    d->error = 1;
-    sanitize(d->reason, sizeof d->reason, why);
-    /* with a legal suppression configured, nothing unchecked goes out */
-    int accept = cfg->on_error == CG_ONERR_ACCEPT && !cfg->has_fail_closed;
-    d->verdict = accept ? CG_ACT_ACCEPT : CG_ACT_DEFER;
-    reply_fill(d, cg_now());
-}
-
-/* --- deferral episodes ------------------------------------------------------ */
-
-/* episode_read - the open episode of (m->sender, r->addr), if any and not
- * stale; -1 on a store error */
-static int episode_read(cg_store *st, const struct cg_msg *m, const struct cg_rcpt *r,
-                        struct episode *ep)
-{
-    memset(ep, 0, sizeof *ep);
-    if (!st || !r->addr)
-        return 0;
-    struct cg_episode e;
-    int found = cg_store_episode_get(st, m->sender ? m->sender : "", r->addr, &e);
-    if (found < 0) {
-        cg_log(LOG_ERR, "%s: store: deferral episode of <%s>: %s",
-               m->queue_id ? m->queue_id : "NOQUEUE", r->addr, cg_store_errmsg(st));
-        return -1;
-    }
-    int64_t until = e.retry_after > e.last_ts ? e.retry_after : e.last_ts;
-    if (!found || m->now > until + CG_EPISODE_STALE_SECS)
-        return 0;
-    ep->found = 1;
-    ep->first_ts = e.first_ts;
-    ep->last_ts = e.last_ts;
-    ep->attempts = e.attempts;
-    ep->expired = e.expired;
-    cg_strlcpy(ep->first_ref, e.first_ref ? e.first_ref : "", sizeof ep->first_ref);
-    cg_strlcpy(ep->policy, e.policy ? e.policy : "", sizeof ep->policy);
-    return 1;
-}
-
-/* episode_defer - this recipient was deferred again (or for the first
- * time): the episode's name (its first deferral's reference) into ref_r */
-static int episode_defer(cg_store *st, const struct cg_msg *m, const struct cg_rcpt *r,
-                         const struct cg_decision *d, const struct episode *old, int expired,
-                         char ref_r[24])
-{
-    struct cg_episode e = {
-        .sender = m->sender ? m->sender : "",
-        .recipient = r->addr,
-        .first_ts = old->found ? old->first_ts : m->now,
-        .first_ref = old->found ? old->first_ref : d->ref,
-        .last_ts = m->now,
-        .attempts = (old->found ? old->attempts : 0) + 1,
-        .retry_after = d->retry_after,
-        .message_id = m->message_id,
-        .policy = d->policy ? d->policy->name : NULL,
-        .expired = expired,
-    };
-    cg_strlcpy(ref_r, e.first_ref, 24);
-    if (cg_store_episode_put(st, &e) < 0) {
-        cg_log(LOG_ERR, "%s: store: deferral episode of <%s>: %s",
-               m->queue_id ? m->queue_id : "NOQUEUE", r->addr, cg_store_errmsg(st));
-        return -1;
-    }
-    return 0;
-}
-
-/* episode_end - the recipient's mail was let through, refused or held */
-static int episode_end(cg_store *st, const struct cg_msg *m, const struct cg_rcpt *r)
-{
-    if (cg_store_episode_end(st, m->sender ? m->sender : "", r->addr) < 0) {
-        cg_log(LOG_ERR, "%s: store: deferral episode of <%s>: %s",
-               m->queue_id ? m->queue_id : "NOQUEUE", r->addr, cg_store_errmsg(st));
-        return -1;
-    }
-    return 0;
-}
-
 /* expire - turn the enforced deferrals of policies with max_defer into
  * their on_expiry action when the recipient's episode began longer ago
  * than max_defer; 1 if one was turned */
-static int expire(const struct cg_msg *m, const struct episode *ep, struct hits *hs)
+static int expire(const struct cg_msg *m, const struct cg_ep *ep, struct hits *hs)
 {
     int any = 0;
     for (size_t i = 0; ep->found && i < hs->n; i++) {
@@ -612,7 +330,7 @@ static int expire(const struct cg_msg *m, const struct episode *ep, struct hits 
         cg_format_time(ep->first_ts, when, sizeof when);
         cg_buf_printf(&why, "deferred since %s, longer than this policy allows (%s)", when,
                       h->reason);
-        sanitize(h->reason, sizeof h->reason, why.s);
+        cg_reply_sanitize(h->reason, sizeof h->reason, why.s);
         cg_buf_free(&why);
         h->action = p->on_expiry;
         h->retry_after = 0;
@@ -627,7 +345,7 @@ static int expire(const struct cg_msg *m, const struct episode *ep, struct hits 
 /* the part of an envelope check the decision and its log share */
 struct rcpt_work {
     struct hits hits;
-    struct episode ep;
+    struct cg_ep ep;
     const char *cands[CG_MAX_CANDIDATES];
     size_t n_cands;
 };
@@ -689,7 +407,7 @@ static int rcpt_decide(const struct cg_config *cfg, cg_store *st, struct cg_msg 
     int rc = rcpt_identify(cfg, st, m, r, w);
     if (rc <= 0)
         return rc;
-    if (episode_read(st, m, r, &w->ep) < 0)
+    if (cg_episode_read(st, m, r, &w->ep) < 0)
         return -1;
     if (rcpt_expired(cfg, w, d))
         return 0;
@@ -757,13 +475,13 @@ static int rcpt_decide(const struct cg_config *cfg, cg_store *st, struct cg_msg 
 static int rcpt_log(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
                     struct cg_rcpt *r, struct rcpt_work *w, struct cg_decision *d)
 {
-    log_decision(cfg, m, d, "rcpt", r->addr, 1);
+    cg_declog_line(cfg, m, d, "rcpt", r->addr, 1);
     char episode[24] = "";
     int rc;
     if (d->verdict == CG_ACT_DEFER) {
-        rc = episode_defer(st, m, r, d, &w->ep, 0, episode);
+        rc = cg_episode_defer(st, m, r, d, &w->ep, 0, episode);
     } else {
-        rc = w->ep.found ? episode_end(st, m, r) : 0;
+        rc = w->ep.found ? cg_episode_end(st, m, r) : 0;
         cg_strlcpy(episode, w->ep.found ? w->ep.first_ref : "", sizeof episode);
     }
     if (rc < 0)
@@ -774,7 +492,7 @@ static int rcpt_log(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
     for (size_t i = 0; i < w->n_cands; i++)
         cg_buf_printf(&cat, "%s%s", i ? "|" : "", w->cands[i]);
     hits_summary(&w->hits, &detail);
-    rc = log_row(st, cfg, m, r, d, "rcpt", NULL, cat.s, detail.s, 0, episode);
+    rc = cg_declog_row(st, cfg, m, r, d, "rcpt", NULL, cat.s, detail.s, 0, episode);
     cg_buf_free(&cat);
     cg_buf_free(&detail);
     return rc;
@@ -790,7 +508,7 @@ int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
     int rc = rcpt_decide(cfg, st, m, r, &w, d);
     if (rc == 0 && d->verdict >= CG_ACT_DEFER) {
         cg_ref_new(d->ref, sizeof d->ref);
-        reply_fill(d, m->now);
+        cg_reply_fill(d, m->now);
         if (!m->dry)
             rc = rcpt_log(cfg, st, m, r, &w, d);
     }
@@ -952,8 +670,8 @@ static int eom_decide_customer(const struct cg_config *cfg, cg_store *st, struct
     }
     cg_query_ctx_clear(&ctx);
     /* max_defer: measured from the first deferral of this recipient */
-    struct episode ep;
-    if (episode_read(st, m, c->r, &ep) < 0)
+    struct cg_ep ep;
+    if (cg_episode_read(st, m, c->r, &ep) < 0)
         return -1;
     expire(m, &ep, &c->hits);
     for (size_t i = 0; i < c->hits.n; i++) {
@@ -1011,6 +729,37 @@ static void eom_combine(const struct cg_msg *m, struct eom *e, struct cg_decisio
     d->retry_after = c->expire_later ? 0 : h->retry_after;
 }
 
+/* name_listed - is `name` an element of the comma-separated `list` */
+static int name_listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0)
+            return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+/* eom_tag - the tag header: the policies of every customer's violations,
+ * each named once (cg_reply_tag decides what is shown) */
+static void eom_tag(const struct cg_config *cfg, struct cg_decision *d, const struct eom *e)
+{
+    struct cg_buf enf = {0}, mon = {0};
+    for (size_t c = 0; c < e->n; c++)
+        for (size_t i = 0; i < e->cs[c].hits.n; i++) {
+            const struct hit *h = &e->cs[c].hits.v[i];
+            struct cg_buf *l = h->monitor ? &mon : &enf;
+            if (!h->error && !name_listed(l->s, h->policy->name))
+                cg_buf_printf(l, "%s%s", l->len ? "," : "", h->policy->name);
+        }
+    cg_reply_tag(cfg, d, enf.s, mon.s);
+    cg_buf_free(&enf);
+    cg_buf_free(&mon);
+}
+
 /* eom_episodes - a deferral continues (or opens) each recipient's episode;
  * any other verdict ends it */
 static int eom_episodes(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
@@ -1021,16 +770,16 @@ static int eom_episodes(const struct cg_config *cfg, cg_store *st, struct cg_msg
         struct cg_rcpt *r = &m->rcpts[i];
         if (!counted(r))
             continue;
-        struct episode ep;
-        if (episode_read(st, m, r, &ep) < 0)
+        struct cg_ep ep;
+        if (cg_episode_read(st, m, r, &ep) < 0)
             return -1;
         if (d->verdict == CG_ACT_DEFER && !d->error) {
             const struct cust *c = customer_of(e, r);
-            if (episode_defer(st, m, r, d, &ep, c && c->expire_later ? CG_ACT_REJECT : 0,
+            if (cg_episode_defer(st, m, r, d, &ep, c && c->expire_later ? CG_ACT_REJECT : 0,
                               e->episode[i]) < 0)
                 return -1;
         } else if (ep.found && !d->error) {
-            if (episode_end(st, m, r) < 0)
+            if (cg_episode_end(st, m, r) < 0)
                 return -1;
             cg_strlcpy(e->episode[i], ep.first_ref, sizeof e->episode[i]);
             e->closed[i] = (int)ep.attempts;
@@ -1074,7 +823,7 @@ static int eom_log_rows(const struct cg_config *cfg, cg_store *st, struct cg_msg
         int wanted = d->verdict != CG_ACT_ACCEPT || c->hits.n > 0 || m->category_claim ||
                      e->closed[i];
         if (wanted)
-            rc = log_row(st, cfg, m, r, d, "eom", NULL, m->category, detail.s, monitor_only,
+            rc = cg_declog_row(st, cfg, m, r, d, "eom", NULL, m->category, detail.s, monitor_only,
                          e->episode[i]);
         cg_buf_free(&detail);
     }
@@ -1124,10 +873,10 @@ int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m, i
     }
     eom_combine(m, &e, d);
     cg_ref_new(d->ref, sizeof d->ref);
-    reply_fill(d, m->now);
-    tag_fill(cfg, d, e.cs, e.n);
+    cg_reply_fill(d, m->now);
+    eom_tag(cfg, d, &e);
     if (!m->dry) {
-        log_decision(cfg, m, d, "eom", NULL, e.n);
+        cg_declog_line(cfg, m, d, "eom", NULL, e.n);
         rc = eom_episodes(cfg, st, m, &e, d);
         if (rc == 0)
             rc = eom_log_rows(cfg, st, m, &e, d);
