@@ -63,7 +63,7 @@
 #include "cg_store_admin.h"
 #include "cg_util.h"
 
-#define FILL_VERSION 1
+#define FILL_VERSION 2 /* 2: schema 3, department counters filled */
 #define DAY 86400LL
 #define MAX_SIZES 8
 #define MAX_ROUNDS 9
@@ -209,7 +209,7 @@ static void fsync_path(const char *path)
 
 static void remove_db(const char *path)
 {
-    char p[PATH_MAX + 8];
+    char p[2 * PATH_MAX];
     unlink(path);
     snprintf(p, sizeof p, "%s-wal", path);
     unlink(p);
@@ -265,6 +265,21 @@ static int cache_valid(const char *path, long n)
          sql_int(db, "SELECT max(id) FROM contacts", -1) == n;
     sqlite3_close(db);
     return ok;
+}
+
+/* fill_counters - the department counters of the contacts loaded in bulk,
+ * as cg_store_contact_add would have kept them (a transaction is open) */
+static void fill_counters(sqlite3 *db)
+{
+    static const int levels[] = {60, 3600, 86400};
+    sql_exec(db, "DELETE FROM dept_counts");
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+        char *q = cg_xasprintf("INSERT INTO dept_counts(department, level, bucket, category, n)"
+                               " SELECT department, %d, ts - ts %% %d, category, count(*)"
+                               " FROM contacts GROUP BY 1, 3, 4", levels[i], levels[i]);
+        sql_exec(db, q);
+        free(q);
+    }
 }
 
 /* prefill - the real schema (cg_store_open), then N contacts in one
@@ -353,6 +368,7 @@ static void prefill(const char *path, long n)
                      (long long)t0);
     sql_exec(db, q);
     free(q);
+    fill_counters(db);
     sql_exec(db, "COMMIT");
     for (size_t i = 0; i < n_idx; i++) {
         sql_exec(db, idx_sql[i]);
@@ -440,6 +456,7 @@ struct bench {
     cg_decider *dc;
     const struct cg_config *cfg;
     long customers;
+    int only_marketing;   /* every op from marketing (the department runs) */
     pthread_barrier_t start;
     atomic_int stop;      /* open-ended runs: stop now */
     atomic_int recording; /* open-ended runs: latencies count now */
@@ -481,7 +498,7 @@ static void one_message(struct worker *w, struct counts *ct, int rec)
     uint64_t r = rng_next(&w->rng);
     long k = (long)(r % (uint64_t)b->customers);
     unsigned pick = (unsigned)((r >> 40) % 10); /* 80 % marketing, 10 % billing, 10 % service */
-    const char *sender = senders[pick < 8 ? 0 : pick == 8 ? 1 : 2];
+    const char *sender = senders[pick < 8 || b->only_marketing ? 0 : pick == 8 ? 1 : 2];
     char buf[128];
 
     struct cg_msg m;
@@ -920,6 +937,248 @@ static void median_of(const struct result *rk, int n, struct result *out)
 #undef MEDIAN
 }
 
+/* --- department volume and a stalling plugin (issue 13) --------------------- */
+
+/* prefill_dept - n_cust customers in the map and `total` contacts to
+ * random ones of them: `volume` from the marketing department in the last
+ * 23 hours, the rest from billing 2 to 60 days ago (the same history size
+ * whatever the department's volume), and the department counters of them
+ * all */
+static void prefill_dept(const char *path, long volume, long total, long n_cust)
+{
+    char err[512];
+    remove_db(path);
+    cg_store *st = cg_store_open(path, 0, err, sizeof err);
+    if (!st)
+        die("%s", err);
+    cg_store_free(&st);
+    sqlite3 *db = raw_open(path);
+    if (!db)
+        die("cannot open %s", path);
+    sql_exec(db, "PRAGMA synchronous = OFF");
+    sql_exec(db, "PRAGMA cache_size = -262144");
+    int64_t now = (int64_t)time(NULL);
+    sql_exec(db, "BEGIN");
+    char *q = cg_xasprintf(
+        "INSERT INTO customers(address, customer, timezone, attrs)"
+        " WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i + 1 < %ld)"
+        " SELECT printf('u%%08d@example.net', i), printf('C%%08d', i), NULL, NULL FROM k", n_cust);
+    sql_exec(db, q);
+    free(q);
+    if (total < volume)
+        total = volume;
+    q = cg_xasprintf(
+        "INSERT INTO contacts(ts, customer, address, department, category, channel, weight)"
+        " WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i + 1 < %ld),"
+        " r(i, k) AS (SELECT i, abs(random() %% %ld) FROM s)"
+        " SELECT CASE WHEN i < %ld THEN %lld + (i * %lld) / %ld"
+        "        ELSE %lld + abs(random() %% %lld) END,"
+        "  printf('C%%08d', k), printf('u%%08d@example.net', k),"
+        "  CASE WHEN i < %ld THEN 'marketing' ELSE 'billing' END,"
+        "  CASE WHEN i < %ld THEN 'promotional.offer' ELSE 'functional.bill' END, 'email', 1.0"
+        " FROM r",
+        total, n_cust, volume, (long long)(now - 23 * 3600), (long long)(23 * 3600 - 120), volume,
+        (long long)(now - 60 * DAY), (long long)(58 * DAY), volume, volume);
+    sql_exec(db, q);
+    free(q);
+    fill_counters(db);
+    sql_exec(db, "COMMIT");
+    sql_exec(db, "ANALYZE");
+    sql_exec(db, "PRAGMA journal_mode = WAL");
+    sqlite3_close(db);
+    fsync_path(path);
+}
+
+/* write_config - a configuration file: the policy set `include`d (an
+ * absolute path) plus one more policy (JSON text) */
+static void write_config(const char *path, const char *plugin_dir, const char *database,
+                         const char *include, const char *policy_json)
+{
+    char abs_inc[PATH_MAX];
+    if (!realpath(include, abs_inc))
+        die("%s: %s", include, strerror(errno));
+    FILE *fp = fopen(path, "w");
+    if (!fp)
+        die("%s: %s", path, strerror(errno));
+    fprintf(fp, "{\"plugin_dir\": \"%s\", \"database\": \"%s\", \"include\": [\"%s\"],"
+                " \"policies\": [%s]}\n", plugin_dir, database, abs_inc, policy_json);
+    fclose(fp);
+}
+
+static void run_dept_volumes(const char *dir, const char *build, const char *list, long ops1,
+                             int rounds)
+{
+    enum { N_CUST = 100000 };
+    char plugdir[PATH_MAX], *tmp = cg_xstrdup(list);
+    if (!realpath(getenv("CONTACTGATE_PLUGIN_DIR"), plugdir))
+        snprintf(plugdir, sizeof plugdir, "%s/plugins", build);
+    printf("\ndepartment volume: one op as above (retail-bank.json plus a budget of 10,000,000 a"
+           " day for\nmarketing, never reached), from marketing, 1 thread, %ld ops, medians of %d"
+           " rounds;\nthe budget reads the department's counters, not its contacts:\n",
+           ops1 / 2, rounds);
+    printf("(every database holds the same history: %s contacts, the department's last day and"
+           " older ones)\n", "the largest volume listed");
+    printf("%-22s %10s %10s %10s %10s\n", "marketing's last day", "ops/s", "p50", "p99",
+           "CPU/op");
+    long biggest = 0;
+    char *t2 = cg_xstrdup(list);
+    for (char *save, *tok = strtok_r(t2, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (parse_count(tok) > biggest)
+            biggest = parse_count(tok);
+    free(t2);
+    double base = 0, last = 0;
+    char first_s[32] = "", last_s[32] = "";
+    for (char *save, *tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long v = parse_count(tok);
+        char path[PATH_MAX + 64], cpath[PATH_MAX + 64], err[1024], vs[32];
+        fmt_count(v, vs, sizeof vs);
+        snprintf(path, sizeof path, "%s/dept-%s.db", dir, vs);
+        snprintf(cpath, sizeof cpath, "%s/dept-%s.json", dir, vs);
+        prefill_dept(path, v, biggest, N_CUST);
+        write_config(cpath, plugdir, path, "policies/retail-bank.json",
+                     "{\"name\": \"marketing-budget\", \"plugin\": \"department_budget\","
+                     " \"applies_to\": {\"departments\": [\"marketing\"]}, \"action\": \"defer\","
+                     " \"params\": {\"limit\": 10000000, \"window\": \"1d\"}}");
+        struct cg_config *cfg = cg_config_load(cpath, 0, err, sizeof err);
+        if (!cfg)
+            die("%s", err);
+        struct result rk[MAX_ROUNDS], r;
+        for (int k = 0; k < rounds; k++) {
+            struct bench b = {.cfg = cfg, .customers = N_CUST, .only_marketing = 1};
+            warm(path);
+            b.dc = cg_decider_start(path, bench_store_flags(), err, sizeof err);
+            if (!b.dc)
+                die("%s", err);
+            run_fixed(&b, 1, ops1 / 20, ops1 / 2, 11 + (uint64_t)k, 0, &rk[k]);
+            cg_decider_stop(&b.dc);
+        }
+        median_of(rk, rounds, &r);
+        printf("%-22s %10.0f %7.0f us %7.0f us %7.0f us\n", vs, r.ops_per_s, r.p50, r.p99, r.cpu_us);
+        if (!base) {
+            base = r.cpu_us;
+            cg_strlcpy(first_s, vs, sizeof first_s);
+        }
+        last = r.cpu_us;
+        cg_strlcpy(last_s, vs, sizeof last_s);
+        cg_config_unref(&cfg);
+        remove_db(path);
+        unlink(cpath);
+    }
+    free(tmp);
+    if (base > 0)
+        printf("  cost per decision at %s / at %s: %.2fx (target <= 1.5x: %s)\n", last_s, first_s,
+               last / base, last / base <= 1.5 ? "PASS" : "MISS");
+    fflush(stdout);
+}
+
+/* the staller: a message to the customer the slow test plugin waits 2 s
+ * for, started once a second while the others are measured */
+struct staller {
+    struct bench *b;
+    atomic_int stop;
+    int started;
+};
+
+static void *stall_one(void *arg)
+{
+    struct bench *b = arg;
+    struct cg_msg m;
+    cg_msg_init(&m);
+    m.sender = cg_xstrdup("marketing@bank.example");
+    cg_msg_set(&m.queue_id, "STALL");
+    struct cg_rcpt *rc = cg_msg_add_rcpt(&m, "slow@example.com");
+    struct cg_decision d;
+    cg_decider_rcpt(b->dc, b->cfg, &m, rc, &d);
+    if (d.verdict < CG_ACT_DEFER) {
+        cg_msg_add_header(&m, "Subject", "stall");
+        cg_decider_eom(b->dc, b->cfg, &m, &d);
+    }
+    cg_msg_clear(&m);
+    return NULL;
+}
+
+static void *staller_main(void *arg)
+{
+    struct staller *s = arg;
+    pthread_t th[64];
+    int n = 0;
+    while (!atomic_load(&s->stop) && n < 64) {
+        if (pthread_create(&th[n], NULL, stall_one, s->b) == 0)
+            n++;
+        struct timespec one = {1, 0};
+        nanosleep(&one, NULL);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    s->started = n;
+    return NULL;
+}
+
+static void run_stall(const char *dir, const char *build, const char *policy, long pace,
+                      int rounds)
+{
+    /* the real plugins and the slow test plugin, copied into one directory */
+    char pdir[PATH_MAX + 32], cpath[PATH_MAX + 32], path[PATH_MAX + 32], err[1024];
+    char cmd[8 * PATH_MAX];
+    snprintf(pdir, sizeof pdir, "%s/plugins-stall", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s'/plugins/*.so"
+             " '%s'/tests/plugins/slow.so '%s'/ && chmod 755 '%s' '%s'/*.so", pdir, pdir, build,
+             build, pdir, pdir, pdir);
+    if (system(cmd) != 0) {
+        printf("\nstall: skipped (%s/tests/plugins/slow.so missing: make it)\n", build);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/stall.db", dir);
+    snprintf(cpath, sizeof cpath, "%s/stall.json", dir);
+    prefill_dept(path, 10000, 10000, 100000);
+    write_config(cpath, pdir, path, policy,
+                 "{\"name\": \"slow-lookup\", \"plugin\": \"slow\", \"action\": \"reject\"}");
+    struct cg_config *cfg = cg_config_load(cpath, 0, err, sizeof err);
+    if (!cfg)
+        die("%s", err);
+    long ops = pace * 10;
+    printf("\na plugin that blocks (CG_PLUGIN_NO_HISTORY, 2 s for one customer, started once a"
+           " second):\nthe other messages, 1 thread at %ld ops/s offered for %ld ops, medians of"
+           " %d rounds\n", pace, ops, rounds);
+    printf("%-26s %10s %10s %10s\n", "", "p50", "p99", "max");
+    struct result base = {0}, with = {0};
+    for (int stalled = 0; stalled <= 1; stalled++) {
+        struct result rk[MAX_ROUNDS];
+        int started = 0;
+        for (int k = 0; k < rounds; k++) {
+            struct bench b = {.cfg = cfg, .customers = 100000, .only_marketing = 1};
+            warm(path);
+            b.dc = cg_decider_start(path, bench_store_flags(), err, sizeof err);
+            if (!b.dc)
+                die("%s", err);
+            struct staller s = {.b = &b};
+            atomic_init(&s.stop, 0);
+            pthread_t st;
+            if (stalled && pthread_create(&st, NULL, staller_main, &s) != 0)
+                die("pthread_create failed");
+            run_fixed(&b, 1, pace / 10, ops, 31 + (uint64_t)k, 1000000000ull / (uint64_t)pace,
+                      &rk[k]);
+            if (stalled) {
+                atomic_store(&s.stop, 1);
+                pthread_join(st, NULL);
+                started += s.started;
+            }
+            cg_decider_stop(&b.dc);
+        }
+        median_of(rk, rounds, stalled ? &with : &base);
+        const struct result *r = stalled ? &with : &base;
+        char label[64];
+        snprintf(label, sizeof label, stalled ? "with %d stalls" : "no stall", started);
+        printf("%-26s %7.0f us %7.0f us %7.0f us\n", label, r->p50, r->p99, r->max);
+    }
+    printf("  p99 with the stalls / without: %.2fx (target: unchanged within noise)\n",
+           base.p99 > 0 ? with.p99 / base.p99 : 0);
+    cg_config_unref(&cfg);
+    remove_db(path);
+    unlink(cpath);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     cg_log_open("engine_bench", 0, 1, LOG_ERR);
@@ -1123,6 +1382,15 @@ int main(int argc, char **argv)
         print_header();
         print_row(rows, b.customers, nt, &rp);
     }
+
+    /* department volume: the cost of a decision with a department budget
+     * when the department sent 10k, 100k, 1M messages in the last day */
+    const char *dept_s = getenv("BENCH_DEPT") ? getenv("BENCH_DEPT") : "10k,100k,1M";
+    if (*dept_s && strcmp(dept_s, "0") != 0)
+        run_dept_volumes(dir, build, dept_s, ops1, rounds);
+    /* a plugin that stalls 2 s once a second: the others' latency */
+    if (!getenv("BENCH_STALL") || strcmp(getenv("BENCH_STALL"), "0") != 0)
+        run_stall(dir, build, policy, pace ? pace : 1000, rounds);
 
     /* targets (figures, not a test) */
     char bs[32], ss[32];
