@@ -22,8 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cg_config.h"
+#include "cg_database.h"
 #include "cg_keytab.h"
 #include "cg_plugin.h"
 #include "cg_tz.h"
@@ -33,6 +35,8 @@
 #define CG_PLUGIN_DIR "/usr/local/lib/contactgate/plugins"
 #endif
 #define CG_MAX_INCLUDE_DEPTH 4
+#define CG_RELAY_MAX 64
+#define CG_RELAY_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 
 /* The state of one load: the key table's, and the configuration's own. */
 struct cfg_load {
@@ -94,6 +98,14 @@ static const char *check_socket(const char *s, char *buf, size_t len)
     return buf;
 }
 
+/* show_database - the printout of `database`: no password */
+static void show_database(struct cg_buf *b, const char *s)
+{
+    char *t = cg_database_text(s);
+    cg_buf_add(b, t);
+    free(t);
+}
+
 /* path_in - a path relative to the directory of `file` */
 static char *path_in(const char *file, const char *p)
 {
@@ -105,11 +117,11 @@ static char *path_in(const char *file, const char *p)
     return cg_xasprintf("%.*s/%s", (int)(slash - file), file, p);
 }
 
-/* conv_database - a SQLite path is relative to the file; ":memory:" is
- * kept as written */
+/* conv_database - a SQLite path is relative to the file; a PostgreSQL
+ * URI or conninfo and ":memory:" are kept as written */
 static char *conv_database(const char *file, const char *s)
 {
-    if (!strcmp(s, ":memory:"))
+    if (!strcmp(s, ":memory:") || cg_database_is_pg(s))
         return cg_xstrdup(s);
     return path_in(file, s);
 }
@@ -130,6 +142,34 @@ static const char *check_header(const char *s, char *buf, size_t len)
             return cg_kt_quoted(buf, len, s, "is not a header name (printable characters, "
                           "no blank or ':')");
     return NULL;
+}
+
+/* check_relay - [A-Za-z0-9._-], 1 to 64 characters */
+static const char *check_relay(const char *s, char *buf, size_t len)
+{
+    size_t n = strspn(s, CG_RELAY_CHARS);
+    if (s[n] || n > CG_RELAY_MAX)
+        return cg_kt_quoted(buf, len, s,
+                            "is not a relay name (1 to 64 characters of A-Z a-z 0-9 . _ -)");
+    return NULL;
+}
+
+/* default_relay - the host name, cut before the first character a relay
+ * name may not hold (a per-thread buffer: loads may run on two threads) */
+static const char *default_relay(void)
+{
+    static _Thread_local char name[CG_RELAY_MAX + 1];
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) < 0)
+        host[0] = 0;
+    size_t n = strspn(host, CG_RELAY_CHARS);
+    if (n == 0)
+        cg_strlcpy(host, "localhost", sizeof host), n = 9;
+    if (n > CG_RELAY_MAX)
+        n = CG_RELAY_MAX;
+    memcpy(name, host, n);
+    name[n] = 0;
+    return name;
 }
 
 /* default_plugin_dir - CONTACTGATE_PLUGIN_DIR (checking a policy set from
@@ -227,6 +267,9 @@ static const struct cg_kt_key classify_keys[] = {
     {"bulk_category", CG_KT_STRING, CFG(bulk_category), .def = "promotional.bulk",
      .check = check_category,
      .doc = "category the heuristics give when the department's default is not promotional"},
+    {"unknown_category", CG_KT_STRING, CFG(unknown_category), .def = "promotional.unclassified",
+     .check = check_category,
+     .doc = "category of mail from a sender that matches no department"},
     {NULL},
 };
 static const struct cg_kt_table classify_table = {.keys = classify_keys, .once = 1, .indent = 2};
@@ -330,7 +373,8 @@ static const struct cg_kt_key top_keys[] = {
     {"socket", CG_KT_STRING, CFG(socket), .def = "unix:/run/contactgate/contactgate.sock",
      .check = check_socket, .doc = "milter socket: unix:/path or inet:PORT@HOST"},
     {"database", CG_KT_STRING, CFG(database), .def = "/var/lib/contactgate/history.db",
-     .convert = conv_database, .doc = "SQLite file of the contact history (relative to this file)"},
+     .check = cg_database_check, .convert = conv_database, .show = show_database,
+     .doc = "SQLite file (relative to this file), or PostgreSQL URI or conninfo"},
     {"plugin_dir", CG_KT_STRING, CFG(plugin_dir), .def = CG_PLUGIN_DIR,
      .def_fn = default_plugin_dir, .convert = path_in,
      .doc = "directory of the policy plugins NAME.so"},
@@ -345,6 +389,10 @@ static const struct cg_kt_key top_keys[] = {
      .doc = "default recipient time zone (IANA id)"},
     {"tag_header", CG_KT_STRING, CFG(tag_header), .def = "X-Contact-Gate", .check = check_header,
      .doc = "header added to tagged mail"},
+    {"tag_policy_names", CG_KT_BOOL, CFG(tag_policy_names), .def = "false",
+     .doc = "name the violated policies in the tag header (a name can disclose customer data)"},
+    {"relay", CG_KT_STRING, CFG(relay), .def = "the host name", .def_fn = default_relay,
+     .check = check_relay, .doc = "this relay's name in the decision log"},
     {"trusted_clients", CG_KT_CIDRS, CFGN(trusted_clients, n_trusted_clients),
      .doc = "CIDRs whose X-Department header is believed"},
     {"include", CG_KT_INCLUDE, CFGN(included, n_included),
@@ -500,6 +548,7 @@ static int load_file(struct cg_kt_loader *L, const char *path)
 static int check_references(struct cfg_load *cl)
 {
     struct cg_config *c = cl->c;
+    c->database_is_pg = cg_database_is_pg(c->database);
     for (size_t i = 0; i < c->n_policies; i++) {
         struct cg_policy *p = &c->policies[i];
         if (p->mode < 0)

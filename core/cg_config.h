@@ -80,7 +80,8 @@ struct cg_config {
     char *path;
     char version[17];        /* FNV-1a of every file read, hex */
     char *socket;
-    char *database;
+    char *database;          /* a SQLite file, or a PostgreSQL URI or conninfo */
+    int database_is_pg;      /* database is PostgreSQL (cg_database_is_pg) */
     char *plugin_dir;
     int mode;                /* enum cg_mode */
     int on_error;            /* enum cg_on_error */
@@ -88,6 +89,8 @@ struct cg_config {
                                 0: survives a crash of the process (default) */
     char *timezone;          /* default recipient time zone, IANA */
     char *tag_header;        /* "X-Contact-Gate" */
+    int tag_policy_names;    /* the tag header names the violated policies */
+    char *relay;             /* this relay's name in the decision log */
     struct cg_cidr *trusted_clients; /* may send X-Department */
     size_t n_trusted_clients;
 
@@ -96,6 +99,7 @@ struct cg_config {
     char *department_header; /* "X-Department" */
     int heuristics;          /* List-Unsubscribe / Precedence: bulk */
     char *bulk_category;     /* what heuristics imply, "promotional.bulk" */
+    char *unknown_category;  /* mail of no department: "promotional.unclassified" */
 
     /* recipients */
     int fold_local;          /* lowercase the local part too */
@@ -128,8 +132,8 @@ struct cg_config *cg_config_load(const char *path, int flags, char *err, size_t 
 struct cg_config *cg_config_ref(struct cg_config *c);
 void cg_config_unref(struct cg_config **c);
 /* cg_config_print - the effective configuration and policy set, for -n:
- * one "KEY VALUE" line per setting (defaults included), then the
- * departments and the policies. */
+ * one "KEY VALUE" line per setting (defaults included; a PostgreSQL
+ * password masked), then the departments and the policies. */
 void cg_config_print(const struct cg_config *c, FILE *fp);
 
 struct cg_kt_info; /* cg_keytab.h */

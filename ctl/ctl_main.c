@@ -76,8 +76,10 @@ cg_store *ctl_store(struct ctl *c)
     if (!c->st && ctl_config(c)) {
         char err[1024];
         /* as root, act as the database's owner, so that the files SQLite
-         * creates (-wal, -shm) stay writable by the daemon */
-        if (cg_priv_become_owner(c->cfg->database, err, sizeof err) < 0) {
+         * creates (-wal, -shm) stay writable by the daemon (a PostgreSQL
+         * server has no file here) */
+        if (!c->cfg->database_is_pg &&
+            cg_priv_become_owner(c->cfg->database, err, sizeof err) < 0) {
             ctl_err(CTL_STORE, NULL, "%s", err);
             return NULL;
         }
