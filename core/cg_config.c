@@ -375,7 +375,7 @@ static const struct cg_kt_key top_keys[] = {
     {"database", CG_KT_STRING, CFG(database), .def = "/var/lib/contactgate/history.db",
      .check = cg_database_check, .convert = conv_database, .show = show_database,
      .doc = "SQLite file (relative to this file), or PostgreSQL URI or conninfo"},
-    {"plugin_dir", CG_KT_STRING, CFG(plugin_dir), .def = CG_PLUGIN_DIR,
+    {"plugin_dir", CG_KT_STRING, CFG(plugin_dir), .def = "PREFIX/lib/contactgate/plugins",
      .def_fn = default_plugin_dir, .convert = path_in,
      .doc = "directory of the policy plugins NAME.so"},
     {"mode", CG_KT_ENUM, CFG(mode), .def = "enforce", .choices = modes,

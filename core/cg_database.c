@@ -132,7 +132,12 @@ static void mask_conninfo(struct cg_buf *b, const char *db)
         }
         p = next;
     }
-    cg_buf_add(b, bad ? "***" : p); /* a malformed rest may hold a password */
+    if (bad) { /* a malformed rest may hold a password */
+        cg_buf_addn(b, p, strspn(p, " \t"));
+        cg_buf_add(b, "***");
+    } else {
+        cg_buf_add(b, p);
+    }
 }
 
 /* mask - db with its passwords masked */

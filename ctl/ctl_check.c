@@ -13,6 +13,7 @@
 
 #include "cg_engine.h"
 #include "cg_ident.h"
+#include "cg_keytab.h"
 #include "cg_util.h"
 #include "ctl.h"
 
@@ -413,11 +414,37 @@ const struct ctl_cmd ctl_cmd_check = {
 };
 CTL_REGISTER(ctl_cmd_check)
 
-/* config_run - `config check`: load and validate with plugins, print */
+/* key_cb - one key of the table, as text or JSON */
+static void key_cb(const struct cg_kt_info *k, void *arg)
+{
+    json_t *arr = arg;
+    if (arr) {
+        json_t *o = json_object();
+        json_object_set_new(o, "key", json_string(k->path));
+        json_object_set_new(o, "type", json_string(k->type));
+        json_object_set_new(o, "default", ctl_jstr(k->def));
+        json_object_set_new(o, "required", json_boolean(k->required));
+        json_object_set_new(o, "doc", ctl_jstr(k->doc));
+        json_array_append_new(arr, o);
+        return;
+    }
+    printf("%s (%s%s%s%s)\n    %s\n", k->path, k->type, k->def ? "; default " : "",
+           k->def ? k->def : "", k->required ? "; required" : "", k->doc ? k->doc : "");
+}
+
+/* config_run - `config check`: load and validate with plugins, print;
+ * `config keys`: every key the configuration may have */
 static int config_run(struct ctl *c, int argc, char **argv)
 {
+    if (argc == 1 && strcmp(argv[0], "keys") == 0) {
+        json_t *arr = c->json ? json_array() : NULL;
+        cg_config_keys(key_cb, arr);
+        if (arr)
+            ctl_json_print(arr);
+        return CTL_OK;
+    }
     if (argc != 1 || strcmp(argv[0], "check") != 0)
-        return ctl_err(CTL_USAGE, "config", "the only subcommand is \"check\"");
+        return ctl_err(CTL_USAGE, "config", "the subcommands are \"check\" and \"keys\"");
     char err[1024] = "";
     struct cg_config *cfg = cg_config_load(c->config_path, 0, err, sizeof err);
     if (!cfg)
@@ -429,13 +456,19 @@ static int config_run(struct ctl *c, int argc, char **argv)
 
 const struct ctl_cmd ctl_cmd_config = {
     .name = "config",
-    .synopsis = "config check: validate the configuration and plugins (as contactgate -n)",
+    .synopsis = "config check: validate the configuration and plugins (as contactgate -n); "
+                "config keys: every key",
     .help = "SYNOPSIS\n"
-            "  contactgatectl [-c FILE] config check\n\n"
+            "  contactgatectl [-c FILE] config check\n"
+            "  contactgatectl config keys [--json]\n\n"
             "DESCRIPTION\n"
-            "  Loads the configuration with every plugin and its params, exactly as\n"
-            "  the daemon would on start or reload, and prints the effective policy\n"
-            "  set. An error names the file and the key path.\n\n"
+            "  check loads the configuration with every plugin and its params,\n"
+            "  exactly as the daemon would on start or reload, and prints every\n"
+            "  setting (defaults included) and the effective policy set. An error\n"
+            "  names the file and the key path.\n\n"
+            "  keys lists every key the configuration may have, with its type,\n"
+            "  default and meaning, from the table the daemon validates with\n"
+            "  (contactgate.json(5) describes each).\n\n"
             "EXIT STATUS\n  0 valid, 1 invalid\n",
     .run = config_run,
 };
