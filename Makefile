@@ -161,6 +161,7 @@ install: all
 	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 policies/*.json $(DESTDIR)$(SHAREDIR)/policies/
 	install -m 644 examples/plugin/require_header.c $(DESTDIR)$(SHAREDIR)/examples/
+	install -m 644 examples/contactgate.minimal.json $(DESTDIR)$(SHAREDIR)/examples/
 	sed 's|@SBINDIR@|$(SBINDIR)|g' sendmail-conf/contactgate.service > $(DESTDIR)$(UNITDIR)/contactgate.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/contactgate.service
 	[ -e $(DESTDIR)$(SYSCONFDIR)/contactgate/contactgate.json ] || \
