@@ -109,11 +109,15 @@ static int by_ts_desc(const void *a, const void *b)
 static int history_run(struct ctl *c, int argc, char **argv)
 {
     const char *cmd = "history";
-    if (argc != 1)
+    const struct ctl_opt opts[] = {{NULL, NULL, NULL}};
+    char *pos[1] = {NULL};
+    if (ctl_args(cmd, argc, argv, opts, pos, 1, NULL) != CTL_OK)
+        return CTL_USAGE;
+    if (!pos[0])
         return ctl_err(CTL_USAGE, cmd, "usage: history CUSTOMER|ADDRESS [--json]");
     char *cust;
     cg_store *st;
-    int rc = ctl_customer_store(c, argv[0], &cust, &st);
+    int rc = ctl_customer_store(c, pos[0], &cust, &st);
     if (rc != CTL_OK)
         return rc;
     json_t *rows = json_array();
@@ -273,64 +277,59 @@ static int lifecycle(struct ctl *c, const struct cg_decision_filter *f)
     return CTL_OK;
 }
 
+/* decisions_args - the options of decisions into a filter */
+static int decisions_args(struct ctl *c, int argc, char **argv, struct cg_decision_filter *f,
+                          char **cust_r, int *life_r)
+{
+    const char *cmd = "decisions";
+    const char *customer = NULL, *since_s = NULL, *until_s = NULL, *limit_s = NULL;
+    const struct ctl_opt opts[] = {
+        {"--verdict", &f->verdict, NULL},   {"--department", &f->department, NULL},
+        {"--policy", &f->policy, NULL},     {"--queue-id", &f->queue_id, NULL},
+        {"--customer", &customer, NULL},    {"--since", &since_s, NULL},
+        {"--until", &until_s, NULL},        {"--limit", &limit_s, NULL},
+        {"--lifecycle", NULL, life_r},      {NULL, NULL, NULL},
+    };
+    if (ctl_args(cmd, argc, argv, opts, NULL, 0, NULL) != CTL_OK)
+        return CTL_USAGE;
+    static const char *const verdicts[] = {"tag",    "defer",    "reject",  "hold", "tempfail",
+                                           "accept", "released", "dropped", NULL};
+    int good = !f->verdict;
+    for (int k = 0; verdicts[k] && !good; k++)
+        good = !strcmp(verdicts[k], f->verdict);
+    if (!good)
+        return ctl_err(CTL_USAGE, cmd, "--verdict \"%s\" is not one of tag, defer, reject, hold, "
+                       "tempfail, accept, released, dropped", f->verdict);
+    if ((since_s && ctl_since_arg(c, cmd, "--since", since_s, &f->since) != CTL_OK) ||
+        (until_s && ctl_since_arg(c, cmd, "--until", until_s, &f->until) != CTL_OK))
+        return CTL_USAGE;
+    if (limit_s) {
+        char *end;
+        f->limit = strtol(limit_s, &end, 10);
+        if (end == limit_s || *end || f->limit <= 0)
+            return ctl_err(CTL_USAGE, cmd, "--limit \"%s\" is not a positive number", limit_s);
+    }
+    if (*life_r && f->verdict && strcmp(f->verdict, "defer"))
+        return ctl_err(CTL_USAGE, cmd, "--lifecycle lists deferred messages: --verdict can only "
+                       "be defer with it");
+    int rc = CTL_OK;
+    if (customer && !(*cust_r = ctl_customer(c, customer, &rc)))
+        return rc;
+    f->customer = *cust_r;
+    return CTL_OK;
+}
+
 /* decisions_run - the decision log, filtered */
 static int decisions_run(struct ctl *c, int argc, char **argv)
 {
     const char *cmd = "decisions";
     struct cg_decision_filter f = {0};
     char *cust = NULL;
-    int rc = CTL_OK, life = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(o, "--lifecycle")) {
-            life = 1;
-            continue;
-        }
-        if (!val)
-            return ctl_err(CTL_USAGE, cmd, "option \"%s\" needs a value or is unknown", o);
-        i++;
-        if (!strcmp(o, "--verdict")) {
-            static const char *const ok[] = {"tag", "defer", "reject", "hold", "tempfail",
-                                              "accept", "released", "dropped", NULL};
-            int good = 0;
-            for (int k = 0; ok[k]; k++)
-                good |= !strcmp(ok[k], val);
-            if (!good)
-                return free(cust), ctl_err(CTL_USAGE, cmd, "--verdict \"%s\" is not one of "
-                               "tag, defer, reject, hold, tempfail, accept, released, dropped",
-                               val);
-            f.verdict = val;
-        } else if (!strcmp(o, "--department")) {
-            f.department = val;
-        } else if (!strcmp(o, "--policy")) {
-            f.policy = val;
-        } else if (!strcmp(o, "--queue-id")) {
-            f.queue_id = val;
-        } else if (!strcmp(o, "--customer")) {
-            free(cust);
-            if (!(cust = ctl_customer(c, val, &rc)))
-                return rc;
-            f.customer = cust;
-        } else if (!strcmp(o, "--since")) {
-            if (ctl_time_arg(c, cmd, o, val, &f.since))
-                return free(cust), CTL_USAGE;
-        } else if (!strcmp(o, "--until")) {
-            if (ctl_time_arg(c, cmd, o, val, &f.until))
-                return free(cust), CTL_USAGE;
-        } else if (!strcmp(o, "--limit")) {
-            char *end;
-            f.limit = strtol(val, &end, 10);
-            if (*end || f.limit <= 0)
-                return free(cust), ctl_err(CTL_USAGE, cmd, "--limit \"%s\" is not a positive number", val);
-        } else {
-            free(cust);
-            return ctl_err(CTL_USAGE, cmd, "unknown option \"%s\" (see --help)", o);
-        }
-    }
+    int life = 0;
+    int rc = decisions_args(c, argc, argv, &f, &cust, &life);
+    if (rc != CTL_OK)
+        return rc;
     if (life) {
-        if (f.verdict && strcmp(f.verdict, "defer"))
-            return free(cust), ctl_err(CTL_USAGE, cmd, "--lifecycle lists deferred messages: "
-                                       "--verdict can only be defer with it");
         rc = lifecycle(c, &f);
         free(cust);
         return rc;
