@@ -106,6 +106,20 @@ void ctl_span_row(struct ctl_span_list *l, const char *customer, const char *nam
  * CTL_OK (the caller says that nothing matched) */
 int ctl_span_end(struct ctl_span_list *l, int rc);
 
+/* A text listing: a heading and rows, each column as wide as its widest
+ * cell, so that nothing is cut and every row lines up whatever the data;
+ * an empty cell shows as "-". Rows are kept (copied) until
+ * ctl_table_print, which prints (heading only if there are rows) and
+ * frees. */
+struct ctl_table {
+    size_t ncols;
+    const char *const *head;
+    char **cells;             /* nrows * ncols */
+    size_t nrows;
+};
+void ctl_table_row(struct ctl_table *t, const char *const *cells);
+void ctl_table_print(struct ctl_table *t);
+
 /* ctl_err - print "contactgatectl: CMD: message" to stderr, return rc */
 int ctl_err(int rc, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Times and durations of options, with the one parser (cg_time.h) and its

@@ -301,6 +301,42 @@ int ctl_duration_arg(const char *cmd, const char *opt, const char *val, int64_t 
     return CTL_OK;
 }
 
+/* ctl_table_row - one row (copied) */
+void ctl_table_row(struct ctl_table *t, const char *const *cells)
+{
+    t->cells = cg_xrealloc(t->cells, (t->nrows + 1) * t->ncols * sizeof *t->cells);
+    for (size_t k = 0; k < t->ncols; k++)
+        t->cells[t->nrows * t->ncols + k] = cg_xstrdup(cells[k] && *cells[k] ? cells[k] : "-");
+    t->nrows++;
+}
+
+/* ctl_table_print - heading and rows, aligned; frees the rows */
+void ctl_table_print(struct ctl_table *t)
+{
+    size_t *w = cg_xcalloc(t->ncols, sizeof *w);
+    for (size_t k = 0; k < t->ncols; k++) {
+        w[k] = strlen(t->head[k]);
+        for (size_t r = 0; r < t->nrows; r++)
+            if (strlen(t->cells[r * t->ncols + k]) > w[k])
+                w[k] = strlen(t->cells[r * t->ncols + k]);
+    }
+    for (size_t r = 0; t->nrows && r <= t->nrows; r++) {
+        for (size_t k = 0; k < t->ncols; k++) {
+            const char *cell = r == 0 ? t->head[k] : t->cells[(r - 1) * t->ncols + k];
+            if (k + 1 < t->ncols)
+                printf("%-*s ", (int)w[k], cell);
+            else
+                printf("%s\n", cell);
+        }
+    }
+    for (size_t i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    free(w);
+    t->cells = NULL;
+    t->nrows = 0;
+}
+
 /* ctl_jstr - a JSON string or null */
 json_t *ctl_jstr(const char *s)
 {

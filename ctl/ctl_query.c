@@ -82,19 +82,42 @@ static const char *str_of(json_t *o, const char *k)
     return s ? s : "-";
 }
 
-/* print_row - one timeline row as text */
-static void print_row(json_t *o)
+/* reason_of - what happened, for a listing: the reason, else the detail
+ * (an accepted message whose category claim was refused has no reason,
+ * and the detail says "claimed category X not allowed for department Y") */
+static const char *reason_of(json_t *o)
 {
-    if (!strcmp(str_of(o, "kind"), "contact"))
-        printf("%-20s %-9s %-14s %-24s %-6s %s\n", str_of(o, "time"), "contact",
-               str_of(o, "department"), str_of(o, "category"), str_of(o, "channel"),
-               str_of(o, "address"));
-    else
-        printf("%-20s %-9s %-14s %-24s %-6s %s %s%s%s: %s\n", str_of(o, "time"),
-               str_of(o, "verdict"), str_of(o, "department"), str_of(o, "category"),
-               str_of(o, "stage"), str_of(o, "recipient"), str_of(o, "policy"),
-               json_is_true(json_object_get(o, "monitor")) ? " (monitor)" : "",
-               "", str_of(o, "reason"));
+    const char *r = json_string_value(json_object_get(o, "reason"));
+    if (r && *r)
+        return r;
+    const char *d = json_string_value(json_object_get(o, "detail"));
+    return d && *d ? d : "-";
+}
+
+/* policy_of - the policy, marked when it only monitors */
+static char *policy_of(json_t *o)
+{
+    return cg_xasprintf("%s%s", str_of(o, "policy"),
+                        json_is_true(json_object_get(o, "monitor")) ? " (monitor)" : "");
+}
+
+/* history_row - one timeline event as a row of the history listing */
+static void history_row(struct ctl_table *t, json_t *o)
+{
+    int contact = !strcmp(str_of(o, "kind"), "contact");
+    char *policy = contact ? NULL : policy_of(o);
+    const char *cells[] = {
+        str_of(o, "time"),
+        contact ? "contact" : str_of(o, "verdict"),
+        str_of(o, "department"),
+        str_of(o, "category"),
+        str_of(o, contact ? "channel" : "stage"),
+        str_of(o, contact ? "address" : "recipient"),
+        policy,
+        contact ? NULL : reason_of(o),
+    };
+    ctl_table_row(t, cells);
+    free(policy);
 }
 
 /* by_ts_desc - newest first */
@@ -142,9 +165,13 @@ static int history_run(struct ctl *c, int argc, char **argv)
         json_object_set_new(o, "events", arr);
         ctl_json_print(o);
     } else {
+        static const char *const head[] = {"TIME",    "EVENT",   "DEPT",   "CATEGORY",
+                                           "VIA",     "ADDRESS", "POLICY", "REASON"};
+        struct ctl_table t = {.ncols = 8, .head = head};
         printf("customer %s: %zu event%s, newest first\n", cust, n, n == 1 ? "" : "s");
         for (size_t i = 0; i < n; i++)
-            print_row(v[i]);
+            history_row(&t, v[i]);
+        ctl_table_print(&t);
     }
     for (size_t i = 0; i < n; i++)
         json_decref(v[i]);
@@ -261,16 +288,21 @@ static int lifecycle(struct ctl *c, const struct cg_decision_filter *f)
         return CTL_OK;
     }
     size_t n = json_array_size(la.arr);
-    if (n)
-        printf("%-20s %-8s %-20s %-19s %-12s %-28s %-26s %s\n", "FIRST DEFERRAL", "ATTEMPTS",
-               "LAST ATTEMPT", "OUTCOME", "DEPT", "POLICY", "RECIPIENT", "MESSAGE-ID");
+    static const char *const head[] = {"FIRST DEFERRAL", "ATTEMPTS", "LAST ATTEMPT", "OUTCOME",
+                                       "DEPT",           "POLICY",   "RECIPIENT",    "MESSAGE-ID"};
+    struct ctl_table t = {.ncols = 8, .head = head};
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_array_get(la.arr, i);
-        printf("%-20s %-8lld %-20s %-19s %-12s %-28s %-26s %s\n", str_of(o, "first_deferral"),
-               (long long)json_integer_value(json_object_get(o, "attempts")),
-               str_of(o, "last_attempt"), str_of(o, "outcome"), str_of(o, "department"),
-               str_of(o, "policy"), str_of(o, "recipient"), str_of(o, "message_id"));
+        char attempts[24];
+        snprintf(attempts, sizeof attempts, "%lld",
+                 (long long)json_integer_value(json_object_get(o, "attempts")));
+        const char *cells[] = {str_of(o, "first_deferral"), attempts, str_of(o, "last_attempt"),
+                               str_of(o, "outcome"),        str_of(o, "department"),
+                               str_of(o, "policy"),         str_of(o, "recipient"),
+                               str_of(o, "message_id")};
+        ctl_table_row(&t, cells);
     }
+    ctl_table_print(&t);
     if (!n)
         printf("no deferred messages match\n");
     json_decref(la.arr);
@@ -350,16 +382,20 @@ static int decisions_run(struct ctl *c, int argc, char **argv)
         ctl_json_print(rows);
     } else {
         size_t n = json_array_size(rows);
-        if (n)
-            printf("%-20s %-9s %-18s %-12s %-30s %-24s %s\n", "TIME", "VERDICT", "REF", "DEPT",
-                   "POLICY", "RECIPIENT", "REASON");
+        static const char *const head[] = {"TIME",   "VERDICT",   "REF",   "DEPT",
+                                           "POLICY", "RECIPIENT", "REASON"};
+        struct ctl_table t = {.ncols = 7, .head = head};
         for (size_t i = 0; i < n; i++) {
             json_t *o = json_array_get(rows, i);
-            printf("%-20s %-9s %-18s %-12s %-30s %-24s %s%s\n", str_of(o, "time"),
-                   str_of(o, "verdict"), str_of(o, "ref"), str_of(o, "department"),
-                   str_of(o, "policy"), str_of(o, "recipient"), str_of(o, "reason"),
-                   json_is_true(json_object_get(o, "monitor")) ? " (monitor)" : "");
+            char *policy = policy_of(o);
+            const char *cells[] = {str_of(o, "time"),       str_of(o, "verdict"),
+                                   str_of(o, "ref"),        str_of(o, "department"),
+                                   policy,                  str_of(o, "recipient"),
+                                   reason_of(o)};
+            ctl_table_row(&t, cells);
+            free(policy);
         }
+        ctl_table_print(&t);
         if (!n)
             printf("no decisions match\n");
         json_decref(rows);
@@ -373,8 +409,15 @@ const struct ctl_cmd ctl_cmd_history = {
     .synopsis = "every contact and decision for one customer, newest first",
     .help = "SYNOPSIS\n  contactgatectl history CUSTOMER|ADDRESS [--json]\n\n"
             "DESCRIPTION\n  Lists the recorded contacts (mail let through, other channels) and\n"
-            "  the decisions (tag, defer, reject, hold) for one customer. An address\n"
-            "  is mapped to its customer through the customer map.\n\n"
+            "  the decisions (tag, defer, reject, hold, and accepts with a note such\n"
+            "  as a refused category claim) for one customer. An address is mapped\n"
+            "  to its customer through the customer map.\n\n"
+            "  Columns: TIME; EVENT (contact, or a decision's verdict); DEPT;\n"
+            "  CATEGORY; VIA (a contact's channel, or the stage a decision was\n"
+            "  made at: rcpt, eom, admin); ADDRESS; POLICY (the deciding policy,\n"
+            "  \"(monitor)\" when it only monitors); REASON (the reason given, else\n"
+            "  the decision log's note, e.g. claimed category X not allowed for\n"
+            "  department Y). \"-\": none.\n\n"
             "EXIT STATUS\n  0 ok, 1 usage or input error, 2 store error\n",
     .run = history_run,
 };
