@@ -106,24 +106,13 @@ static void show_database(struct cg_buf *b, const char *s)
     free(t);
 }
 
-/* path_in - a path relative to the directory of `file` */
-static char *path_in(const char *file, const char *p)
-{
-    if (p[0] == '/')
-        return cg_xstrdup(p);
-    const char *slash = strrchr(file, '/');
-    if (!slash)
-        return cg_xstrdup(p);
-    return cg_xasprintf("%.*s/%s", (int)(slash - file), file, p);
-}
-
 /* conv_database - a SQLite path is relative to the file; a PostgreSQL
  * URI or conninfo and ":memory:" are kept as written */
 static char *conv_database(const char *file, const char *s)
 {
     if (!strcmp(s, ":memory:") || cg_database_is_pg(s))
         return cg_xstrdup(s);
-    return path_in(file, s);
+    return cg_kt_path_in(file, s);
 }
 
 /* check_tz - a time zone ICU knows */
@@ -376,7 +365,7 @@ static const struct cg_kt_key top_keys[] = {
      .check = cg_database_check, .convert = conv_database, .show = show_database,
      .doc = "SQLite file (relative to this file), or PostgreSQL URI or conninfo"},
     {"plugin_dir", CG_KT_STRING, CFG(plugin_dir), .def = "PREFIX/lib/contactgate/plugins",
-     .def_fn = default_plugin_dir, .convert = path_in,
+     .def_fn = default_plugin_dir, .convert = cg_kt_path_in,
      .doc = "directory of the policy plugins NAME.so"},
     {"mode", CG_KT_ENUM, CFG(mode), .def = "enforce", .choices = modes,
      .doc = "enforce, or monitor: decide and log everything, only tag"},
@@ -446,6 +435,7 @@ static int department_done(struct cg_kt_loader *L, json_t *obj, void *item, cons
     return 0;
 }
 
+/* department_heading - its name */
 static void department_heading(FILE *fp, size_t i, const void *item)
 {
     (void)i;
@@ -480,6 +470,7 @@ static int policy_done(struct cg_kt_loader *L, json_t *obj, void *item, const ch
     return 0;
 }
 
+/* policy_heading - "N. name: plugin version, action A, mode" */
 static void policy_heading(FILE *fp, size_t i, const void *item)
 {
     const struct cg_policy *p = item;

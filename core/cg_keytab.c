@@ -44,6 +44,15 @@ char *cg_kt_path(const char *path, const char *name)
     return *path ? cg_xasprintf("%s.%s", path, name) : cg_xstrdup(name);
 }
 
+/* cg_kt_path_in - p relative to the directory of file */
+char *cg_kt_path_in(const char *file, const char *p)
+{
+    const char *slash = strrchr(file, '/');
+    if (p[0] == '/' || !slash)
+        return cg_xstrdup(p);
+    return cg_xasprintf("%.*s/%s", (int)(slash - file), file, p);
+}
+
 /* json_kind - a JSON value's type, for messages */
 static const char *json_kind(json_t *v)
 {
@@ -59,6 +68,7 @@ static const char *json_kind(json_t *v)
     }
 }
 
+/* free_list - a NULL-terminated list of strings (NULL-safe) */
 static void free_list(char **l)
 {
     if (!l)
@@ -130,6 +140,7 @@ static const struct cg_kt_choice *enum_default(const struct cg_kt_key *k)
 typedef int take_fn(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t *v, void *base,
                     const char *path, int is_default);
 
+/* take_string - a non-empty string: checked, then converted or copied */
 static int take_string(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t *v, void *base,
                        const char *path, int is_default)
 {
@@ -145,6 +156,7 @@ static int take_string(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t
     return 0;
 }
 
+/* take_bool - true or false */
 static int take_bool(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t *v, void *base,
                      const char *path, int is_default)
 {
@@ -153,6 +165,7 @@ static int take_bool(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t *
     return 0;
 }
 
+/* take_enum - one of the choices, or an error listing them */
 static int take_enum(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t *v, void *base,
                      const char *path, int is_default)
 {
@@ -171,6 +184,7 @@ static int take_enum(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t *
     return -1;
 }
 
+/* take_duration - "48h" or a number of seconds, bounded (cg_time.h) */
 static int take_duration(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t *v, void *base,
                          const char *path, int is_default)
 {
@@ -190,6 +204,7 @@ static int take_duration(struct cg_kt_loader *L, const struct cg_kt_key *k, json
     return 0;
 }
 
+/* take_strlist - a string or a list of strings, each checked */
 static int take_strlist(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t *v, void *base,
                         const char *path, int is_default)
 {
@@ -209,6 +224,7 @@ static const char *check_cidr(const char *s, char *buf, size_t len)
     return cg_kt_quoted(buf, len, s, "is not an IP address or CIDR");
 }
 
+/* take_cidrs - a list of addresses or CIDRs */
 static int take_cidrs(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t *v, void *base,
                       const char *path, int is_default)
 {
@@ -227,6 +243,7 @@ static int take_cidrs(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t 
     return 0;
 }
 
+/* take_object - a nested object: its table, into the same struct */
 static int take_object(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t *v, void *base,
                        const char *path, int is_default)
 {
@@ -256,6 +273,7 @@ static int take_item(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t *
     return t->done ? t->done(L, obj, item, path) : 0;
 }
 
+/* take_items - every object of a list, each appended */
 static int take_items(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t *v, void *base,
                       const char *path, int is_default)
 {
@@ -270,6 +288,7 @@ static int take_items(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t 
     return 0;
 }
 
+/* take_json - an object kept as compact JSON text */
 static int take_json(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t *v, void *base,
                      const char *path, int is_default)
 {
@@ -289,14 +308,12 @@ static int take_include(struct cg_kt_loader *L, const struct cg_kt_key *k, json_
     size_t n;
     if (str_list(L, v, path, NULL, &files, &n) < 0)
         return -1;
-    const char *me = L->file, *slash = strrchr(me, '/');
+    const char *me = L->file;
     char ***list = FIELD(base, k->off, char **);
     size_t *count = FIELD(base, k->n_off, size_t);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        char *p = files[i][0] == '/' || !slash
-                      ? cg_xstrdup(files[i])
-                      : cg_xasprintf("%.*s/%s", (int)(slash - me), me, files[i]);
+        char *p = cg_kt_path_in(me, files[i]);
         *list = cg_xrealloc(*list, (*count + 2) * sizeof **list);
         (*list)[(*count)++] = p;
         (*list)[*count] = NULL;
@@ -310,11 +327,13 @@ static int take_include(struct cg_kt_loader *L, const struct cg_kt_key *k, json_
 /* text_* - a field as the printout shows it */
 typedef void text_fn(struct cg_buf *b, const struct cg_kt_key *k, const void *base);
 
+/* none_of - what an unset value shows */
 static const char *none_of(const struct cg_kt_key *k)
 {
     return k->none ? k->none : "none";
 }
 
+/* text_string - the string, through .show if the row has one */
 static void text_string(struct cg_buf *b, const struct cg_kt_key *k, const void *base)
 {
     const char *s = *FIELD(base, k->off, char *);
@@ -326,11 +345,13 @@ static void text_string(struct cg_buf *b, const struct cg_kt_key *k, const void 
         cg_buf_add(b, s);
 }
 
+/* text_bool - true or false, as written in the file */
 static void text_bool(struct cg_buf *b, const struct cg_kt_key *k, const void *base)
 {
     cg_buf_add(b, *FIELD(base, k->off, int) ? "true" : "false");
 }
 
+/* text_enum - the name of the value */
 static void text_enum(struct cg_buf *b, const struct cg_kt_key *k, const void *base)
 {
     const struct cg_kt_choice *ch = k->choices;
@@ -339,6 +360,7 @@ static void text_enum(struct cg_buf *b, const struct cg_kt_key *k, const void *b
     cg_buf_add(b, ch->name ? ch->name : "?");
 }
 
+/* text_duration - as cg_parse_duration reads it back */
 static void text_duration(struct cg_buf *b, const struct cg_kt_key *k, const void *base)
 {
     int64_t secs = *FIELD(base, k->off, int64_t);
@@ -346,6 +368,7 @@ static void text_duration(struct cg_buf *b, const struct cg_kt_key *k, const voi
     cg_buf_add(b, secs ? cg_format_duration(secs, d, sizeof d) : none_of(k));
 }
 
+/* text_strlist - "a, b, c" */
 static void text_strlist(struct cg_buf *b, const struct cg_kt_key *k, const void *base)
 {
     char **l = *FIELD(base, k->off, char **);
@@ -355,6 +378,7 @@ static void text_strlist(struct cg_buf *b, const struct cg_kt_key *k, const void
         cg_buf_printf(b, "%s%s", i ? ", " : "", l[i]);
 }
 
+/* text_cidrs - "10.0.0.0/8, ::1/128" */
 static void text_cidrs(struct cg_buf *b, const struct cg_kt_key *k, const void *base)
 {
     const struct cg_cidr *c = *FIELD(base, k->off, struct cg_cidr *);
@@ -371,27 +395,32 @@ static void text_cidrs(struct cg_buf *b, const struct cg_kt_key *k, const void *
 /* unset_* - a field that holds nothing (CG_KT_QUIET rows are not shown) */
 typedef int unset_fn(const struct cg_kt_key *k, const void *base);
 
+/* unset_ptr - a NULL field */
 static int unset_ptr(const struct cg_kt_key *k, const void *base)
 {
     return *FIELD(base, k->off, void *) == NULL;
 }
 
+/* unset_count - an empty list */
 static int unset_count(const struct cg_kt_key *k, const void *base)
 {
     return *FIELD(base, k->n_off, size_t) == 0;
 }
 
+/* unset_duration - 0 seconds */
 static int unset_duration(const struct cg_kt_key *k, const void *base)
 {
     return *FIELD(base, k->off, int64_t) == 0;
 }
 
+/* unset_enum - at its default */
 static int unset_enum(const struct cg_kt_key *k, const void *base)
 {
     const struct cg_kt_choice *def = enum_default(k);
     return def && def->value == *FIELD(base, k->off, int);
 }
 
+/* unset_never - always shown */
 static int unset_never(const struct cg_kt_key *k, const void *base)
 {
     (void)k, (void)base;
@@ -401,21 +430,25 @@ static int unset_never(const struct cg_kt_key *k, const void *base)
 /* release_* - free what a field holds */
 typedef void release_fn(const struct cg_kt_key *k, void *base);
 
+/* release_ptr - one allocation */
 static void release_ptr(const struct cg_kt_key *k, void *base)
 {
     free(*FIELD(base, k->off, void *));
 }
 
+/* release_list - a list of strings */
 static void release_list(const struct cg_kt_key *k, void *base)
 {
     free_list(*FIELD(base, k->off, char **));
 }
 
+/* release_object - a nested object's values */
 static void release_object(const struct cg_kt_key *k, void *base)
 {
     cg_kt_free(k->sub, base);
 }
 
+/* release_items - every item's values, then the array */
 static void release_items(const struct cg_kt_key *k, void *base)
 {
     char *arr = *FIELD(base, k->off, char *);
@@ -424,7 +457,7 @@ static void release_items(const struct cg_kt_key *k, void *base)
     free(arr);
 }
 
-/* is_* - JSON types, as functions */
+/* is_* - JSON types, as functions for the type table */
 static int is_string(const json_t *v) { return json_is_string(v); }
 static int is_boolean(const json_t *v) { return json_is_boolean(v); }
 static int is_integer(const json_t *v) { return json_is_integer(v); }

@@ -115,6 +115,9 @@ int cg_kt_error(struct cg_kt_loader *L, const char *path, const char *fmt, ...)
 const char *cg_kt_quoted(char *buf, size_t len, const char *s, const char *what);
 /* cg_kt_path - "path.name" ("name" when path is empty); malloc'ed */
 char *cg_kt_path(const char *path, const char *name);
+/* cg_kt_path_in - the file name p relative to the directory of file (an
+ * absolute p as it is); malloc'ed. A convert function for paths. */
+char *cg_kt_path_in(const char *file, const char *p);
 
 /* cg_kt_load - obj's keys into base: unknown keys and wrong types are
  * refused, includes read first, then every row in table order. */
