@@ -79,9 +79,11 @@ static void free_list(char **l)
 }
 
 /* str_list - a string or list of non-empty strings -> NULL-terminated
- * array; check validates each item */
+ * array; check validates each item, convert (may be NULL) makes what is
+ * kept of it */
 static int str_list(struct cg_kt_loader *L, json_t *v, const char *path, cg_kt_check_fn check,
-                    char ***out, size_t *n_out)
+                    char *(*convert)(const char *file, const char *s), char ***out,
+                    size_t *n_out)
 {
     json_t *arr = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
     size_t n = json_array_size(arr);
@@ -99,7 +101,7 @@ static int str_list(struct cg_kt_loader *L, json_t *v, const char *path, cg_kt_c
         else if (check && (why = check(s, buf, sizeof buf)))
             rc = cg_kt_error(L, sub, "%s", why);
         else
-            list[i] = cg_xstrdup(s);
+            list[i] = convert ? convert(L->file, s) : cg_xstrdup(s);
         free(sub);
     }
     json_decref(arr);
@@ -204,7 +206,8 @@ static int take_duration(struct cg_kt_loader *L, const struct cg_kt_key *k, json
     return 0;
 }
 
-/* take_strlist - a string or a list of strings, each checked */
+/* take_strlist - a string or a list of strings, each checked and
+ * converted */
 static int take_strlist(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t *v, void *base,
                         const char *path, int is_default)
 {
@@ -212,7 +215,7 @@ static int take_strlist(struct cg_kt_loader *L, const struct cg_kt_key *k, json_
     char ***dst = FIELD(base, k->off, char **);
     free_list(*dst);
     *dst = NULL;
-    return str_list(L, v, path, k->check, dst, FIELD(base, k->n_off, size_t));
+    return str_list(L, v, path, k->check, k->convert, dst, FIELD(base, k->n_off, size_t));
 }
 
 /* check_cidr - every item of a CIDR list */
@@ -231,7 +234,7 @@ static int take_cidrs(struct cg_kt_loader *L, const struct cg_kt_key *k, json_t 
     (void)is_default;
     char **s;
     size_t n;
-    if (str_list(L, v, path, check_cidr, &s, &n) < 0)
+    if (str_list(L, v, path, check_cidr, NULL, &s, &n) < 0)
         return -1;
     struct cg_cidr **dst = FIELD(base, k->off, struct cg_cidr *);
     free(*dst);
@@ -306,7 +309,7 @@ static int take_include(struct cg_kt_loader *L, const struct cg_kt_key *k, json_
     (void)is_default;
     char **files;
     size_t n;
-    if (str_list(L, v, path, NULL, &files, &n) < 0)
+    if (str_list(L, v, path, NULL, NULL, &files, &n) < 0)
         return -1;
     const char *me = L->file;
     char ***list = FIELD(base, k->off, char **);

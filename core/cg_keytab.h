@@ -71,7 +71,9 @@ struct cg_kt_key {
                                      choice), how the documentation says it */
     const char *(*def_fn)(void);  /* a default known only at load */
     cg_kt_check_fn check;         /* STRING, and each item of STRLIST */
-    char *(*convert)(const char *file, const char *s); /* STRING: the value kept */
+    /* STRING, each item of STRLIST: what is kept of a checked value (file:
+     * the file it is in; not applied to a default); NULL: a copy */
+    char *(*convert)(const char *file, const char *s);
     void (*show)(struct cg_buf *b, const char *s);      /* STRING: the printout */
     const struct cg_kt_choice *choices; /* ENUM, ended by a NULL name */
     const char *hint;             /* appended to a bad ENUM value's message */
