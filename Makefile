@@ -173,7 +173,7 @@ INSTALLED = $(SBINDIR)/contactgate $(SBINDIR)/contactgatectl \
 	$(patsubst man/%,$(MANDIR)/man5/%,$(wildcard man/*.5)) \
 	$(patsubst man/%,$(MANDIR)/man8/%,$(wildcard man/*.8)) \
 	$(patsubst policies/%,$(SHAREDIR)/policies/%,$(wildcard policies/*.json)) \
-	$(SHAREDIR)/examples/require_header.c \
+	$(SHAREDIR)/examples/require_header.c $(SHAREDIR)/examples/contactgate.minimal.json \
 	$(SHAREDIR)/contactgate.m4 $(SHAREDIR)/postfix-main.cf \
 	$(UNITDIR)/contactgate.service
 # our own directories, removed by uninstall when empty (deepest first)
@@ -199,6 +199,7 @@ install: all
 	install -m 644 examples/plugin/require_header.c $(DESTDIR)$(SHAREDIR)/examples/
 	install -m 644 sendmail-conf/contactgate.m4 sendmail-conf/postfix-main.cf $(DESTDIR)$(SHAREDIR)/
 	$(SUBST) sendmail-conf/contactgate.service > $(DESTDIR)$(UNITDIR)/contactgate.service
+	install -m 644 examples/contactgate.minimal.json $(DESTDIR)$(SHAREDIR)/examples/
 	chmod 644 $(DESTDIR)$(UNITDIR)/contactgate.service
 	@for f in contactgate.json:$(SYSCONFDIR)/contactgate/contactgate.json \
 	          contactgate.default:$(SYSCONFDIR)/default/contactgate; do \

@@ -6,9 +6,12 @@
  * and validates a complete new snapshot, swaps it in, and the old one is
  * freed when the last message that uses it is done.
  *
- * Every key is described once, in the key table of cg_config.c (name,
- * type, default, meaning); the validator, the -n printout and the man page
- * follow that table. Any error names the key path, e.g.
+ * Every key is defined once, as a row of the key table in cg_config.c
+ * (name, type, default, the field below it fills, validator, one line of
+ * documentation); loading, defaults, the -n printout, freeing and
+ * cg_config_keys() all follow that table, and a test checks that the man
+ * page contactgate.json(5) lists the same keys and defaults. Any error
+ * names the key path, e.g.
  *   policies[2].params.window: "7x" is not a duration
  *   departments[0].match.client_addr[1]: "10.0.0.0/33" is not a CIDR
  * and an unknown key is an error, never silently ignored.
@@ -79,7 +82,8 @@ struct cg_config {
     char *path;
     char version[17];        /* FNV-1a of every file read, hex */
     char *socket;
-    char *database;
+    char *database;          /* a SQLite file, or a PostgreSQL URI or conninfo */
+    int database_is_pg;      /* database is PostgreSQL (cg_database_is_pg) */
     char *plugin_dir;
     int mode;                /* enum cg_mode */
     int on_error;            /* enum cg_on_error */
@@ -87,6 +91,8 @@ struct cg_config {
                                 0: survives a crash of the process (default) */
     char *timezone;          /* default recipient time zone, IANA */
     char *tag_header;        /* "X-Contact-Gate" */
+    int tag_policy_names;    /* the tag header names the violated policies */
+    char *relay;             /* this relay's name in the decision log */
     struct cg_cidr *trusted_clients; /* may send X-Department */
     size_t n_trusted_clients;
 
@@ -96,8 +102,6 @@ struct cg_config {
     int heuristics;          /* List-Unsubscribe / Precedence: bulk */
     char *bulk_category;     /* what heuristics imply, "promotional.bulk" */
     char *unknown_category;  /* mail of no department: "promotional.unclassified" */
-    int tag_policy_names;    /* the tag header names policies (default: opaque) */
-    char *relay;             /* this relay's name in the decision log */
 
     /* recipients */
     int fold_local;          /* lowercase the local part too */
@@ -109,6 +113,8 @@ struct cg_config {
     size_t n_departments;
     struct cg_policy *policies;
     size_t n_policies;
+    char **included;         /* every file read through include, in order */
+    size_t n_included;
 
     int needs_body;          /* some plugin wants the body (CG_PLUGIN_WANTS_BODY) */
     int has_fail_closed;     /* some policy is a legal suppression */
@@ -128,7 +134,13 @@ struct cg_config *cg_config_load(const char *path, int flags, char *err, size_t 
  * unref frees at zero (destroying plugin instances, closing .so files). */
 struct cg_config *cg_config_ref(struct cg_config *c);
 void cg_config_unref(struct cg_config **c);
-/* cg_config_print - the effective configuration and policy set, for -n. */
+/* cg_config_print - the effective configuration and policy set, for -n:
+ * one "KEY VALUE" line per setting (defaults included; a PostgreSQL
+ * password masked), then the departments and the policies. */
 void cg_config_print(const struct cg_config *c, FILE *fp);
+
+struct cg_kt_info; /* cg_keytab.h */
+/* cg_config_keys - fn for every key, in table order, depth first. */
+void cg_config_keys(void (*fn)(const struct cg_kt_info *key, void *arg), void *arg);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "cg_param.h"
 #include "cg_plugin.h"
+#include "cg_time.h"
 #include "cg_util.h"
 
 /* One arena block: anything allocated for a plugin's params. */
@@ -247,21 +248,23 @@ int cg_param_bool(cg_param *p, const char *key, int required, int *r)
     return CG_OK;
 }
 
-/* cg_param_duration - "48h" or a number of seconds */
+/* cg_param_duration - "48h" or a number of seconds, at most 10 years
+ * (cg_time.h), so that no plugin's now - window can overflow */
 int cg_param_duration(cg_param *p, const char *key, int required, int64_t *r)
 {
     json_t *j = child(p, key);
     if (!j)
         return absent(p, key, required);
-    if (json_is_integer(j) && json_integer_value(j) >= 0) {
+    int rc = CG_TIME_EDURATION;
+    if (json_is_integer(j) && (rc = cg_duration_check(json_integer_value(j))) == CG_TIME_OK) {
         *r = json_integer_value(j);
         return CG_OK;
     }
-    if (json_is_string(j) && cg_parse_duration(json_string_value(j), r) == 0)
+    if (json_is_string(j) && (rc = cg_parse_duration(json_string_value(j), r)) == CG_TIME_OK)
         return CG_OK;
     char t[80];
     json_text(j, t, sizeof t);
-    return fail(p, key, "%s is not a duration (e.g. \"90s\", \"30m\", \"48h\", \"7d\", \"2w\")", t);
+    return fail(p, key, "%s %s", t, cg_time_why(rc));
 }
 
 /* cg_param_strlist - a string or an array of strings */

@@ -1,5 +1,6 @@
 /*
- * cg_util.c - small string, time, pattern and CIDR helpers (addresses: cg_addr.c).
+ * cg_util.c - small string, pattern and CIDR helpers (addresses: cg_addr.c,
+ * times: cg_time.c).
  *
  * Contracts are in cg_util.h. Nothing here logs; errors are returned.
  */
@@ -7,8 +8,6 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,84 +108,6 @@ int cg_errf(char *err, size_t errlen, const char *fmt, ...)
         va_end(ap);
     }
     return -1;
-}
-
-/* cg_parse_duration - "90", "90s", "30m", "48h", "7d", "2w" to seconds */
-int cg_parse_duration(const char *s, int64_t *secs_r)
-{
-    if (!s || !isdigit((unsigned char)*s))
-        return -1;
-    errno = 0;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (errno || v < 0)
-        return -1;
-    int64_t mult = 1;
-    if (*end) {
-        switch (*end) {
-        case 's': mult = 1; break;
-        case 'm': mult = 60; break;
-        case 'h': mult = 3600; break;
-        case 'd': mult = 86400; break;
-        case 'w': mult = 7 * 86400; break;
-        default: return -1;
-        }
-        if (end[1])
-            return -1;
-    }
-    if (v > INT64_MAX / mult)
-        return -1;
-    *secs_r = (int64_t)v * mult;
-    return 0;
-}
-
-/* cg_parse_time - absolute (UTC) or relative time to Unix seconds */
-int cg_parse_time(const char *s, int64_t now, int64_t *ts_r)
-{
-    if (!s || !*s)
-        return -1;
-    if (*s == '@') {
-        char *end;
-        errno = 0;
-        long long v = strtoll(s + 1, &end, 10);
-        if (errno || *end || end == s + 1 || v < 0)
-            return -1;
-        *ts_r = v;
-        return 0;
-    }
-    if (*s == '-' || *s == '+') {
-        int64_t d;
-        if (cg_parse_duration(s + 1, &d) < 0)
-            return -1;
-        *ts_r = *s == '-' ? now - d : now + d;
-        return 0;
-    }
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    const char *fmts[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
-                          "%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"};
-    for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
-        memset(&tm, 0, sizeof tm);
-        const char *end = strptime(s, fmts[i], &tm);
-        if (end && !*end) {
-            time_t t = timegm(&tm);
-            if (t == (time_t)-1)
-                return -1;
-            *ts_r = (int64_t)t;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* cg_format_time - RFC 3339 UTC */
-const char *cg_format_time(int64_t ts, char *buf, size_t len)
-{
-    time_t t = (time_t)ts;
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        cg_strlcpy(buf, "?", len);
-    return buf;
 }
 
 /* cg_label_char - a character allowed in a category label */
@@ -368,12 +289,6 @@ uint64_t cg_fnv64(const void *data, size_t len, uint64_t h)
         h *= 0x100000001b3ULL;
     }
     return h;
-}
-
-/* cg_now - wall clock seconds */
-int64_t cg_now(void)
-{
-    return (int64_t)time(NULL);
 }
 
 /* cg_ref_new - unique reference: time, pid and a per-process counter, in

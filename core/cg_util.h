@@ -1,5 +1,5 @@
 /*
- * cg_util.h - small string, time, pattern and CIDR helpers shared by the
+ * cg_util.h - small string, pattern and CIDR helpers shared by the
  * daemon, contactgatectl, plugins' host side and the tests.
  *
  * Nothing here allocates behind the caller's back except the cg_x* family,
@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdarg.h>
+
+#include "cg_time.h" /* durations and times: most users of this header need them */
 
 /* cg_xmalloc etc. - allocate or die (panic: out of memory). */
 void *cg_xmalloc(size_t n);
@@ -26,16 +28,6 @@ size_t cg_strlcpy(char *dst, const char *src, size_t size);
 /* cg_errf - format an error into err[errlen] (NULL-safe); returns -1. */
 int cg_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* cg_parse_duration - "90", "90s", "30m", "48h", "7d", "2w" to seconds.
- * Returns 0 and *secs_r, or -1 for anything else (empty, negative, junk,
- * overflow). */
-int cg_parse_duration(const char *s, int64_t *secs_r);
-/* cg_parse_time - "2026-11-22", "2026-11-22T10:00:00Z", "2026-11-22 10:00"
- * (UTC), "@1700000000", or relative "-7d"/"+2h" from now. */
-int cg_parse_time(const char *s, int64_t now, int64_t *ts_r);
-/* cg_format_time - RFC 3339 UTC ("2026-11-22T10:00:00Z") into buf. */
-const char *cg_format_time(int64_t ts, char *buf, size_t len);
 
 /* Category patterns: "*", "a.b" (exact), "a.b.*" (a.b itself and below).
  * cg_category_valid: a dotted name of [a-z0-9_-] labels (pattern: may end
@@ -62,9 +54,6 @@ int cg_cidr_match(const struct cg_cidr *c, const char *ip); /* 1 match */
 /* cg_fnv64 - FNV-1a, for config versions (not for security). */
 uint64_t cg_fnv64(const void *data, size_t len, uint64_t seed);
 #define CG_FNV64_SEED 0xcbf29ce484222325ULL
-
-/* cg_now - wall clock, seconds. Tests inject time through cg_msg.now. */
-int64_t cg_now(void);
 
 /* cg_ref_new - a short unique reference for a decision, e.g.
  * "CG5F3A2B1C00A7": shown to the department and logged for compliance. */

@@ -63,7 +63,7 @@ int ctl_customer_store(struct ctl *c, const char *arg, char **cust_r, cg_store *
 int ctl_name_ok(const char *s, size_t max);
 
 /* One option of a command for ctl_args: "--name VALUE" sets *val to
- * VALUE; a flag (val NULL) sets *flag to 1. */
+ * VALUE (given twice, the last counts); a flag (val NULL) sets *flag to 1. */
 struct ctl_opt {
     const char *name;
     const char **val;
@@ -77,6 +77,19 @@ struct ctl_opt {
  * CTL_USAGE returned; else CTL_OK. */
 int ctl_args(const char *cmd, int argc, char **argv, const struct ctl_opt *opts, char **pos,
              int max_pos, int *npos_r);
+
+/* A repeatable option ("--to A --to B"): its values, in command-line
+ * order (pointers into argv); ctl_multi_free releases the array. */
+struct ctl_multi {
+    const char *name;
+    const char **v;
+    size_t n;
+};
+void ctl_multi_free(struct ctl_multi *m);
+/* ctl_args_multi - ctl_args, and the repeatable options multi[] (ended by
+ * a NULL name; may be NULL). On an error their values are freed. */
+int ctl_args_multi(const char *cmd, int argc, char **argv, const struct ctl_opt *opts,
+                   struct ctl_multi *multi, char **pos, int max_pos, int *npos_r);
 
 /* A listing of per-customer entries that hold from `since` until `until`
  * (0: open-ended), with a note: customer states, opt-outs. With --json
@@ -97,10 +110,32 @@ void ctl_span_row(struct ctl_span_list *l, const char *customer, const char *nam
  * CTL_OK (the caller says that nothing matched) */
 int ctl_span_end(struct ctl_span_list *l, int rc);
 
+/* A text listing: a heading and rows, each column as wide as its widest
+ * cell, so that nothing is cut and every row lines up whatever the data;
+ * an empty cell shows as "-". Rows are kept (copied) until
+ * ctl_table_print, which prints (heading only if there are rows) and
+ * frees. */
+struct ctl_table {
+    size_t ncols;
+    const char *const *head;
+    char **cells;             /* nrows * ncols */
+    size_t nrows;
+};
+void ctl_table_row(struct ctl_table *t, const char *const *cells);
+void ctl_table_print(struct ctl_table *t);
+
 /* ctl_err - print "contactgatectl: CMD: message" to stderr, return rc */
 int ctl_err(int rc, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* ctl_time_arg - parse a time option value or fail naming the option */
+/* Times and durations of options, with the one parser (cg_time.h) and its
+ * one wording: `cmd: OPT "VALUE" is not a time (...)`, printed; CTL_OK or
+ * CTL_USAGE. ctl_time_arg: a time (2026-11-22, @UNIXTIME, -7d, +2h);
+ * ctl_since_arg: a time, or an age ("30d" is 30 days ago) where a range
+ * in the past starts or ends; ctl_duration_arg: a duration of at least
+ * min_secs. */
 int ctl_time_arg(struct ctl *c, const char *cmd, const char *opt, const char *val, int64_t *r);
+int ctl_since_arg(struct ctl *c, const char *cmd, const char *opt, const char *val, int64_t *r);
+int ctl_duration_arg(const char *cmd, const char *opt, const char *val, int64_t min_secs,
+                     int64_t *r);
 /* ctl_jstr - a JSON string, or null for NULL */
 json_t *ctl_jstr(const char *s);
 /* ctl_json_print - dump and free */

@@ -14,10 +14,45 @@
 #include "cg_addr.h"
 #include "cg_engine.h"
 #include "cg_ident.h"
+#include "cg_keytab.h"
 #include "cg_util.h"
 #include "ctl.h"
 
-#define CHECK_MAX_RCPTS 100
+/* What the command line asks for. */
+struct check_args {
+    const char *from, *eml, *client, *auth, *time_s;
+    struct ctl_multi to, headers;     /* --to, --header: repeatable */
+    int64_t now;                      /* --time, else now */
+};
+
+/* One policy's outcome for one customer (a trace event, kept). */
+struct check_event {
+    const struct cg_policy *policy;
+    const char *stage;                /* "rcpt" or "eom" (static strings) */
+    char *customer, *reason, *detail;
+    int outcome, action, monitor;
+    int64_t retry_after;
+    long rcpt;                        /* the recipient at RCPT; -1: end of message */
+};
+
+/* One recipient and what the envelope alone gave it. */
+struct check_rcpt {
+    char *addr;                       /* as given */
+    struct cg_decision d;
+    int settled;                      /* deferred or rejected at RCPT */
+};
+
+/* What the engine decided, for rendering. */
+struct check_result {
+    struct cg_msg *m;
+    struct check_rcpt *rcpts;
+    size_t n_rcpts;
+    struct check_event *events;
+    size_t n_events;
+    long cur_rcpt;                    /* the recipient being decided, -1 at EOM */
+    int has_eom;                      /* some recipient was left for EOM */
+    struct cg_decision eom;
+};
 
 /* outcome_name - a trace outcome for people */
 static const char *outcome_name(int o)
@@ -40,82 +75,38 @@ static const char *outcome_name(int o)
     }
 }
 
-struct tr {
-    struct ctl *c;
-    json_t *events;      /* --json */
-    char *last_customer; /* end of message: a heading per customer */
-};
+/* --- arguments --------------------------------------------------------------- */
 
-/* on_trace - one policy for one customer */
-static void on_trace(void *arg, const struct cg_trace_event *e)
+/* check_args_parse - the options, the time, the --header forms */
+static int check_args_parse(struct ctl *c, int argc, char **argv, struct check_args *a)
 {
-    struct tr *t = arg;
-    char when[32] = "";
-    if (e->retry_after)
-        cg_format_time(e->retry_after, when, sizeof when);
-    if (t->events) {
-        json_t *o = json_object();
-        json_object_set_new(o, "stage", json_string(e->stage));
-        json_object_set_new(o, "customer", json_string(e->customer ? e->customer : ""));
-        json_object_set_new(o, "policy", json_string(e->policy->name));
-        json_object_set_new(o, "plugin", json_string(e->policy->plugin_name));
-        json_object_set_new(o, "outcome", json_string(outcome_name(e->outcome)));
-        if (e->outcome == CG_TRACE_VIOLATION) {
-            json_object_set_new(o, "action", json_string(cg_action_name(e->action)));
-            json_object_set_new(o, "monitor", json_boolean(e->monitor));
-            json_object_set_new(o, "reason", json_string(e->reason ? e->reason : ""));
-            if (e->detail)
-                json_object_set_new(o, "detail", json_string(e->detail));
-            if (when[0])
-                json_object_set_new(o, "retry_after", json_string(when));
-        }
-        json_array_append_new(t->events, o);
-        return;
+    const char *cmd = "check";
+    const struct ctl_opt opts[] = {
+        {"--from", &a->from, NULL},     {"--eml", &a->eml, NULL},
+        {"--client", &a->client, NULL}, {"--auth", &a->auth, NULL},
+        {"--time", &a->time_s, NULL},   {NULL, NULL, NULL},
+    };
+    struct ctl_multi multi[] = {{.name = "--to"}, {.name = "--header"}, {NULL, NULL, 0}};
+    if (ctl_args_multi(cmd, argc, argv, opts, multi, NULL, 0, NULL) != CTL_OK)
+        return CTL_USAGE;
+    a->to = multi[0];
+    a->headers = multi[1];
+    a->now = c->now;
+    int rc = CTL_OK;
+    if (a->time_s)
+        rc = ctl_time_arg(c, cmd, "--time", a->time_s, &a->now);
+    for (size_t i = 0; i < a->headers.n && rc == CTL_OK; i++)
+        if (!strchr(a->headers.v[i], ':') || a->headers.v[i][0] == ':')
+            rc = ctl_err(CTL_USAGE, cmd, "--header \"%s\" is not \"Name: value\"",
+                         a->headers.v[i]);
+    if (rc != CTL_OK) {
+        ctl_multi_free(&a->to);
+        ctl_multi_free(&a->headers);
     }
-    if (strcmp(e->stage, "eom") == 0 &&
-        (!t->last_customer || !e->customer || strcmp(t->last_customer, e->customer) != 0)) {
-        printf("   customer %s:\n", e->customer ? e->customer : "-");
-        free(t->last_customer);
-        t->last_customer = e->customer ? cg_xstrdup(e->customer) : NULL;
-    }
-    printf("    %-4s %-40s %s", e->stage, e->policy->name, outcome_name(e->outcome));
-    if (e->outcome == CG_TRACE_VIOLATION)
-        printf(": %s%s, %s%s%s", cg_action_name(e->action), e->monitor ? " (monitor: tag only)" : "",
-               e->reason ? e->reason : "", when[0] ? "; retry after " : "", when);
-    if (e->detail)
-        printf(" [%s]", e->detail);
-    putchar('\n');
+    return rc;
 }
 
-/* verdict_json - a decision as JSON */
-static json_t *verdict_json(const struct cg_decision *d)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "verdict", json_string(cg_action_name(d->verdict)));
-    if (d->policy)
-        json_object_set_new(o, "policy", json_string(d->policy->name));
-    if (d->smtp_code[0]) {
-        char reply[600];
-        snprintf(reply, sizeof reply, "%s %s %s", d->smtp_code, d->smtp_xcode, d->smtp_text);
-        json_object_set_new(o, "reply", json_string(reply));
-    }
-    if (d->tag_value[0])
-        json_object_set_new(o, "tag", json_string(d->tag_value));
-    return o;
-}
-
-/* verdict_text - one line */
-static void verdict_text(const char *what, const struct cg_decision *d)
-{
-    printf("  %s: %s", what, cg_action_name(d->verdict));
-    if (d->smtp_code[0])
-        printf(" -> %s %s %s", d->smtp_code, d->smtp_xcode, d->smtp_text);
-    else if (d->tag_value[0])
-        printf(" -> 250, header X-Contact-Gate: %s", d->tag_value);
-    else
-        printf(" -> 250");
-    putchar('\n');
-}
+/* --- the message ------------------------------------------------------------- */
 
 /* header_add - "Name: value" */
 static int header_add(struct cg_msg *m, const char *h)
@@ -192,198 +183,303 @@ static char *addr_of(const char *s)
     return cg_xstrndup(s, n);
 }
 
-/* check_run - build the message, run the engine dry, print */
+/* add_rcpt - one more recipient to decide */
+static void add_rcpt(struct check_result *res, char *addr)
+{
+    res->rcpts = cg_xrealloc(res->rcpts, (res->n_rcpts + 1) * sizeof *res->rcpts);
+    memset(&res->rcpts[res->n_rcpts], 0, sizeof *res->rcpts);
+    res->rcpts[res->n_rcpts++].addr = addr;
+}
+
+/* check_message - the message (initialised by the caller): an .eml file's
+ * headers and body, the --header lines, the sender (--from, else
+ * Return-Path or From) and the recipients (--to, else To and Cc) */
+static int check_message(const struct check_args *a, const struct cg_config *cfg,
+                         struct cg_msg *m, struct check_result *res)
+{
+    const char *cmd = "check";
+    m->now = a->now;
+    m->dry = 1;
+    cg_msg_set(&m->queue_id, "CHECK");
+    if (a->client)
+        cg_msg_set(&m->client_addr, a->client);
+    if (a->auth)
+        cg_msg_set(&m->auth_user, a->auth);
+    if (a->eml) {
+        FILE *fp = fopen(a->eml, "r");
+        int bad = 0;
+        if (!fp)
+            return ctl_err(CTL_USAGE, cmd, "--eml %s: %s", a->eml, strerror(errno));
+        int rc = eml_read(m, fp, cfg->needs_body, &bad);
+        fclose(fp);
+        if (rc < 0)
+            return ctl_err(CTL_USAGE, cmd, "%s:%d: not a header line (Name: value) before the "
+                           "blank line that starts the body", a->eml, bad);
+    }
+    for (size_t i = 0; i < a->headers.n; i++)
+        header_add(m, a->headers.v[i]);
+    const char *rp = cg_msg_header(m, "Return-Path"), *from = cg_msg_header(m, "From");
+    char *sender = a->from ? cg_xstrdup(a->from) : rp ? addr_of(rp) : from ? addr_of(from) : NULL;
+    for (size_t i = 0; i < a->to.n; i++)
+        add_rcpt(res, cg_xstrdup(a->to.v[i]));
+    for (const char *hn = a->to.n ? NULL : "To"; hn; hn = strcmp(hn, "To") ? NULL : "Cc") {
+        char *copy = cg_xstrdup(cg_msg_header(m, hn)), *save = NULL;
+        for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok;
+             tok = strtok_r(NULL, ",", &save))
+            add_rcpt(res, addr_of(tok));
+        free(copy);
+    }
+    int rc = CTL_OK;
+    const char *why = NULL;
+    if (!sender)
+        rc = ctl_err(CTL_USAGE, cmd, "no sender: give --from (or an --eml with From:)");
+    else if (res->n_rcpts == 0)
+        rc = ctl_err(CTL_USAGE, cmd, "no recipient: give --to (or an --eml with To:)");
+    else {
+        char *norm = cg_addr_normalise(sender, CG_ADDR_NULL_OK, &why);
+        if (!norm)
+            rc = ctl_err(CTL_USAGE, cmd, "sender \"%s\": %s", sender, why);
+        else /* as the milter reads MAIL FROM */
+            m->sender = cg_ident_sender(m, sender, NULL);
+        free(norm);
+    }
+    free(sender);
+    return rc;
+}
+
+/* --- the decision --------------------------------------------------------------- */
+
+/* on_trace - keep one policy's outcome for one customer */
+static void on_trace(void *arg, const struct cg_trace_event *e)
+{
+    struct check_result *res = arg;
+    res->events = cg_xrealloc(res->events, (res->n_events + 1) * sizeof *res->events);
+    res->events[res->n_events++] = (struct check_event){
+        .policy = e->policy,
+        .stage = strcmp(e->stage, "eom") ? "rcpt" : "eom",
+        .customer = cg_xstrdup(e->customer),
+        .reason = cg_xstrdup(e->reason),
+        .detail = cg_xstrdup(e->detail),
+        .outcome = e->outcome,
+        .action = e->action,
+        .monitor = e->monitor,
+        .retry_after = e->retry_after,
+        .rcpt = res->cur_rcpt,
+    };
+}
+
+/* check_decide - the engine, dry: each recipient at RCPT, then the
+ * message at end of message if a recipient is left */
+static int check_decide(const struct cg_config *cfg, cg_store *st, struct check_result *res)
+{
+    struct cg_msg *m = res->m;
+    struct cg_trace tracer = {on_trace, res};
+    m->trace = &tracer;
+    cg_ident_department(cfg, m, 0, NULL);
+    int rc = 0;
+    for (size_t i = 0; i < res->n_rcpts && rc == 0; i++) {
+        res->cur_rcpt = (long)i;
+        struct cg_rcpt *r = cg_msg_add_rcpt(m, res->rcpts[i].addr);
+        rc = cg_engine_rcpt(cfg, st, m, r, &res->rcpts[i].d);
+        res->rcpts[i].settled = res->rcpts[i].d.verdict >= CG_ACT_DEFER;
+        m->rcpts[i].refused = res->rcpts[i].settled;
+        res->has_eom |= !res->rcpts[i].settled;
+    }
+    res->cur_rcpt = -1;
+    if (rc == 0 && res->has_eom)
+        rc = cg_engine_eom(cfg, st, m, 0, &res->eom);
+    m->trace = NULL;
+    return rc;
+}
+
+/* --- rendering ---------------------------------------------------------------- */
+
+/* verdict_json - a decision as JSON */
+static json_t *verdict_json(const struct cg_decision *d)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "verdict", json_string(cg_action_name(d->verdict)));
+    if (d->policy)
+        json_object_set_new(o, "policy", json_string(d->policy->name));
+    if (d->smtp_code[0]) {
+        char reply[600];
+        snprintf(reply, sizeof reply, "%s %s %s", d->smtp_code, d->smtp_xcode, d->smtp_text);
+        json_object_set_new(o, "reply", json_string(reply));
+    }
+    if (d->tag_value[0])
+        json_object_set_new(o, "tag", json_string(d->tag_value));
+    return o;
+}
+
+/* event_json - one policy's outcome as JSON */
+static json_t *event_json(const struct check_event *e)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "stage", json_string(e->stage));
+    json_object_set_new(o, "customer", json_string(e->customer ? e->customer : ""));
+    json_object_set_new(o, "policy", json_string(e->policy->name));
+    json_object_set_new(o, "plugin", json_string(e->policy->plugin_name));
+    json_object_set_new(o, "outcome", json_string(outcome_name(e->outcome)));
+    if (e->outcome == CG_TRACE_VIOLATION) {
+        char when[32];
+        json_object_set_new(o, "action", json_string(cg_action_name(e->action)));
+        json_object_set_new(o, "monitor", json_boolean(e->monitor));
+        json_object_set_new(o, "reason", json_string(e->reason ? e->reason : ""));
+        if (e->detail)
+            json_object_set_new(o, "detail", json_string(e->detail));
+        if (e->retry_after)
+            json_object_set_new(o, "retry_after",
+                                json_string(cg_format_time(e->retry_after, when, sizeof when)));
+    }
+    return o;
+}
+
+/* check_render_json - one object: time, sender, department, category,
+ * recipients, end_of_message, policies */
+static void check_render_json(const struct check_result *res)
+{
+    const struct cg_msg *m = res->m;
+    char when[32];
+    json_t *o = json_object(), *rcpts = json_array(), *events = json_array();
+    for (size_t i = 0; i < res->n_rcpts; i++) {
+        json_t *r = verdict_json(&res->rcpts[i].d);
+        json_object_set_new(r, "recipient", json_string(res->rcpts[i].addr));
+        json_object_set_new(r, "customer", ctl_jstr(m->rcpts[i].customer));
+        json_object_set_new(r, "exempt", json_boolean(m->rcpts[i].exempt));
+        json_object_set_new(r, "settled_at_rcpt", json_boolean(res->rcpts[i].settled));
+        json_array_append_new(rcpts, r);
+    }
+    for (size_t i = 0; i < res->n_events; i++)
+        json_array_append_new(events, event_json(&res->events[i]));
+    if (res->has_eom)
+        json_object_set_new(o, "end_of_message", verdict_json(&res->eom));
+    json_object_set_new(o, "time", json_string(cg_format_time(m->now, when, sizeof when)));
+    json_object_set_new(o, "sender", json_string(m->sender));
+    json_object_set_new(o, "department", json_string(m->department));
+    json_object_set_new(o, "category", ctl_jstr(m->category));
+    json_object_set_new(o, "recipients", rcpts);
+    json_object_set_new(o, "policies", events);
+    ctl_json_print(o);
+}
+
+/* verdict_text - one line */
+static void verdict_text(const char *what, const struct cg_decision *d)
+{
+    printf("  %s: %s", what, cg_action_name(d->verdict));
+    if (d->smtp_code[0])
+        printf(" -> %s %s %s", d->smtp_code, d->smtp_xcode, d->smtp_text);
+    else if (d->tag_value[0])
+        printf(" -> 250, header X-Contact-Gate: %s", d->tag_value);
+    else
+        printf(" -> 250");
+    putchar('\n');
+}
+
+/* events_text - the policy lines of one recipient (rcpt >= 0) or of the
+ * end of message (-1, with a heading per customer) */
+static void events_text(const struct check_result *res, long rcpt)
+{
+    const char *last = NULL;
+    for (size_t i = 0; i < res->n_events; i++) {
+        const struct check_event *e = &res->events[i];
+        if (e->rcpt != rcpt)
+            continue;
+        const char *cust = e->customer ? e->customer : "-";
+        if (rcpt < 0 && (!last || strcmp(last, cust)))
+            printf("   customer %s:\n", cust);
+        last = cust;
+        char when[32] = "";
+        if (e->retry_after)
+            cg_format_time(e->retry_after, when, sizeof when);
+        printf("    %-4s %-40s %s", e->stage, e->policy->name, outcome_name(e->outcome));
+        if (e->outcome == CG_TRACE_VIOLATION)
+            printf(": %s%s, %s%s%s", cg_action_name(e->action),
+                   e->monitor ? " (monitor: tag only)" : "", e->reason ? e->reason : "",
+                   when[0] ? "; retry after " : "", when);
+        if (e->detail)
+            printf(" [%s]", e->detail);
+        putchar('\n');
+    }
+}
+
+/* check_render_text - the dry run for people */
+static void check_render_text(const struct check_result *res, const struct cg_config *cfg)
+{
+    const struct cg_msg *m = res->m;
+    char when[32];
+    printf("dry run at %s (nothing is recorded); config %s\n",
+           cg_format_time(m->now, when, sizeof when), cfg->version);
+    printf("  sender <%s>: department %s (by %s)\n", m->sender, m->department, m->dept_source);
+    printf("  RCPT stage (envelope only):\n");
+    for (size_t i = 0; i < res->n_rcpts; i++) {
+        const struct cg_rcpt *r = &m->rcpts[i];
+        printf("  RCPT TO:<%s>\n", res->rcpts[i].addr);
+        events_text(res, (long)i);
+        char what[300];
+        snprintf(what, sizeof what, "customer %s%s: at RCPT", r->customer ? r->customer : "-",
+                 r->exempt ? " (exempt: never limited, never counted)" : "");
+        if (res->rcpts[i].settled)
+            verdict_text(what, &res->rcpts[i].d);
+        else
+            printf("  %s not settled by the envelope: decided at end of message\n", what);
+    }
+    if (!res->has_eom) {
+        printf("  every recipient was settled at RCPT; no end of message\n");
+        return;
+    }
+    printf("  end of message (headers known):\n");
+    events_text(res, -1);
+    printf("  category %s (by %s)%s%s\n", m->category ? m->category : "-", m->category_source,
+           m->category_claim ? ", refused claim " : "",
+           m->category_claim ? m->category_claim : "");
+    verdict_text("message verdict", &res->eom);
+}
+
+/* check_result_free - what the decision kept */
+static void check_result_free(struct check_result *res)
+{
+    for (size_t i = 0; i < res->n_rcpts; i++)
+        free(res->rcpts[i].addr);
+    free(res->rcpts);
+    for (size_t i = 0; i < res->n_events; i++) {
+        free(res->events[i].customer);
+        free(res->events[i].reason);
+        free(res->events[i].detail);
+    }
+    free(res->events);
+}
+
+/* check_run - arguments, message, decision, rendering */
 static int check_run(struct ctl *c, int argc, char **argv)
 {
     const char *cmd = "check";
-    const char *from = NULL, *eml = NULL, *client = NULL, *auth = NULL, *time_s = NULL;
-    const char *tos[CHECK_MAX_RCPTS];
-    const char *hdrs[64];
-    int n_to = 0, n_hdr = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--from") && v)
-            from = argv[++i];
-        else if (!strcmp(a, "--to") && v && n_to < CHECK_MAX_RCPTS)
-            tos[n_to++] = argv[++i];
-        else if (!strcmp(a, "--header") && v && n_hdr < 64)
-            hdrs[n_hdr++] = argv[++i];
-        else if (!strcmp(a, "--eml") && v)
-            eml = argv[++i];
-        else if (!strcmp(a, "--client") && v)
-            client = argv[++i];
-        else if (!strcmp(a, "--auth") && v)
-            auth = argv[++i];
-        else if (!strcmp(a, "--time") && v)
-            time_s = argv[++i];
-        else
-            return ctl_err(CTL_USAGE, cmd, "unexpected argument \"%s\" (see --help)", a);
-    }
-    int64_t now = c->now;
-    if (time_s && ctl_time_arg(c, cmd, "--time", time_s, &now) != CTL_OK)
+    struct check_args a = {0};
+    if (check_args_parse(c, argc, argv, &a) != CTL_OK)
         return CTL_USAGE;
-    for (int i = 0; i < n_hdr; i++)
-        if (!strchr(hdrs[i], ':') || hdrs[i][0] == ':')
-            return ctl_err(CTL_USAGE, cmd, "--header \"%s\" is not \"Name: value\"", hdrs[i]);
     /* the same configuration the daemon runs: with every plugin */
     char err[1024] = "";
     struct cg_config *cfg = cg_config_load(c->config_path, 0, err, sizeof err);
+    cg_store *st = NULL;
+    int rc = CTL_OK;
     if (!cfg)
-        return ctl_err(CTL_USAGE, cmd, "%s", err);
-    cg_store *st = ctl_store(c);
-    if (!st) {
-        cg_config_unref(&cfg);
-        return CTL_STORE;
-    }
-
+        rc = ctl_err(CTL_USAGE, cmd, "%s", err);
+    else if (!(st = ctl_store(c)))
+        rc = CTL_STORE;
     struct cg_msg m;
     cg_msg_init(&m);
-    m.now = now;
-    m.dry = 1;
-    cg_msg_set(&m.queue_id, "CHECK");
-    if (client)
-        cg_msg_set(&m.client_addr, client);
-    if (auth)
-        cg_msg_set(&m.auth_user, auth);
-    int rc = CTL_OK;
-    if (eml) {
-        FILE *fp = fopen(eml, "r");
-        int bad = 0;
-        if (!fp) {
-            rc = ctl_err(CTL_USAGE, cmd, "--eml %s: %s", eml, strerror(errno));
-        } else {
-            if (eml_read(&m, fp, cfg->needs_body, &bad) < 0)
-                rc = ctl_err(CTL_USAGE, cmd, "%s:%d: not a header line (Name: value) before the "
-                             "blank line that starts the body", eml, bad);
-            fclose(fp);
-        }
-    }
-    for (int i = 0; i < n_hdr && rc == CTL_OK; i++)
-        header_add(&m, hdrs[i]);
-    /* the envelope: options, else the message's own headers */
-    char *sender = NULL;
-    if (from)
-        sender = cg_xstrdup(from);
-    else if (cg_msg_header(&m, "Return-Path"))
-        sender = addr_of(cg_msg_header(&m, "Return-Path"));
-    else if (cg_msg_header(&m, "From"))
-        sender = addr_of(cg_msg_header(&m, "From"));
-    char *to_list[CHECK_MAX_RCPTS];
-    int n_rc = 0;
-    for (int i = 0; i < n_to; i++)
-        to_list[n_rc++] = cg_xstrdup(tos[i]);
-    for (const char *hn = n_to ? NULL : "To"; hn && n_rc < CHECK_MAX_RCPTS;
-         hn = strcmp(hn, "To") == 0 ? "Cc" : NULL) {
-        const char *h = cg_msg_header(&m, hn);
-        char *copy = h ? cg_xstrdup(h) : NULL, *save = NULL;
-        for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && n_rc < CHECK_MAX_RCPTS;
-             tok = strtok_r(NULL, ",", &save))
-            to_list[n_rc++] = addr_of(tok);
-        free(copy);
-    }
-    if (rc == CTL_OK && !sender)
-        rc = ctl_err(CTL_USAGE, cmd, "no sender: give --from (or an --eml with From:)");
-    if (rc == CTL_OK && n_rc == 0)
-        rc = ctl_err(CTL_USAGE, cmd, "no recipient: give --to (or an --eml with To:)");
-    if (rc != CTL_OK)
-        goto out;
-    const char *why = NULL;
-    char *norm = cg_addr_normalise(sender, CG_ADDR_NULL_OK, &why);
-    if (!norm) {
-        rc = ctl_err(CTL_USAGE, cmd, "sender \"%s\": %s", sender, why);
-        goto out;
-    }
-    free(norm);
-    m.sender = cg_ident_sender(&m, sender, NULL); /* as the milter reads MAIL FROM */
-
-    struct tr t = {.c = c, .events = c->json ? json_array() : NULL};
-    struct cg_trace tracer = {on_trace, &t};
-    m.trace = &tracer;
-    json_t *out_j = c->json ? json_object() : NULL;
-    json_t *rcpts_j = c->json ? json_array() : NULL;
-    cg_ident_department(cfg, &m, 0, NULL);
-    if (!c->json) {
-        char when[32];
-        cg_format_time(now, when, sizeof when);
-        printf("dry run at %s (nothing is recorded); config %s\n", when, cfg->version);
-        printf("  sender <%s>: department %s (by %s)\n", m.sender, m.department, m.dept_source);
-        printf("  RCPT stage (envelope only):\n");
-    }
-    int left = 0;
-    struct cg_decision d;
-    for (int i = 0; i < n_rc; i++) {
-        if (!c->json)
-            printf("  RCPT TO:<%s>\n", to_list[i]);
-        struct cg_rcpt *r = cg_msg_add_rcpt(&m, to_list[i]);
-        if (cg_engine_rcpt(cfg, st, &m, r, &d) < 0) {
+    struct check_result res = {.m = &m};
+    if (rc == CTL_OK && (rc = check_message(&a, cfg, &m, &res)) == CTL_OK) {
+        if (check_decide(cfg, st, &res) < 0)
             rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));
-            goto done;
-        }
-        r = &m.rcpts[i];
-        if (d.verdict >= CG_ACT_DEFER)
-            r->refused = 1;
+        else if (c->json)
+            check_render_json(&res);
         else
-            left++;
-        if (rcpts_j) {
-            json_t *o = verdict_json(&d);
-            json_object_set_new(o, "recipient", json_string(to_list[i]));
-            json_object_set_new(o, "customer", r->customer ? json_string(r->customer) : json_null());
-            json_object_set_new(o, "exempt", json_boolean(r->exempt));
-            json_object_set_new(o, "settled_at_rcpt", json_boolean(d.verdict >= CG_ACT_DEFER));
-            json_array_append_new(rcpts_j, o);
-        } else {
-            char what[300];
-            snprintf(what, sizeof what, "customer %s%s: at RCPT", r->customer ? r->customer : "-",
-                     r->exempt ? " (exempt: never limited, never counted)" : "");
-            if (d.verdict >= CG_ACT_DEFER)
-                verdict_text(what, &d);
-            else
-                printf("  %s not settled by the envelope: decided at end of message\n", what);
-        }
+            check_render_text(&res, cfg);
     }
-    if (left) {
-        if (!c->json)
-            printf("  end of message (headers known):\n");
-        if (cg_engine_eom(cfg, st, &m, 0, &d) < 0) {
-            rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));
-            goto done;
-        }
-        if (c->json) {
-            json_object_set_new(out_j, "end_of_message", verdict_json(&d));
-        } else {
-            printf("  category %s (by %s)%s%s\n", m.category ? m.category : "-",
-                   m.category_source, m.category_claim ? ", refused claim " : "",
-                   m.category_claim ? m.category_claim : "");
-            verdict_text("message verdict", &d);
-        }
-    } else if (!c->json) {
-        printf("  every recipient was settled at RCPT; no end of message\n");
-    }
-    if (out_j) {
-        char when[32];
-        cg_format_time(now, when, sizeof when);
-        json_object_set_new(out_j, "time", json_string(when));
-        json_object_set_new(out_j, "sender", json_string(m.sender));
-        json_object_set_new(out_j, "department", json_string(m.department));
-        json_object_set_new(out_j, "category", m.category ? json_string(m.category) : json_null());
-        json_object_set_new(out_j, "recipients", rcpts_j);
-        json_object_set_new(out_j, "policies", t.events);
-        rcpts_j = NULL;
-        t.events = NULL;
-        ctl_json_print(out_j);
-        out_j = NULL;
-    }
-done:
-    json_decref(out_j);
-    json_decref(rcpts_j);
-    json_decref(t.events);
-    free(t.last_customer);
-out:
-    free(sender);
-    for (int i = 0; i < n_rc; i++)
-        free(to_list[i]);
-    m.trace = NULL;
     cg_msg_clear(&m);
+    check_result_free(&res);
+    ctl_multi_free(&a.to);
+    ctl_multi_free(&a.headers);
     cg_config_unref(&cfg);
     return rc;
 }
@@ -415,11 +511,37 @@ const struct ctl_cmd ctl_cmd_check = {
 };
 CTL_REGISTER(ctl_cmd_check)
 
-/* config_run - `config check`: load and validate with plugins, print */
+/* key_cb - one key of the table, as text or JSON */
+static void key_cb(const struct cg_kt_info *k, void *arg)
+{
+    json_t *arr = arg;
+    if (arr) {
+        json_t *o = json_object();
+        json_object_set_new(o, "key", json_string(k->path));
+        json_object_set_new(o, "type", json_string(k->type));
+        json_object_set_new(o, "default", ctl_jstr(k->def));
+        json_object_set_new(o, "required", json_boolean(k->required));
+        json_object_set_new(o, "doc", ctl_jstr(k->doc));
+        json_array_append_new(arr, o);
+        return;
+    }
+    printf("%s (%s%s%s%s)\n    %s\n", k->path, k->type, k->def ? "; default " : "",
+           k->def ? k->def : "", k->required ? "; required" : "", k->doc ? k->doc : "");
+}
+
+/* config_run - `config check`: load and validate with plugins, print;
+ * `config keys`: every key the configuration may have */
 static int config_run(struct ctl *c, int argc, char **argv)
 {
+    if (argc == 1 && strcmp(argv[0], "keys") == 0) {
+        json_t *arr = c->json ? json_array() : NULL;
+        cg_config_keys(key_cb, arr);
+        if (arr)
+            ctl_json_print(arr);
+        return CTL_OK;
+    }
     if (argc != 1 || strcmp(argv[0], "check") != 0)
-        return ctl_err(CTL_USAGE, "config", "the only subcommand is \"check\"");
+        return ctl_err(CTL_USAGE, "config", "the subcommands are \"check\" and \"keys\"");
     char err[1024] = "";
     struct cg_config *cfg = cg_config_load(c->config_path, 0, err, sizeof err);
     if (!cfg)
@@ -431,13 +553,19 @@ static int config_run(struct ctl *c, int argc, char **argv)
 
 const struct ctl_cmd ctl_cmd_config = {
     .name = "config",
-    .synopsis = "config check: validate the configuration and plugins (as contactgate -n)",
+    .synopsis = "config check: validate the configuration and plugins (as contactgate -n); "
+                "config keys: every key",
     .help = "SYNOPSIS\n"
-            "  contactgatectl [-c FILE] config check\n\n"
+            "  contactgatectl [-c FILE] config check\n"
+            "  contactgatectl config keys [--json]\n\n"
             "DESCRIPTION\n"
-            "  Loads the configuration with every plugin and its params, exactly as\n"
-            "  the daemon would on start or reload, and prints the effective policy\n"
-            "  set. An error names the file and the key path.\n\n"
+            "  check loads the configuration with every plugin and its params,\n"
+            "  exactly as the daemon would on start or reload, and prints every\n"
+            "  setting (defaults included) and the effective policy set. An error\n"
+            "  names the file and the key path.\n\n"
+            "  keys lists every key the configuration may have, with its type,\n"
+            "  default and meaning, from the table the daemon validates with\n"
+            "  (contactgate.json(5) describes each).\n\n"
             "EXIT STATUS\n  0 valid, 1 invalid\n",
     .run = config_run,
 };

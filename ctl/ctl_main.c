@@ -79,8 +79,10 @@ cg_store *ctl_store(struct ctl *c)
     if (!c->st && ctl_config(c)) {
         char err[1024];
         /* as root, act as the database's owner, so that the files SQLite
-         * creates (-wal, -shm) stay writable by the daemon */
-        if (cg_priv_become_owner(c->cfg->database, err, sizeof err) < 0) {
+         * creates (-wal, -shm) stay writable by the daemon (a PostgreSQL
+         * server has no file here) */
+        if (!c->cfg->database_is_pg &&
+            cg_priv_become_owner(c->cfg->database, err, sizeof err) < 0) {
             ctl_err(CTL_STORE, NULL, "%s", err);
             return NULL;
         }
@@ -201,31 +203,66 @@ int ctl_name_ok(const char *s, size_t max)
     return 1;
 }
 
-/* ctl_args - options and arguments of a command */
-int ctl_args(const char *cmd, int argc, char **argv, const struct ctl_opt *opts, char **pos,
-             int max_pos, int *npos_r)
+/* ctl_multi_free - release a repeatable option's values */
+void ctl_multi_free(struct ctl_multi *m)
+{
+    free(m->v);
+    m->v = NULL;
+    m->n = 0;
+}
+
+/* multi_free_all - the values of every repeatable option (on an error) */
+static void multi_free_all(struct ctl_multi *multi)
+{
+    for (struct ctl_multi *m = multi; m && m->name; m++)
+        ctl_multi_free(m);
+}
+
+/* ctl_args_multi - options, repeatable options and arguments */
+int ctl_args_multi(const char *cmd, int argc, char **argv, const struct ctl_opt *opts,
+                   struct ctl_multi *multi, char **pos, int max_pos, int *npos_r)
 {
     int npos = 0;
     for (int i = 0; i < argc; i++) {
         const struct ctl_opt *o = opts;
-        while (o->name && (strcmp(argv[i], o->name) || (o->val && i + 1 >= argc)))
+        while (o->name && strcmp(argv[i], o->name))
             o++;
-        if (o->name && o->val)
+        struct ctl_multi *m = multi;
+        while (m && m->name && strcmp(argv[i], m->name))
+            m++;
+        int takes_value = (o->name && o->val) || (m && m->name);
+        if (takes_value && i + 1 >= argc)
+            return multi_free_all(multi),
+                   ctl_err(CTL_USAGE, cmd, "option \"%s\" needs a value", argv[i]);
+        if (m && m->name) {
+            m->v = cg_xrealloc(m->v, (m->n + 1) * sizeof *m->v);
+            m->v[m->n++] = argv[++i];
+        } else if (o->name && o->val) {
             *o->val = argv[++i];
-        else if (o->name)
+        } else if (o->name) {
             *o->flag = 1;
-        else if (argv[i][0] == '-' && argv[i][1])
-            return ctl_err(CTL_USAGE, cmd, "unknown option \"%s\" or missing value", argv[i]);
-        else if (npos < max_pos)
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return multi_free_all(multi),
+                   ctl_err(CTL_USAGE, cmd, "unknown option \"%s\" (see --help)", argv[i]);
+        } else if (npos < max_pos) {
             pos[npos++] = argv[i];
-        else if (max_pos == 0)
-            return ctl_err(CTL_USAGE, cmd, "unexpected argument \"%s\"", argv[i]);
-        else
+        } else {
+            multi_free_all(multi);
+            if (max_pos == 0)
+                return ctl_err(CTL_USAGE, cmd, "unexpected argument \"%s\"", argv[i]);
             return ctl_err(CTL_USAGE, cmd, "too many arguments at \"%s\"", argv[i]);
+        }
     }
     if (npos_r)
         *npos_r = npos;
     return CTL_OK;
+}
+
+/* ctl_args - options and arguments of a command */
+int ctl_args(const char *cmd, int argc, char **argv, const struct ctl_opt *opts, char **pos,
+             int max_pos, int *npos_r)
+{
+    return ctl_args_multi(cmd, argc, argv, opts, NULL, pos, max_pos, npos_r);
 }
 
 /* ctl_span_row - one state or opt-out */
@@ -270,13 +307,75 @@ int ctl_span_end(struct ctl_span_list *l, int rc)
     return rc == CTL_OK && l->n == 0;
 }
 
+/* time_opt - a time option through the one parser, or its error */
+static int time_opt(const char *cmd, const char *opt, const char *val, int rc)
+{
+    if (rc == CG_TIME_OK)
+        return CTL_OK;
+    return ctl_err(CTL_USAGE, cmd, "%s \"%s\" %s", opt, val ? val : "", cg_time_why(rc));
+}
+
 /* ctl_time_arg - a time option */
 int ctl_time_arg(struct ctl *c, const char *cmd, const char *opt, const char *val, int64_t *r)
 {
-    if (!val || cg_parse_time(val, c->now, r) < 0)
-        return ctl_err(CTL_USAGE, cmd, "%s \"%s\" is not a time (use 2026-11-22, "
-                       "2026-11-22T10:00:00Z, @UNIXTIME, -7d or +2h)", opt, val ? val : "");
+    return time_opt(cmd, opt, val, cg_parse_time(val, c->now, r));
+}
+
+/* ctl_since_arg - a time option that also takes an age ("30d") */
+int ctl_since_arg(struct ctl *c, const char *cmd, const char *opt, const char *val, int64_t *r)
+{
+    return time_opt(cmd, opt, val, cg_parse_since(val, c->now, r));
+}
+
+/* ctl_duration_arg - a duration option of at least min_secs */
+int ctl_duration_arg(const char *cmd, const char *opt, const char *val, int64_t min_secs,
+                     int64_t *r)
+{
+    int64_t secs;
+    int rc = time_opt(cmd, opt, val, cg_parse_duration(val, &secs));
+    if (rc != CTL_OK)
+        return rc;
+    if (secs < min_secs)
+        return ctl_err(CTL_USAGE, cmd, "%s \"%s\" must be at least %llds", opt, val,
+                       (long long)min_secs);
+    *r = secs;
     return CTL_OK;
+}
+
+/* ctl_table_row - one row (copied) */
+void ctl_table_row(struct ctl_table *t, const char *const *cells)
+{
+    t->cells = cg_xrealloc(t->cells, (t->nrows + 1) * t->ncols * sizeof *t->cells);
+    for (size_t k = 0; k < t->ncols; k++)
+        t->cells[t->nrows * t->ncols + k] = cg_xstrdup(cells[k] && *cells[k] ? cells[k] : "-");
+    t->nrows++;
+}
+
+/* ctl_table_print - heading and rows, aligned; frees the rows */
+void ctl_table_print(struct ctl_table *t)
+{
+    size_t *w = cg_xcalloc(t->ncols, sizeof *w);
+    for (size_t k = 0; k < t->ncols; k++) {
+        w[k] = strlen(t->head[k]);
+        for (size_t r = 0; r < t->nrows; r++)
+            if (strlen(t->cells[r * t->ncols + k]) > w[k])
+                w[k] = strlen(t->cells[r * t->ncols + k]);
+    }
+    for (size_t r = 0; t->nrows && r <= t->nrows; r++) {
+        for (size_t k = 0; k < t->ncols; k++) {
+            const char *cell = r == 0 ? t->head[k] : t->cells[(r - 1) * t->ncols + k];
+            if (k + 1 < t->ncols)
+                printf("%-*s ", (int)w[k], cell);
+            else
+                printf("%s\n", cell);
+        }
+    }
+    for (size_t i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    free(w);
+    t->cells = NULL;
+    t->nrows = 0;
 }
 
 /* ctl_jstr - a JSON string or null */

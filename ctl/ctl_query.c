@@ -82,19 +82,42 @@ static const char *str_of(json_t *o, const char *k)
     return s ? s : "-";
 }
 
-/* print_row - one timeline row as text */
-static void print_row(json_t *o)
+/* reason_of - what happened, for a listing: the reason, else the detail
+ * (an accepted message whose category claim was refused has no reason,
+ * and the detail says "claimed category X not allowed for department Y") */
+static const char *reason_of(json_t *o)
 {
-    if (!strcmp(str_of(o, "kind"), "contact"))
-        printf("%-20s %-9s %-14s %-24s %-6s %s\n", str_of(o, "time"), "contact",
-               str_of(o, "department"), str_of(o, "category"), str_of(o, "channel"),
-               str_of(o, "address"));
-    else
-        printf("%-20s %-9s %-14s %-24s %-6s %s %s%s%s: %s\n", str_of(o, "time"),
-               str_of(o, "verdict"), str_of(o, "department"), str_of(o, "category"),
-               str_of(o, "stage"), str_of(o, "recipient"), str_of(o, "policy"),
-               json_is_true(json_object_get(o, "monitor")) ? " (monitor)" : "",
-               "", str_of(o, "reason"));
+    const char *r = json_string_value(json_object_get(o, "reason"));
+    if (r && *r)
+        return r;
+    const char *d = json_string_value(json_object_get(o, "detail"));
+    return d && *d ? d : "-";
+}
+
+/* policy_of - the policy, marked when it only monitors */
+static char *policy_of(json_t *o)
+{
+    return cg_xasprintf("%s%s", str_of(o, "policy"),
+                        json_is_true(json_object_get(o, "monitor")) ? " (monitor)" : "");
+}
+
+/* history_row - one timeline event as a row of the history listing */
+static void history_row(struct ctl_table *t, json_t *o)
+{
+    int contact = !strcmp(str_of(o, "kind"), "contact");
+    char *policy = contact ? NULL : policy_of(o);
+    const char *cells[] = {
+        str_of(o, "time"),
+        contact ? "contact" : str_of(o, "verdict"),
+        str_of(o, "department"),
+        str_of(o, "category"),
+        str_of(o, contact ? "channel" : "stage"),
+        str_of(o, contact ? "address" : "recipient"),
+        policy,
+        contact ? NULL : reason_of(o),
+    };
+    ctl_table_row(t, cells);
+    free(policy);
 }
 
 /* by_ts_desc - newest first */
@@ -109,11 +132,15 @@ static int by_ts_desc(const void *a, const void *b)
 static int history_run(struct ctl *c, int argc, char **argv)
 {
     const char *cmd = "history";
-    if (argc != 1)
+    const struct ctl_opt opts[] = {{NULL, NULL, NULL}};
+    char *pos[1] = {NULL};
+    if (ctl_args(cmd, argc, argv, opts, pos, 1, NULL) != CTL_OK)
+        return CTL_USAGE;
+    if (!pos[0])
         return ctl_err(CTL_USAGE, cmd, "usage: history CUSTOMER|ADDRESS [--json]");
     char *cust;
     cg_store *st;
-    int rc = ctl_customer_store(c, argv[0], &cust, &st);
+    int rc = ctl_customer_store(c, pos[0], &cust, &st);
     if (rc != CTL_OK)
         return rc;
     json_t *rows = json_array();
@@ -138,9 +165,13 @@ static int history_run(struct ctl *c, int argc, char **argv)
         json_object_set_new(o, "events", arr);
         ctl_json_print(o);
     } else {
+        static const char *const head[] = {"TIME",    "EVENT",   "DEPT",   "CATEGORY",
+                                           "VIA",     "ADDRESS", "POLICY", "REASON"};
+        struct ctl_table t = {.ncols = 8, .head = head};
         printf("customer %s: %zu event%s, newest first\n", cust, n, n == 1 ? "" : "s");
         for (size_t i = 0; i < n; i++)
-            print_row(v[i]);
+            history_row(&t, v[i]);
+        ctl_table_print(&t);
     }
     for (size_t i = 0; i < n; i++)
         json_decref(v[i]);
@@ -258,19 +289,66 @@ static int lifecycle(struct ctl *c, const struct cg_decision_filter *f)
         return CTL_OK;
     }
     size_t n = json_array_size(la.arr);
-    if (n)
-        printf("%-20s %-8s %-20s %-19s %-12s %-28s %-26s %s\n", "FIRST DEFERRAL", "ATTEMPTS",
-               "LAST ATTEMPT", "OUTCOME", "DEPT", "POLICY", "RECIPIENT", "MESSAGE-ID");
+    static const char *const head[] = {"FIRST DEFERRAL", "ATTEMPTS", "LAST ATTEMPT", "OUTCOME",
+                                       "DEPT",           "POLICY",   "RECIPIENT",    "MESSAGE-ID"};
+    struct ctl_table t = {.ncols = 8, .head = head};
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_array_get(la.arr, i);
-        printf("%-20s %-8lld %-20s %-19s %-12s %-28s %-26s %s\n", str_of(o, "first_deferral"),
-               (long long)json_integer_value(json_object_get(o, "attempts")),
-               str_of(o, "last_attempt"), str_of(o, "outcome"), str_of(o, "department"),
-               str_of(o, "policy"), str_of(o, "recipient"), str_of(o, "message_id"));
+        char attempts[24];
+        snprintf(attempts, sizeof attempts, "%lld",
+                 (long long)json_integer_value(json_object_get(o, "attempts")));
+        const char *cells[] = {str_of(o, "first_deferral"), attempts, str_of(o, "last_attempt"),
+                               str_of(o, "outcome"),        str_of(o, "department"),
+                               str_of(o, "policy"),         str_of(o, "recipient"),
+                               str_of(o, "message_id")};
+        ctl_table_row(&t, cells);
     }
+    ctl_table_print(&t);
     if (!n)
         printf("no deferred messages match\n");
     json_decref(la.arr);
+    return CTL_OK;
+}
+
+/* decisions_args - the options of decisions into a filter */
+static int decisions_args(struct ctl *c, int argc, char **argv, struct cg_decision_filter *f,
+                          char **cust_r, int *life_r)
+{
+    const char *cmd = "decisions";
+    const char *customer = NULL, *since_s = NULL, *until_s = NULL, *limit_s = NULL;
+    const struct ctl_opt opts[] = {
+        {"--verdict", &f->verdict, NULL},   {"--department", &f->department, NULL},
+        {"--policy", &f->policy, NULL},     {"--queue-id", &f->queue_id, NULL},
+        {"--customer", &customer, NULL},    {"--since", &since_s, NULL},
+        {"--until", &until_s, NULL},        {"--limit", &limit_s, NULL},
+        {"--lifecycle", NULL, life_r},      {NULL, NULL, NULL},
+    };
+    if (ctl_args(cmd, argc, argv, opts, NULL, 0, NULL) != CTL_OK)
+        return CTL_USAGE;
+    static const char *const verdicts[] = {"tag",    "defer",    "reject",  "hold", "tempfail",
+                                           "accept", "released", "dropped", NULL};
+    int good = !f->verdict;
+    for (int k = 0; verdicts[k] && !good; k++)
+        good = !strcmp(verdicts[k], f->verdict);
+    if (!good)
+        return ctl_err(CTL_USAGE, cmd, "--verdict \"%s\" is not one of tag, defer, reject, hold, "
+                       "tempfail, accept, released, dropped", f->verdict);
+    if ((since_s && ctl_since_arg(c, cmd, "--since", since_s, &f->since) != CTL_OK) ||
+        (until_s && ctl_since_arg(c, cmd, "--until", until_s, &f->until) != CTL_OK))
+        return CTL_USAGE;
+    if (limit_s) {
+        char *end;
+        f->limit = strtol(limit_s, &end, 10);
+        if (end == limit_s || *end || f->limit <= 0)
+            return ctl_err(CTL_USAGE, cmd, "--limit \"%s\" is not a positive number", limit_s);
+    }
+    if (*life_r && f->verdict && strcmp(f->verdict, "defer"))
+        return ctl_err(CTL_USAGE, cmd, "--lifecycle lists deferred messages: --verdict can only "
+                       "be defer with it");
+    int rc = CTL_OK;
+    if (customer && !(*cust_r = ctl_customer(c, customer, &rc)))
+        return rc;
+    f->customer = *cust_r;
     return CTL_OK;
 }
 
@@ -280,58 +358,11 @@ static int decisions_run(struct ctl *c, int argc, char **argv)
     const char *cmd = "decisions";
     struct cg_decision_filter f = {0};
     char *cust = NULL;
-    int rc = CTL_OK, life = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(o, "--lifecycle")) {
-            life = 1;
-            continue;
-        }
-        if (!val)
-            return ctl_err(CTL_USAGE, cmd, "option \"%s\" needs a value or is unknown", o);
-        i++;
-        if (!strcmp(o, "--verdict")) {
-            static const char *const ok[] = {"tag", "defer", "reject", "hold", "tempfail",
-                                              "accept", "released", "dropped", NULL};
-            int good = 0;
-            for (int k = 0; ok[k]; k++)
-                good |= !strcmp(ok[k], val);
-            if (!good)
-                return free(cust), ctl_err(CTL_USAGE, cmd, "--verdict \"%s\" is not one of "
-                               "tag, defer, reject, hold, tempfail, accept, released, dropped",
-                               val);
-            f.verdict = val;
-        } else if (!strcmp(o, "--department")) {
-            f.department = val;
-        } else if (!strcmp(o, "--policy")) {
-            f.policy = val;
-        } else if (!strcmp(o, "--queue-id")) {
-            f.queue_id = val;
-        } else if (!strcmp(o, "--customer")) {
-            free(cust);
-            if (!(cust = ctl_customer(c, val, &rc)))
-                return rc;
-            f.customer = cust;
-        } else if (!strcmp(o, "--since")) {
-            if (ctl_time_arg(c, cmd, o, val, &f.since))
-                return free(cust), CTL_USAGE;
-        } else if (!strcmp(o, "--until")) {
-            if (ctl_time_arg(c, cmd, o, val, &f.until))
-                return free(cust), CTL_USAGE;
-        } else if (!strcmp(o, "--limit")) {
-            char *end;
-            f.limit = strtol(val, &end, 10);
-            if (*end || f.limit <= 0)
-                return free(cust), ctl_err(CTL_USAGE, cmd, "--limit \"%s\" is not a positive number", val);
-        } else {
-            free(cust);
-            return ctl_err(CTL_USAGE, cmd, "unknown option \"%s\" (see --help)", o);
-        }
-    }
+    int life = 0;
+    int rc = decisions_args(c, argc, argv, &f, &cust, &life);
+    if (rc != CTL_OK)
+        return rc;
     if (life) {
-        if (f.verdict && strcmp(f.verdict, "defer"))
-            return free(cust), ctl_err(CTL_USAGE, cmd, "--lifecycle lists deferred messages: "
-                                       "--verdict can only be defer with it");
         rc = lifecycle(c, &f);
         free(cust);
         return rc;
@@ -352,16 +383,20 @@ static int decisions_run(struct ctl *c, int argc, char **argv)
         ctl_json_print(rows);
     } else {
         size_t n = json_array_size(rows);
-        if (n)
-            printf("%-20s %-9s %-18s %-12s %-30s %-24s %s\n", "TIME", "VERDICT", "REF", "DEPT",
-                   "POLICY", "RECIPIENT", "REASON");
+        static const char *const head[] = {"TIME",   "VERDICT",   "REF",   "DEPT",
+                                           "POLICY", "RECIPIENT", "REASON"};
+        struct ctl_table t = {.ncols = 7, .head = head};
         for (size_t i = 0; i < n; i++) {
             json_t *o = json_array_get(rows, i);
-            printf("%-20s %-9s %-18s %-12s %-30s %-24s %s%s\n", str_of(o, "time"),
-                   str_of(o, "verdict"), str_of(o, "ref"), str_of(o, "department"),
-                   str_of(o, "policy"), str_of(o, "recipient"), str_of(o, "reason"),
-                   json_is_true(json_object_get(o, "monitor")) ? " (monitor)" : "");
+            char *policy = policy_of(o);
+            const char *cells[] = {str_of(o, "time"),       str_of(o, "verdict"),
+                                   str_of(o, "ref"),        str_of(o, "department"),
+                                   policy,                  str_of(o, "recipient"),
+                                   reason_of(o)};
+            ctl_table_row(&t, cells);
+            free(policy);
         }
+        ctl_table_print(&t);
         if (!n)
             printf("no decisions match\n");
         json_decref(rows);
@@ -375,8 +410,15 @@ const struct ctl_cmd ctl_cmd_history = {
     .synopsis = "every contact and decision for one customer, newest first",
     .help = "SYNOPSIS\n  contactgatectl history CUSTOMER|ADDRESS [--json]\n\n"
             "DESCRIPTION\n  Lists the recorded contacts (mail let through, other channels) and\n"
-            "  the decisions (tag, defer, reject, hold) for one customer. An address\n"
-            "  is mapped to its customer through the customer map.\n\n"
+            "  the decisions (tag, defer, reject, hold, and accepts with a note such\n"
+            "  as a refused category claim) for one customer. An address is mapped\n"
+            "  to its customer through the customer map.\n\n"
+            "  Columns: TIME; EVENT (contact, or a decision's verdict); DEPT;\n"
+            "  CATEGORY; VIA (a contact's channel, or the stage a decision was\n"
+            "  made at: rcpt, eom, admin); ADDRESS; POLICY (the deciding policy,\n"
+            "  \"(monitor)\" when it only monitors); REASON (the reason given, else\n"
+            "  the decision log's note, e.g. claimed category X not allowed for\n"
+            "  department Y). \"-\": none.\n\n"
             "EXIT STATUS\n  0 ok, 1 usage or input error, 2 store error\n",
     .run = history_run,
 };

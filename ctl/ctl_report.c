@@ -708,22 +708,13 @@ static int report_run(struct ctl *c, int argc, char **argv)
 {
     const char *cmd = "report";
     const char *since_s = NULL, *until_s = NULL, *dept = NULL, *format = NULL, *output = NULL;
-    for (int i = 0; i < argc; i++) {
-        const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        const char **dst = !strcmp(o, "--since")        ? &since_s
-                           : !strcmp(o, "--until")      ? &until_s
-                           : !strcmp(o, "--department") ? &dept
-                           : !strcmp(o, "--format")     ? &format
-                           : !strcmp(o, "--output")     ? &output
-                                                        : NULL;
-        if (!dst)
-            return ctl_err(CTL_USAGE, cmd, "unknown %s \"%s\" (see --help)",
-                           o[0] == '-' ? "option" : "argument", o);
-        if (!val)
-            return ctl_err(CTL_USAGE, cmd, "option \"%s\" needs a value", o);
-        *dst = val;
-        i++;
-    }
+    const struct ctl_opt opts[] = {
+        {"--since", &since_s, NULL},   {"--until", &until_s, NULL},
+        {"--department", &dept, NULL}, {"--format", &format, NULL},
+        {"--output", &output, NULL},   {NULL, NULL, NULL},
+    };
+    if (ctl_args(cmd, argc, argv, opts, NULL, 0, NULL) != CTL_OK)
+        return CTL_USAGE;
     enum report_format fmt = c->json ? FMT_JSON : FMT_TEXT;
     if (format) {
         if (!strcmp(format, "text"))
@@ -747,10 +738,10 @@ static int report_run(struct ctl *c, int argc, char **argv)
     struct cg_report_range *r = &rp.range;
     r->department = dept;
     r->until = c->now;
-    if (until_s && ctl_time_arg(c, cmd, "--until", until_s, &r->until))
+    if (until_s && ctl_since_arg(c, cmd, "--until", until_s, &r->until))
         return CTL_USAGE;
     r->since = r->until - (int64_t)REPORT_DEFAULT_DAYS * REPORT_DAY;
-    if (since_s && ctl_time_arg(c, cmd, "--since", since_s, &r->since))
+    if (since_s && ctl_since_arg(c, cmd, "--since", since_s, &r->since))
         return CTL_USAGE;
     if (r->since < 0)
         r->since = 0;
@@ -822,8 +813,13 @@ const struct ctl_cmd ctl_cmd_report = {
         "  with the tables and inline SVG charts (no scripts, no network).\n"
         "  --output FILE writes there instead of standard output.\n"
         "  The report holds counts only, never a customer or an address.\n\n"
-        "  TIME is 2026-11-22, 2026-11-22T10:00:00Z (UTC), @UNIXTIME, or\n"
-        "  relative to now: -30d, -12h.\n\n"
+        "  TIME is 2026-11-22, 2026-11-22T10:00:00Z (UTC), @UNIXTIME, relative\n"
+        "  to now (-30d, -12h), or an age: 30d is 30 days ago. At most 10 years\n"
+        "  from now.\n\n"
+        "EXAMPLES\n"
+        "  contactgatectl report --since 30d\n"
+        "  contactgatectl report --since 2026-11-01 --until 2026-12-01 --format html \\\n"
+        "      --output november.html\n\n"
         "EXIT STATUS\n  0 ok, 1 usage or input error, 2 store error\n",
     .run = report_run,
 };

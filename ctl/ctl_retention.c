@@ -30,9 +30,8 @@ static int prune_run(struct ctl *c, int argc, char **argv)
         return ctl_err(CTL_USAGE, cmd, "usage: prune --older-than DURATION [--dry-run] "
                        "(--older-than is missing)");
     int64_t age;
-    if (cg_parse_duration(older, &age) < 0 || age <= 0)
-        return ctl_err(CTL_USAGE, cmd, "--older-than \"%s\" is not a duration above zero "
-                       "(e.g. 400d, 52w, 720h)", older);
+    if (ctl_duration_arg(cmd, "--older-than", older, 1, &age) != CTL_OK)
+        return CTL_USAGE;
     int batch = PRUNE_BATCH;
     if (batch_s) {
         char *end = NULL;

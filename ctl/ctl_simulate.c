@@ -266,40 +266,21 @@ static void print_json(const struct sim *s, int64_t since, int64_t until)
     ctl_json_print(o);
 }
 
-/* ago_arg - "30d" means 30 days ago; anything else is a time */
-static int ago_arg(struct ctl *c, const char *opt, const char *val, int64_t *r)
-{
-    int64_t secs;
-    if (val && val[0] >= '0' && val[0] <= '9' && cg_parse_duration(val, &secs) == 0) {
-        *r = c->now - secs;
-        return CTL_OK;
-    }
-    return ctl_time_arg(c, "simulate", opt, val, r);
-}
-
 static int simulate_run(struct ctl *c, int argc, char **argv)
 {
     const char *cmd = "simulate";
-    const char *file = NULL;
+    const char *file = NULL, *since_s = NULL, *until_s = NULL, *history_s = NULL;
     int64_t since = c->now - 30 * 86400, until = c->now, history = 90 * 86400;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--policies") && v) {
-            file = argv[++i];
-        } else if (!strcmp(a, "--since") && v) {
-            if (ago_arg(c, "--since", argv[++i], &since) != CTL_OK)
-                return CTL_USAGE;
-        } else if (!strcmp(a, "--until") && v) {
-            if (ago_arg(c, "--until", argv[++i], &until) != CTL_OK)
-                return CTL_USAGE;
-        } else if (!strcmp(a, "--history") && v) {
-            if (cg_parse_duration(argv[++i], &history) < 0 || history < 0)
-                return ctl_err(CTL_USAGE, cmd, "--history \"%s\" is not a duration (90d)",
-                               argv[i]);
-        } else {
-            return ctl_err(CTL_USAGE, cmd, "unexpected argument \"%s\" (see --help)", a);
-        }
-    }
+    const struct ctl_opt opts[] = {
+        {"--policies", &file, NULL},    {"--since", &since_s, NULL},
+        {"--until", &until_s, NULL},    {"--history", &history_s, NULL},
+        {NULL, NULL, NULL},
+    };
+    if (ctl_args(cmd, argc, argv, opts, NULL, 0, NULL) != CTL_OK ||
+        (since_s && ctl_since_arg(c, cmd, "--since", since_s, &since) != CTL_OK) ||
+        (until_s && ctl_since_arg(c, cmd, "--until", until_s, &until) != CTL_OK) ||
+        (history_s && ctl_duration_arg(cmd, "--history", history_s, 0, &history) != CTL_OK))
+        return CTL_USAGE;
     if (!file)
         return ctl_err(CTL_USAGE, cmd, "needs --policies FILE (the proposed configuration)");
     if (since >= until)
@@ -369,7 +350,9 @@ const struct ctl_cmd ctl_cmd_simulate = {
         "  the proposed one, and lists every change (e.g. sent -> deferred) with\n"
         "  the proposed policy that decided it and a sample of the customers.\n"
         "  Deferred messages are not retried in the simulation.\n\n"
-        "  --since/--until take a time or an age (30d = 30 days ago).\n\n"
+        "  --since/--until take a time (2026-11-22, 2026-11-22T10:00:00Z,\n"
+        "  @UNIXTIME, -30d) or an age (30d = 30 days ago); --history a duration.\n"
+        "  Both at most 10 years.\n\n"
         "EXAMPLES\n"
         "  contactgatectl simulate --policies /etc/contactgate/proposed.json --since 30d\n\n"
         "EXIT STATUS\n  0 ok, 1 usage or input error (a bad NEW.json names the key), 2 store error\n",

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_database.h"
 #include "cg_store_be.h"
 #include "cg_util.h"
 
@@ -22,60 +23,10 @@ int cg_store_seterr(cg_store *st, const char *fmt, ...)
     return -1;
 }
 
-/* mask_password - a copy of a database string with the password of a URI
- * ("postgresql://user:secret@host") or a conninfo ("password=secret")
- * replaced by "***": what messages and listings may show */
-static char *mask_password(const char *db)
-{
-    struct cg_buf b = {0};
-    const char *scheme = strstr(db, "://");
-    if (scheme) {
-        const char *auth = scheme + 3;
-        const char *at = strchr(auth, '@');
-        const char *slash = strchr(auth, '/');
-        const char *colon = strchr(auth, ':');
-        if (at && (!slash || at < slash) && colon && colon < at) {
-            cg_buf_addn(&b, db, (size_t)(colon + 1 - db));
-            cg_buf_add(&b, "***");
-            cg_buf_add(&b, at);
-            return b.s;
-        }
-        return cg_xstrdup(db);
-    }
-    const char *p = strstr(db, "password");
-    while (p && p > db && p[-1] != ' ' && p[-1] != '\t')
-        p = strstr(p + 1, "password");
-    if (!p)
-        return cg_xstrdup(db);
-    const char *eq = p + strlen("password");
-    while (*eq == ' ')
-        eq++;
-    if (*eq != '=')
-        return cg_xstrdup(db);
-    eq++;
-    while (*eq == ' ')
-        eq++;
-    const char *end = eq;
-    if (*end == '\'') {
-        for (end++; *end && *end != '\''; end++)
-            if (*end == '\\' && end[1])
-                end++;
-        if (*end)
-            end++;
-    } else {
-        while (*end && *end != ' ' && *end != '\t')
-            end++;
-    }
-    cg_buf_addn(&b, db, (size_t)(eq - db));
-    cg_buf_add(&b, "***");
-    cg_buf_add(&b, end);
-    return b.s;
-}
-
 void cg_store_base_init(cg_store *st, const struct cg_store_ops *ops, const char *database)
 {
     st->ops = ops;
-    st->database = mask_password(database ? database : "");
+    st->database = cg_database_masked(database);
     st->err[0] = 0;
 }
 
@@ -85,31 +36,14 @@ void cg_store_base_free(cg_store *st)
     st->database = NULL;
 }
 
-int cg_store_is_pg(const char *db)
-{
-    if (!db)
-        return 0;
-    if (!strncmp(db, "postgresql://", 13) || !strncmp(db, "postgres://", 11))
-        return 1;
-    /* a conninfo: "key=value" pairs (a file name could hold '=' only
-     * after a '/') */
-    const char *eq = strchr(db, '=');
-    if (!eq || eq == db)
-        return 0;
-    for (const char *p = db; p < eq; p++)
-        if (!((*p >= 'a' && *p <= 'z') || *p == '_' || *p == ' '))
-            return 0;
-    return 1;
-}
-
 cg_store *cg_store_open(const char *database, int flags, char *err, size_t errlen)
 {
     if (!database || !*database) {
         cg_errf(err, errlen, "no database given");
         return NULL;
     }
-    if (cg_store_is_pg(database)) {
-        char *shown = mask_password(database);
+    if (cg_database_is_pg(database)) {
+        char *shown = cg_database_masked(database);
         cg_errf(err, errlen, "database %s: PostgreSQL is not available in this build", shown);
         free(shown);
         return NULL;

@@ -123,7 +123,4 @@ void cg_store_base_free(cg_store *st);
 /* The backends' open functions (cg_store_open picks one). */
 cg_store *cg_sqlite_open(const char *path, int flags, char *err, size_t errlen);
 
-/* cg_store_is_pg - does a `database` string name PostgreSQL? */
-int cg_store_is_pg(const char *database);
-
 #endif

@@ -17,7 +17,7 @@ for f in "$root"/policies/*.json; do
     [ "$rc" = 0 ] || { printf '%s\n' "$out" | sed 's/^/    /'; continue; }
     want=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["policies"]))' "$f")
     t_match "$name: prints its $want policies" "$out" "policies \\($want, in order\\)"
-    n_params=$(printf '%s\n' "$out" | grep -c '^     params      {')
+    n_params=$(printf '%s\n' "$out" | grep -Ec '^     params +\{')
     t_eq "$name: prints every policy's params" "$n_params" "$want"
     for pl in $(python3 -c 'import json,sys; print(" ".join(sorted({p["plugin"] for p in json.load(open(sys.argv[1]))["policies"]})))' "$f"); do
         t_match "$name: plugin $pl loaded" "$out" ": $pl [0-9.]+, action "

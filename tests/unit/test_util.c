@@ -1,41 +1,10 @@
 /*
- * test_util.c - durations, times, category patterns, globs, CIDRs
- * (addresses: test_addr.c).
+ * test_util.c - category patterns, globs, CIDRs (addresses: test_addr.c;
+ * durations and times: test_time.c).
  */
 #include <stdlib.h>
 #include "cg_test.h"
 #include "cg_util.h"
-
-static void test_durations(void)
-{
-    int64_t s = -1;
-    CG_CHECK(cg_parse_duration("90", &s) == 0 && s == 90);
-    CG_CHECK(cg_parse_duration("90s", &s) == 0 && s == 90);
-    CG_CHECK(cg_parse_duration("30m", &s) == 0 && s == 1800);
-    CG_CHECK(cg_parse_duration("48h", &s) == 0 && s == 172800);
-    CG_CHECK(cg_parse_duration("7d", &s) == 0 && s == 604800);
-    CG_CHECK(cg_parse_duration("2w", &s) == 0 && s == 1209600);
-    CG_CHECK(cg_parse_duration("7x", &s) < 0);
-    CG_CHECK(cg_parse_duration("", &s) < 0);
-    CG_CHECK(cg_parse_duration("-5s", &s) < 0);
-    CG_CHECK(cg_parse_duration("5dd", &s) < 0);
-    CG_CHECK(cg_parse_duration("99999999999999999999d", &s) < 0);
-    CG_CHECK(cg_parse_duration("999999999999999w", &s) < 0);
-}
-
-static void test_times(void)
-{
-    int64_t t;
-    CG_CHECK(cg_parse_time("2026-11-22", 0, &t) == 0 && t == 1795305600);
-    CG_CHECK(cg_parse_time("2026-11-22T10:00:00Z", 0, &t) == 0 && t == 1795305600 + 36000);
-    CG_CHECK(cg_parse_time("@1700000000", 0, &t) == 0 && t == 1700000000);
-    CG_CHECK(cg_parse_time("-7d", 1000000, &t) == 0 && t == 1000000 - 604800);
-    CG_CHECK(cg_parse_time("+2h", 1000000, &t) == 0 && t == 1000000 + 7200);
-    CG_CHECK(cg_parse_time("yesterday", 0, &t) < 0);
-    CG_CHECK(cg_parse_time("2026-13-45", 0, &t) < 0);
-    char buf[32];
-    CG_CHECK_STR(cg_format_time(1795305600, buf, sizeof buf), "2026-11-22T00:00:00Z");
-}
 
 static void test_categories(void)
 {
@@ -92,8 +61,6 @@ static void test_cidrs(void)
 
 int main(void)
 {
-    CG_RUN(test_durations);
-    CG_RUN(test_times);
     CG_RUN(test_categories);
     CG_RUN(test_globs);
     CG_RUN(test_cidrs);
