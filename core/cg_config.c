@@ -10,6 +10,8 @@
  * setting is silently overridden.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -27,6 +29,9 @@
 #endif
 #define CG_DEFAULT_SOCKET "unix:/run/contactgate/contactgate.sock"
 #define CG_DEFAULT_DATABASE "/var/lib/contactgate/history.db"
+#define CG_DEFAULT_PID_FILE "/run/contactgate/contactgate.pid"
+#define CG_DEFAULT_MILTER_TIMEOUT 600 /* > Postfix's smtpd_timeout (300s) */
+#define CG_MAX_MILTER_TIMEOUT 86400
 #define CG_MAX_INCLUDE_DEPTH 4
 
 static const char *const action_names[] = {"accept", "tag", "hold", "defer", "reject"};
@@ -67,6 +72,10 @@ static const struct key top_keys[] = {
     {"timezone", JSON_STRING, "default recipient time zone (IANA)"},
     {"tag_header", JSON_STRING, "header added to tagged mail (X-Contact-Gate)"},
     {"trusted_clients", JSON_ARRAY, "CIDRs whose X-Department header is believed"},
+    {"milter_clients", JSON_ARRAY, "CIDRs that may connect to an inet socket (the MTA)"},
+    {"milter_timeout", JSON_STRING, "how long a milter connection may stall (600s)"},
+    {"database_group", JSON_STRING, "group that may read the history (files 0640)"},
+    {"pid_file", JSON_STRING, "pid file of the daemon (/run/contactgate/contactgate.pid)"},
     {"include", JSON_ARRAY, "further files: departments and policies are appended"},
     {"classify", JSON_OBJECT, "how the category is found"},
     {"recipients", JSON_OBJECT, "recipient normalisation and exemptions"},
@@ -643,6 +652,37 @@ static int load_doc(struct loader *L, json_t *doc)
     }
     if (take_string(L, doc, "tag_header", &c->tag_header) < 0)
         return -1;
+    if ((v = json_object_get(doc, "milter_clients"))) {
+        if (set_scalar(L, "milter_clients") < 0)
+            return -1;
+        free(c->milter_clients);
+        c->milter_clients = NULL;
+        if (cidr_list(L, v, "milter_clients", &c->milter_clients, &c->n_milter_clients) < 0)
+            return -1;
+    }
+    if ((v = json_object_get(doc, "milter_timeout"))) {
+        if (set_scalar(L, "milter_timeout") < 0)
+            return -1;
+        const char *s = json_string_value(v);
+        if (cg_parse_duration(s, &c->milter_timeout_secs) < 0 || c->milter_timeout_secs < 1 ||
+            c->milter_timeout_secs > CG_MAX_MILTER_TIMEOUT)
+            return lerr(L, "milter_timeout", "\"%s\" is not a duration from 1s to 1d (e.g. "
+                        "\"10m\")", s);
+    }
+    if (take_string(L, doc, "database_group", &c->database_group) < 0)
+        return -1;
+    if (json_object_get(doc, "database_group")) {
+        errno = 0;
+        if (!getgrnam(c->database_group))
+            return lerr(L, "database_group", "\"%s\": no such group", c->database_group);
+    }
+    if ((v = json_object_get(doc, "pid_file"))) {
+        if (take_string(L, doc, "pid_file", &c->pid_file) < 0)
+            return -1;
+        char *p = path_in(L->file, c->pid_file);
+        free(c->pid_file);
+        c->pid_file = p;
+    }
     if ((v = json_object_get(doc, "trusted_clients"))) {
         if (set_scalar(L, "trusted_clients") < 0)
             return -1;
@@ -823,6 +863,19 @@ static char *dup_default(char *v, const char *def)
     return v ? v : cg_xstrdup(def);
 }
 
+/* socket_loopback - "inet:PORT" without a host listens on loopback only
+ * (libmilter's own default would be every address): inet:PORT@127.0.0.1,
+ * inet6:PORT@::1. Takes over s. */
+static char *socket_loopback(char *s)
+{
+    int v6 = !strncmp(s, "inet6:", 6);
+    if ((!v6 && strncmp(s, "inet:", 5)) || strchr(s, '@'))
+        return s;
+    char *r = cg_xasprintf("%s@%s", s, v6 ? "::1" : "127.0.0.1");
+    free(s);
+    return r;
+}
+
 /* legal_first - legal suppressions run before every other policy (a
  * stable partition: each group keeps the order of the file) */
 static void legal_first(struct cg_config *c)
@@ -858,6 +911,16 @@ struct cg_config *cg_config_load(const char *path, int flags, char *err, size_t 
     int rc = load_file(&L, c->path);
     if (rc == 0) {
         c->socket = dup_default(c->socket, CG_DEFAULT_SOCKET);
+        c->socket = socket_loopback(c->socket);
+        c->pid_file = dup_default(c->pid_file, CG_DEFAULT_PID_FILE);
+        if (!c->milter_timeout_secs)
+            c->milter_timeout_secs = CG_DEFAULT_MILTER_TIMEOUT;
+        if (!c->milter_clients) {
+            c->n_milter_clients = 2;
+            c->milter_clients = cg_xcalloc(2, sizeof *c->milter_clients);
+            cg_cidr_parse("127.0.0.1/32", &c->milter_clients[0]);
+            cg_cidr_parse("::1/128", &c->milter_clients[1]);
+        }
         c->database = dup_default(c->database, CG_DEFAULT_DATABASE);
         /* CONTACTGATE_PLUGIN_DIR: where plugins are when the config does not
          * say (checking a policy set from the source tree, tests) */
@@ -932,6 +995,9 @@ void cg_config_unref(struct cg_config **cp)
     free(c->timezone);
     free(c->tag_header);
     free(c->trusted_clients);
+    free(c->milter_clients);
+    free(c->database_group);
+    free(c->pid_file);
     free(c->category_header);
     free(c->department_header);
     free(c->bulk_category);
@@ -976,6 +1042,12 @@ void cg_config_print(const struct cg_config *c, FILE *fp)
             c->durability_power ? "power (every commit fsynced)"
                                 : "process (commits survive a crash of contactgate)");
     print_cidrs(fp, "  trusted      ", c->trusted_clients, c->n_trusted_clients);
+    if (strncmp(c->socket, "unix:", 5) && strncmp(c->socket, "local:", 6))
+        print_cidrs(fp, "  milter_clients ", c->milter_clients, c->n_milter_clients);
+    fprintf(fp, "  milter_timeout %llds\n", (long long)c->milter_timeout_secs);
+    fprintf(fp, "  database_group %s\n", c->database_group ? c->database_group
+                                                          : "none (history files 0600)");
+    fprintf(fp, "  pid_file     %s\n", c->pid_file);
     fprintf(fp, "  classify     category from %s, department from %s, heuristics %s -> %s\n",
             c->category_header, c->department_header, c->heuristics ? "on" : "off",
             c->bulk_category);
