@@ -26,7 +26,7 @@
 #define CG_LOG_SLOTS 64
 
 static int log_syslog;
-static _Atomic int log_stderr = 1;
+static _Atomic int log_stderr = LOG_DEBUG; /* most verbose level copied; -1 none */
 static int log_min = LOG_INFO;
 static const char *log_ident = "contactgate";
 
@@ -63,7 +63,7 @@ static void emit(int level, const char *line)
     if (log_syslog)
         syslog(level, "%s%s", level <= LOG_ERR || level == LOG_WARNING ? cg_level_name(level) : "",
                line);
-    if (log_stderr) {
+    if (level <= log_stderr) {
         char ts[32];
         time_t t = time(NULL);
         struct tm tm;
@@ -239,7 +239,7 @@ void cg_log_open(const char *ident, int to_syslog, int to_stderr, int min_level)
 {
     log_ident = ident;
     log_syslog = to_syslog;
-    log_stderr = to_stderr;
+    log_stderr = to_stderr ? LOG_DEBUG : -1;
     log_min = min_level;
     if (to_syslog)
         openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
@@ -249,10 +249,21 @@ void cg_log_open(const char *ident, int to_syslog, int to_stderr, int min_level)
     }
 }
 
-/* cg_log_stderr - switch the stderr copy */
-void cg_log_stderr(int on)
+/* cg_log_stderr - which lines stderr gets */
+void cg_log_stderr(int max_level)
 {
-    log_stderr = on;
+    log_stderr = max_level;
+}
+
+/* cg_log_forget - forget what the parent owes (after fork) */
+void cg_log_forget(void)
+{
+    pthread_mutex_lock(&lim_lock);
+    for (size_t i = 0; i < CG_LOG_SLOTS; i++)
+        lim_slots[i].suppressed = 0;
+    lim_pending = 0;
+    lim_next_due_ms = 0;
+    pthread_mutex_unlock(&lim_lock);
 }
 
 /* cg_log_limit_interval - set the limiter's interval */

@@ -29,9 +29,10 @@
  * to_stderr: copy every line to stderr. min_level: lines above it are
  * dropped (LOG_INFO normally, LOG_DEBUG with -v). */
 void cg_log_open(const char *ident, int to_syslog, int to_stderr, int min_level);
-/* cg_log_stderr - stop (0) or start (1) copying lines to stderr, e.g. once
- * a daemon has detached; safe while other threads log. */
-void cg_log_stderr(int on);
+/* cg_log_stderr - copy to stderr only the lines at max_level or more
+ * severe (LOG_WARNING: warnings and errors; -1: none, e.g. once a daemon
+ * has detached); safe while other threads log. */
+void cg_log_stderr(int max_level);
 void cg_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cg_vlog(int level, const char *fmt, va_list ap);
 /* cg_fatal - log and exit(1); start-up only, never once mail flows. */
@@ -42,6 +43,9 @@ void cg_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretur
  * calls it now and then so that a count is reported even when the errors
  * stop and nothing else is logged. */
 void cg_log_flush(int force);
+/* cg_log_forget - in a child right after fork(): drop the counts the
+ * parent owes (the parent reports them, not both). */
+void cg_log_forget(void);
 /* cg_log_limit_interval - the rate limiter's interval in milliseconds
  * (default 10000; tests). 0 turns the limiter off. */
 void cg_log_limit_interval(long ms);
