@@ -272,8 +272,8 @@ void cg_log_limit_interval(long ms)
     lim_interval_ms = ms;
 }
 
-/* cg_vlog - log one line */
-void cg_vlog(int level, const char *fmt, va_list ap)
+/* vlog - log one line, through the limiter unless bounded */
+static void vlog(int level, int bounded, const char *fmt, va_list ap)
 {
     if (level > log_min)
         return;
@@ -281,7 +281,7 @@ void cg_vlog(int level, const char *fmt, va_list ap)
     vsnprintf(line, sizeof line, fmt, ap);
     if (lim_pending)
         cg_log_flush(0);
-    if (level <= LOG_WARNING) {
+    if (level <= LOG_WARNING && !bounded) {
         char report[CG_LOG_LINE + 96];
         int report_level = -1;
         if (!limit(level, fmt, line, report, sizeof report, &report_level))
@@ -292,12 +292,27 @@ void cg_vlog(int level, const char *fmt, va_list ap)
     emit(level, line);
 }
 
+/* cg_vlog - log one line */
+void cg_vlog(int level, const char *fmt, va_list ap)
+{
+    vlog(level, 0, fmt, ap);
+}
+
 /* cg_log - log one line */
 void cg_log(int level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    cg_vlog(level, fmt, ap);
+    vlog(level, 0, fmt, ap);
+    va_end(ap);
+}
+
+/* cg_log_bounded - log one line past the limiter */
+void cg_log_bounded(int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, 1, fmt, ap);
     va_end(ap);
 }
 

@@ -35,6 +35,10 @@ void cg_log_open(const char *ident, int to_syslog, int to_stderr, int min_level)
 void cg_log_stderr(int max_level);
 void cg_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cg_vlog(int level, const char *fmt, va_list ap);
+/* cg_log_bounded - a line whose rate its caller bounds already, logged
+ * every time, past the limiter: the supervisor's restart lines (at most 5
+ * a minute, then one per back-off) must each be seen. */
+void cg_log_bounded(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* cg_fatal - log and exit(1); start-up only, never once mail flows. */
 void cg_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

