@@ -277,7 +277,8 @@ int main(int argc, char **argv)
     if (!pidfile && !foreground)
         pidfile = cg_xstrdup(s.cfg->pid_file);
     int pidfd = -1;
-    if (pidfile && (pidfd = cg_pidfile_open(pidfile, err, sizeof err)) < 0)
+    if (pidfile && (cg_pidfile_dir(pidfile, uid, gid, err, sizeof err) < 0 ||
+                    (pidfd = cg_pidfile_open(pidfile, err, sizeof err)) < 0))
         cg_fatal("%s", err);
     umask(cg_dbfile_umask(s.cfg->database_group));
     if (cg_dbfile_secure(s.cfg->database, s.cfg->database_group, err, sizeof err) < 0) {
