@@ -79,9 +79,22 @@ static int64_t now_secs(void)
     return ts.tv_sec;
 }
 
-/* to_devnull - stdin, stdout and stderr to /dev/null (once detached) */
-static void to_devnull(void)
+/* tell_ready - write the "ready" byte to *fdp and close it; then, without
+ * -f, stop writing to the terminal: stderr copies off, stdin, stdout and
+ * stderr to /dev/null */
+static void tell_ready(int *fdp, int foreground)
 {
+    char c = '1';
+    if (*fdp >= 0) {
+        if (write(*fdp, &c, 1) != 1) {
+            /* the reader is gone (it sees the process run on, or has left) */
+        }
+        close(*fdp);
+        *fdp = -1;
+    }
+    if (foreground)
+        return;
+    cg_log_stderr(-1);
     int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return;
@@ -110,16 +123,7 @@ static void set_title(char **argv, int argc, const char *title, const char *comm
 static void child_ready_cb(void *arg)
 {
     struct sup *u = arg;
-    char c = '1';
-    if (write(u->ready_fd, &c, 1) != 1) {
-        /* the supervisor sees the process run on; nothing else to do */
-    }
-    close(u->ready_fd);
-    u->ready_fd = -1;
-    if (!u->foreground) {
-        cg_log_stderr(-1);
-        to_devnull();
-    }
+    tell_ready(&u->ready_fd, u->foreground);
 }
 
 /* start_child - fork a serving process */
@@ -184,17 +188,7 @@ static void on_ready(struct sup *u)
     if (n != 1)
         return; /* it died before; SIGCHLD tells the rest */
     u->child_ready = u->ever_ready = 1;
-    if (u->report_fd >= 0) {
-        if (write(u->report_fd, &c, 1) != 1) {
-            /* the caller is gone; carry on */
-        }
-        close(u->report_fd);
-        u->report_fd = -1;
-    }
-    if (!u->foreground) {
-        cg_log_stderr(-1);
-        to_devnull();
-    }
+    tell_ready(&u->report_fd, u->foreground);
 }
 
 /* describe - "was killed by signal 11 (SIGSEGV: Segmentation fault)" */

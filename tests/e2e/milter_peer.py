@@ -23,20 +23,12 @@ import struct
 import sys
 import time
 
+from milter_optneg import recv_exact  # next to this file
+
 
 def packet(cmd, data=b""):
     body = cmd + data
     return struct.pack("!I", len(body)) + body
-
-
-def recv_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise EOFError("closed after %d of %d bytes" % (len(buf), n))
-        buf += chunk
-    return buf
 
 
 def read_packet(s):
