@@ -7,6 +7,7 @@
 #   cg_stop                         stop it (SIGTERM) and wait
 #   cg_ctl ARGS...                  contactgatectl -c $CG_CONFIG ARGS
 #   cg_log_wait PATTERN [SECS]      wait for a line in contactgate's log
+#   cg_serving_pid                  the serving process under the supervisor
 #
 # contactgate listens on inet:$CG_PORT@127.0.0.1 (loopback only).
 
@@ -109,6 +110,10 @@ cg_stop() {
 }
 
 cg_ctl() { "$CG_CTL_BIN" -c "$CG_CONFIG" "$@"; }
+
+# cg_serving_pid - the serving process (libmilter, decider, store) under
+# the supervisor $CG_PID: what does the work, for CPU and memory figures
+cg_serving_pid() { pgrep -P "$CG_PID" | head -1; }
 
 # cg_log_wait PATTERN [SECS]
 cg_log_wait() {

@@ -48,14 +48,12 @@ smtp() {
     $PY "$here/smtpc.py" --port "$SMTP_PORT" --from "$from" --to "$to" "$@"
 }
 jget() { $PY -c "import json,sys; r=json.loads(sys.argv[1]); print($2)" "$1" 2>/dev/null; }
-# serving - the serving process (the supervisor's one child)
-serving() { pgrep -P "$CG_PID" | head -1; }
 # wait_new_serving OLD [SECS] - until a serving process other than OLD
 # accepts connections; prints its pid
 wait_new_serving() {
     local old=$1 secs=${2:-10} i s
     for i in $(seq 1 $((secs * 10))); do
-        s=$(serving)
+        s=$(cg_serving_pid)
         if [ -n "$s" ] && [ "$s" != "$old" ] && (exec 3<>"/dev/tcp/127.0.0.1/$CG_PORT") 2>/dev/null; then
             echo "$s"; return 0
         fi
@@ -81,7 +79,7 @@ listen=$(awk -v p=":$porthex" '$4 == "0A" && substr($2, length($2) - 4) == p {pr
 t_eq "the only listener on the port is 127.0.0.1 (/proc/net/tcp)" "$listen" "0100007F:$porthex"
 
 # --- who is who: pidof, names, the pid file
-S0=$(serving)
+S0=$(cg_serving_pid)
 t_check "a serving process runs under the supervisor" test -n "$S0"
 t_eq "the pid file holds the supervisor's pid" "$(cat "$PIDF" 2>/dev/null)" "$CG_PID"
 t_eq "the serving process is named cg-serving (comm)" "$(cat /proc/$S0/comm 2>/dev/null)" "cg-serving"
@@ -98,7 +96,7 @@ t_eq "a peer at 127.0.0.2 is cut before any reply" \
 t_check "the refusal is logged, naming the peer" \
     cg_log_wait 'warning: refused a milter connection from 127\.0\.0\.2 port [0-9]+: not in milter_clients' 5
 t_eq "a peer at 127.0.0.1 is served" "$($PY "$here/milter_peer.py" probe "$CG_PORT")" answered
-t_eq "the serving process is the same (nothing crashed)" "$(serving)" "$S0"
+t_eq "the serving process is the same (nothing crashed)" "$(cg_serving_pid)" "$S0"
 
 # --- milter_timeout: a peer that stalls mid-packet is dropped after 2 s
 st=$($PY "$here/milter_peer.py" stall "$CG_PORT" --wait 15)
@@ -117,7 +115,7 @@ t_match "the next message is decided correctly (550 at RCPT)" "$r" '^550 CG[0-9A
 t_check "and its decision is in the log" cg_log_wait "ref=${r#550 } stage=rcpt verdict=reject" 5
 
 # --- libmilter's macro defect (a name without a value), from a peer
-S1=$(serving)
+S1=$(cg_serving_pid)
 out=$($PY "$here/milter_peer.py" badmacro "$CG_PORT" --sessions 1)
 S2=$(wait_new_serving "$S1" 5)
 if [ -n "$S2" ]; then
@@ -135,7 +133,7 @@ t_check "and decided by contactgate (decision log)" \
     cg_log_wait 'stage=eom verdict=accept dept=billing .*rcpt=<kai@example.com>' 5
 
 # --- reload: SIGHUP to the supervisor, a changed policy takes effect
-S3=$(serving)
+S3=$(cg_serving_pid)
 cp "$CG_CONFIG" "$E2E_DIR/enforce.json"
 sed 's|^{|{ "mode": "monitor",|' "$E2E_DIR/enforce.json" > "$CG_CONFIG"
 kill -HUP "$CG_PID"
@@ -144,7 +142,7 @@ t_check "SIGHUP: the log says the configuration was loaded" \
 out=$(smtp offers@offers.bank.example ann@example.com --subject "Monitor after SIGHUP")
 t_eq "the new policy set applies (monitor: 250 instead of 550)" "$(jget "$out" 'r["data"]["code"]')" 250
 t_eq "the supervisor's pid is unchanged" "$(cat "$PIDF")" "$CG_PID"
-t_eq "the serving process's pid is unchanged (reloaded, not restarted)" "$(serving)" "$S3"
+t_eq "the serving process's pid is unchanged (reloaded, not restarted)" "$(cg_serving_pid)" "$S3"
 # a bad configuration on SIGHUP keeps the old one
 printf '{ "mode": "strict" }\n' > "$CG_CONFIG"
 n_before=$(grep -c 'keeping the running configuration' "$CG_LOG")
@@ -171,7 +169,7 @@ out=$(cg_ctl config reload 2>&1); rc=$?
 t_eq "contactgatectl config reload (pid_file from the configuration): exit 0" "$rc" 0
 t_check "the daemon reloaded again" \
     sh -c "for i in \$(seq 1 100); do [ \$(grep -c 'reload: configuration .* loaded' '$CG_LOG') -gt $n_before ] && exit 0; sleep 0.1; done; exit 1"
-t_eq "only the supervisor was signalled, the serving process reloaded" "$(serving)" "$S3"
+t_eq "only the supervisor was signalled, the serving process reloaded" "$(cg_serving_pid)" "$S3"
 
 # --- a SIGHUP sent to the serving process itself (libmilter: stop) does
 #     not leave the service down
@@ -193,7 +191,7 @@ for i in 1 2 3 4 5 6; do
 done
 t_check "five crashes within a minute: the supervisor backs off and logs it" \
     cg_log_wait 'crash loop: 5 restarts in the last 60 s, next start in 10 s' 5
-t_eq "meanwhile no serving process" "$(serving)" ""
+t_eq "meanwhile no serving process" "$(cg_serving_pid)" ""
 S5=$(wait_new_serving "$S" 20)
 t_check "after the pause a serving process is started again" test -n "$S5"
 t_match "and mail is decided" "$(decided ann@example.com "After a crash loop")" '^550 CG'
