@@ -107,7 +107,7 @@ run() {
             milter="inet:127.0.0.1:$PT_PORT" ;;
         contactgate)
             cg_start >/dev/null || return 1
-            pid=$CG_PID
+            pid=$(cg_serving_pid)   # the serving process, not its supervisor
             milter="inet:127.0.0.1:$CG_PORT" ;;
     esac
     e2e_start_postfix "$milter" "default_process_limit = 250" >/dev/null || return 1
@@ -161,7 +161,7 @@ cg_start >/dev/null || exit 1
 e2e_start_postfix "inet:127.0.0.1:$CG_PORT" "default_process_limit = 250" >/dev/null || exit 1
 smtp-source -A -s 200 -m 4000 -l 1024 -N -f offers@offers.bank.example \
     -t "c@r$DOMAINS.bench.example" 127.0.0.1:$SMTP_PORT >"$E2E_DIR/source.200" 2>&1
-rss200=$(proc_hwm "$CG_PID")
+rss200=$(proc_hwm "$(cg_serving_pid)")
 e2e_stop_postfix
 cg_stop
 

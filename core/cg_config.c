@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,27 @@ static const char *check_socket(const char *s, char *buf, size_t len)
     if (!why)
         return NULL;
     snprintf(buf, len, "\"%s\": %s", s, why);
+    return buf;
+}
+
+/* conv_socket - "inet:PORT" without a host listens on loopback only
+ * (libmilter's own default would be every address): inet:PORT@127.0.0.1,
+ * inet6:PORT@::1 */
+static char *conv_socket(const char *file, const char *s)
+{
+    (void)file;
+    int v6 = !strncmp(s, "inet6:", 6);
+    if ((!v6 && strncmp(s, "inet:", 5)) || strchr(s, '@'))
+        return cg_xstrdup(s);
+    return cg_xasprintf("%s@%s", s, v6 ? "::1" : "127.0.0.1");
+}
+
+/* check_group - a group that exists (the history's readers) */
+static const char *check_group(const char *s, char *buf, size_t len)
+{
+    if (getgrnam(s))
+        return NULL;
+    snprintf(buf, len, "\"%s\": no such group", s);
     return buf;
 }
 
@@ -370,10 +392,22 @@ static const struct cg_kt_table policy_table = {
 
 static const struct cg_kt_key top_keys[] = {
     {"socket", CG_KT_STRING, CFG(socket), .def = "unix:/run/contactgate/contactgate.sock",
-     .check = check_socket, .doc = "milter socket: unix:/path or inet:PORT@HOST"},
+     .check = check_socket, .convert = conv_socket,
+     .doc = "milter socket: unix:/path or inet:PORT@HOST (no HOST: loopback only)"},
+    {"milter_clients", CG_KT_CIDRS, CFGN(milter_clients, n_milter_clients),
+     .none = "127.0.0.1/32, ::1/128",
+     .doc = "CIDRs that may connect to an inet socket (the MTA); default loopback only"},
+    {"milter_timeout", CG_KT_DURATION, CFG(milter_timeout_secs), .def = "600s",
+     .flags = CG_KT_POSITIVE,
+     .doc = "how long a milter connection may stall, 1s to 1d (longer than smtpd_timeout)"},
     {"database", CG_KT_STRING, CFG(database), .def = "/var/lib/contactgate/history.db",
      .check = cg_database_check, .convert = conv_database, .show = show_database,
      .doc = "SQLite file (relative to this file), or PostgreSQL URI or conninfo"},
+    {"database_group", CG_KT_STRING, CFG(database_group), .check = check_group,
+     .none = "none (history files 0600)",
+     .doc = "a group that may read the history (files 0640); default the daemon's user only"},
+    {"pid_file", CG_KT_STRING, CFG(pid_file), .def = "/run/contactgate/contactgate.pid",
+     .convert = cg_kt_path_in, .doc = "the daemon's pid file, which contactgatectl reload reads"},
     {"plugin_dir", CG_KT_STRING, CFG(plugin_dir), .def = "PREFIX/lib/contactgate/plugins",
      .def_fn = default_plugin_dir, .convert = cg_kt_path_in,
      .doc = "directory of the policy plugins NAME.so"},
@@ -620,6 +654,25 @@ static void legal_first(struct cg_config *c)
 
 /* cg_config_load - read every file, then the defaults, the references
  * between keys, and the plugins */
+/* finish - what no single row decides: the milter clients' default (two
+ * networks) and the milter timeout's upper bound */
+static int finish(struct cfg_load *cl)
+{
+    struct cg_config *c = cl->c;
+    if (!c->milter_clients) {
+        c->n_milter_clients = 2;
+        c->milter_clients = cg_xcalloc(2, sizeof *c->milter_clients);
+        cg_cidr_parse("127.0.0.1/32", &c->milter_clients[0]);
+        cg_cidr_parse("::1/128", &c->milter_clients[1]);
+    }
+    if (c->milter_timeout_secs > 86400) {
+        char d[32];
+        return cg_kt_error(&cl->kt, "milter_timeout", "%s is longer than 1 day (at most 1d)",
+                           cg_tz_duration_text(c->milter_timeout_secs, d, sizeof d));
+    }
+    return 0;
+}
+
 struct cg_config *cg_config_load(const char *path, int flags, char *err, size_t errlen)
 {
     struct cg_config *c = cg_xcalloc(1, sizeof *c);
@@ -639,6 +692,8 @@ struct cg_config *cg_config_load(const char *path, int flags, char *err, size_t 
     cl.kt.file = c->path;
     if (rc == 0)
         rc = cg_kt_defaults(&cl.kt, &top_table, c, "");
+    if (rc == 0)
+        rc = finish(&cl);
     if (rc == 0) {
         snprintf(c->version, sizeof c->version, "%016llx", (unsigned long long)cl.hash);
         rc = check_references(&cl);

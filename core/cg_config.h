@@ -95,6 +95,11 @@ struct cg_config {
     char *relay;             /* this relay's name in the decision log */
     struct cg_cidr *trusted_clients; /* may send X-Department */
     size_t n_trusted_clients;
+    struct cg_cidr *milter_clients;  /* who may connect to an inet socket */
+    size_t n_milter_clients;
+    int64_t milter_timeout_secs;     /* libmilter's read/write timeout */
+    char *database_group;    /* NULL: history files 0600; else 0640 to it */
+    char *pid_file;          /* where contactgate writes its pid, ctl reads it */
 
     /* classify */
     char *category_header;   /* "X-Contact-Category" */

@@ -1,10 +1,12 @@
 /*
  * cg_plugin.h - loading policy plugins and the host side of the plugin ABI.
  *
- * cg_plugin_open() checks the file (regular, owned by root or the running
- * user, not group- or world-writable, its directory not world-writable),
- * dlopen()s it RTLD_NOW|RTLD_LOCAL, finds the one exported descriptor and
- * checks its ABI version and size. cg_plugin_instance() runs the plugin's
+ * cg_plugin_open() opens the file once (a symlink is refused), checks it
+ * (regular, owned by root or the running user, not group- or
+ * world-writable) and every directory above it up to / (the same, and no
+ * sticky world-writable one such as /tmp), dlopen()s that very file
+ * RTLD_NOW|RTLD_LOCAL, finds the one exported descriptor and checks its
+ * ABI version and size. cg_plugin_instance() runs the plugin's
  * init() with one policy's params. Every error names the file (or the key
  * path) and the reason.
  */

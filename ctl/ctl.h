@@ -43,6 +43,10 @@ void ctl_register(const struct ctl_cmd *cmd);
         ctl_register(&(var));                                                 \
     }
 
+/* ctl_reload - `reload` and `config reload` (ctl_reload.c): signal the
+ * daemon named by the pid file; cmd names the command in messages. */
+int ctl_reload(struct ctl *c, const char *cmd, int argc, char **argv);
+
 /* ctl_config / ctl_store - load on demand; print the error and return NULL */
 struct cg_config *ctl_config(struct ctl *c);
 cg_store *ctl_store(struct ctl *c);

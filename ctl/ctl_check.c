@@ -2,7 +2,7 @@
  * ctl_check.c - contactgatectl check: a dry run of the real engine for one
  * message (sender, recipients, headers or an .eml file, a time), showing
  * how each policy decided for each customer and why, without writing
- * anything. Also `config check` (as contactgate -n) and `reload`.
+ * anything. Also `config check` (as contactgate -n); `config reload` is ctl_reload.c.
  */
 #include <errno.h>
 #include <signal.h>
@@ -530,7 +530,8 @@ static void key_cb(const struct cg_kt_info *k, void *arg)
 }
 
 /* config_run - `config check`: load and validate with plugins, print;
- * `config keys`: every key the configuration may have */
+ * `config keys`: every key the configuration may have; `config reload` is
+ * `reload` (ctl_reload.c) */
 static int config_run(struct ctl *c, int argc, char **argv)
 {
     if (argc == 1 && strcmp(argv[0], "keys") == 0) {
@@ -540,8 +541,10 @@ static int config_run(struct ctl *c, int argc, char **argv)
             ctl_json_print(arr);
         return CTL_OK;
     }
+    if (argc >= 1 && strcmp(argv[0], "reload") == 0)
+        return ctl_reload(c, "config reload", argc - 1, argv + 1);
     if (argc != 1 || strcmp(argv[0], "check") != 0)
-        return ctl_err(CTL_USAGE, "config", "the subcommands are \"check\" and \"keys\"");
+        return ctl_err(CTL_USAGE, "config", "the subcommands are \"check\", \"keys\" and \"reload\"");
     char err[1024] = "";
     struct cg_config *cfg = cg_config_load(c->config_path, 0, err, sizeof err);
     if (!cfg)
@@ -554,10 +557,11 @@ static int config_run(struct ctl *c, int argc, char **argv)
 const struct ctl_cmd ctl_cmd_config = {
     .name = "config",
     .synopsis = "config check: validate the configuration and plugins (as contactgate -n); "
-                "config keys: every key",
+                "config keys: every key; config reload: have the daemon reload it",
     .help = "SYNOPSIS\n"
             "  contactgatectl [-c FILE] config check\n"
-            "  contactgatectl config keys [--json]\n\n"
+            "  contactgatectl config keys [--json]\n"
+            "  contactgatectl [-c FILE] config reload [--pid-file FILE]\n\n"
             "DESCRIPTION\n"
             "  check loads the configuration with every plugin and its params,\n"
             "  exactly as the daemon would on start or reload, and prints every\n"
@@ -566,46 +570,9 @@ const struct ctl_cmd ctl_cmd_config = {
             "  keys lists every key the configuration may have, with its type,\n"
             "  default and meaning, from the table the daemon validates with\n"
             "  (contactgate.json(5) describes each).\n\n"
-            "EXIT STATUS\n  0 valid, 1 invalid\n",
+            "  reload is `contactgatectl reload`.\n\n"
+            "EXIT STATUS\n  0 valid (reload: signal sent), 1 invalid (reload: no such daemon)\n",
     .run = config_run,
 };
 CTL_REGISTER(ctl_cmd_config)
 
-/* reload_run - SIGUSR1 to the daemon named by its pid file */
-static int reload_run(struct ctl *c, int argc, char **argv)
-{
-    (void)c;
-    const char *pidfile = "/run/contactgate/contactgate.pid";
-    const struct ctl_opt opts[] = {{"--pid-file", &pidfile, NULL}, {NULL, NULL, NULL}};
-    if (ctl_args("reload", argc, argv, opts, NULL, 0, NULL) != CTL_OK)
-        return CTL_USAGE;
-    FILE *fp = fopen(pidfile, "r");
-    if (!fp)
-        return ctl_err(CTL_USAGE, "reload", "%s: %s (is contactgate running with -p?)", pidfile,
-                       strerror(errno));
-    long pid = 0;
-    int ok = fscanf(fp, "%ld", &pid) == 1 && pid > 1;
-    fclose(fp);
-    if (!ok)
-        return ctl_err(CTL_USAGE, "reload", "%s: does not hold a process id", pidfile);
-    if (kill((pid_t)pid, SIGUSR1) < 0)
-        return ctl_err(CTL_USAGE, "reload", "process %ld: %s", pid, strerror(errno));
-    printf("reload requested (SIGUSR1 to %ld); contactgate logs whether the new "
-           "configuration was taken or refused\n", pid);
-    return CTL_OK;
-}
-
-const struct ctl_cmd ctl_cmd_reload = {
-    .name = "reload",
-    .synopsis = "ask the running daemon to reload its configuration",
-    .help = "SYNOPSIS\n"
-            "  contactgatectl reload [--pid-file FILE]\n\n"
-            "DESCRIPTION\n"
-            "  Sends SIGUSR1 to the contactgate named in its pid file (default\n"
-            "  /run/contactgate/contactgate.pid, as the shipped systemd unit runs it).\n"
-            "  The daemon validates the new configuration completely and keeps the\n"
-            "  old one if anything is wrong; run `config check` first to see errors.\n\n"
-            "EXIT STATUS\n  0 signal sent, 1 no such daemon\n",
-    .run = reload_run,
-};
-CTL_REGISTER(ctl_cmd_reload)

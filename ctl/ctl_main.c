@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cg_addr.h"
 #include "cg_ident.h"
+#include "cg_dbfile.h"
 #include "cg_log.h"
 #include "cg_util.h"
 #include "cg_priv.h"
@@ -86,7 +88,16 @@ cg_store *ctl_store(struct ctl *c)
             ctl_err(CTL_STORE, NULL, "%s", err);
             return NULL;
         }
-        c->st = cg_store_open(c->cfg->database, 0, err, sizeof err);
+        /* the history's files are created 0600 (0640 to database_group)
+         * from the first byte, as the daemon creates them (cg_dbfile.h) */
+        mode_t old = umask(cg_dbfile_umask(c->cfg->database_group));
+        if (cg_dbfile_secure(c->cfg->database, c->cfg->database_group, err, sizeof err) == 0) {
+            c->st = cg_store_open(c->cfg->database, 0, err, sizeof err);
+            if (c->st &&
+                cg_dbfile_secure(c->cfg->database, c->cfg->database_group, err, sizeof err) < 0)
+                cg_store_free(&c->st);
+        }
+        umask(old);
         if (!c->st)
             ctl_err(CTL_STORE, NULL, "%s", err);
     }

@@ -31,17 +31,18 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <libmilter/mfapi.h>
 
 #include "cg_ident.h"
+#include "cg_gate.h"
 #include "cg_log.h"
 #include "cg_milter.h"
 #include "cg_priv.h"
@@ -94,7 +95,11 @@ static struct conn *conn_get(SMFICTX *ctx)
     return (struct conn *)smfi_getpriv(ctx);
 }
 
-/* macro - a macro value or NULL */
+/* macro - a macro value or NULL. libmilter (Debian 12's 8.17.1.9) reads
+ * past its macro array in smfi_getsymval() when the peer sent a macro
+ * packet with a name and no value, which can crash the process: only the
+ * MTA may connect (cg_gate.c, the unix socket's mode) and a crash is
+ * contained by the supervisor (cg_supervise.c); README "Security". */
 static const char *macro(SMFICTX *ctx, const char *name)
 {
     char *v = smfi_getsymval(ctx, (char *)name);
@@ -109,32 +114,6 @@ static void reply(SMFICTX *ctx, const struct cg_decision *d)
         cg_log(LOG_WARNING, "ref=%s: the MTA refused our reply text; it sends its default", d->ref);
 }
 
-/* listener_nodelay - TCP_NODELAY on libmilter's listening socket, which
- * its connections inherit (Linux). At end of message a tag header and the
- * final reply are two writes; with Nagle's algorithm the second waits for
- * the MTA to acknowledge the first, which it sends no reply to, i.e. for
- * its delayed-ACK timer: 40 ms per tagged message (measured with one SMTP
- * session). libmilter does not hand out the socket; it is the only
- * listening one when this runs, right after smfi_opensocket. */
-static void listener_nodelay(void)
-{
-    long max = sysconf(_SC_OPEN_MAX);
-    if (max < 0 || max > 4096)
-        max = 4096;
-    for (int fd = 3; fd < max; fd++) {
-        int acc = 0, dom = 0, one = 1;
-        socklen_t len = sizeof acc;
-        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) != 0 || !acc)
-            continue;
-        len = sizeof dom;
-        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) != 0 ||
-            (dom != AF_INET && dom != AF_INET6))
-            continue;
-        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
-            cg_log(LOG_WARNING, "milter socket: cannot set TCP_NODELAY: %s", strerror(errno));
-    }
-}
-
 /* cb_negotiate - drop the events we do not need */
 static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
                              unsigned long f2, unsigned long f3, unsigned long *pf0,
@@ -142,6 +121,8 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 {
     (void)f2;
     (void)f3;
+    if (cg_gate_check_session() < 0)
+        return SMFIS_REJECT; /* a connection that did not pass milter_clients */
     unsigned long want_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST;
     /* no SMFIP_NR_*: see the top of this file */
     unsigned long drop = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NOEOH;
@@ -368,8 +349,27 @@ static sfsistat cb_close(SMFICTX *ctx)
     return SMFIS_CONTINUE;
 }
 
-/* cg_milter_run - register and run */
-int cg_milter_run(const char *socket_spec, cg_decider *dc, int timeout_secs)
+/* unix_in_use - a unix socket spec whose socket a running process
+ * accepts on (smfi_opensocket would remove it from under that process) */
+static int unix_in_use(const char *spec)
+{
+    const char *p = !strncmp(spec, "unix:", 5) ? spec + 5 : !strncmp(spec, "local:", 6) ? spec + 6
+                                                                                         : NULL;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (!p || strlen(p) >= sizeof sun.sun_path)
+        return 0;
+    memcpy(sun.sun_path, p, strlen(p) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int used = connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
+    close(fd);
+    return used;
+}
+
+/* cg_milter_run - register, open the socket, arm the gate, run */
+int cg_milter_run(const struct cg_config *cfg, cg_decider *dc, void (*ready)(void *),
+                  void *ready_arg)
 {
     static struct smfiDesc desc = {
         .xxfi_name = "contactgate",
@@ -385,26 +385,34 @@ int cg_milter_run(const char *socket_spec, cg_decider *dc, int timeout_secs)
         .xxfi_close = cb_close,
         .xxfi_negotiate = cb_negotiate,
     };
+    const char *socket_spec = cfg->socket;
     milter_dc = dc;
     if (smfi_setconn((char *)socket_spec) == MI_FAILURE) {
         cg_log(LOG_CRIT, "socket %s: not a valid milter socket", socket_spec);
         return 1;
     }
-    if (timeout_secs > 0)
-        smfi_settimeout(timeout_secs);
+    /* a peer that stalls (mid-packet or between commands) is dropped after
+     * milter_timeout; libmilter's own default is 7210 s */
+    smfi_settimeout((int)cfg->milter_timeout_secs);
     if (smfi_register(desc) == MI_FAILURE) {
         cg_log(LOG_CRIT, "smfi_register failed");
+        return 1;
+    }
+    if (unix_in_use(socket_spec)) {
+        cg_log(LOG_CRIT, "socket %s: in use (another contactgate is serving on it)", socket_spec);
         return 1;
     }
     if (smfi_opensocket(1) == MI_FAILURE) {
         cg_log(LOG_CRIT, "socket %s: cannot open (in use, or no permission?)", socket_spec);
         return 1;
     }
-    listener_nodelay();
     char err[512];
-    if (cg_socket_secure(socket_spec, err, sizeof err) < 0) {
+    if (cg_gate_arm(socket_spec, err, sizeof err) < 0 ||
+        cg_socket_secure(socket_spec, err, sizeof err) < 0) {
         cg_log(LOG_CRIT, "%s", err);
         return 1;
     }
+    if (ready)
+        ready(ready_arg);
     return smfi_main() == MI_SUCCESS ? 0 : 1;
 }

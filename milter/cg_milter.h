@@ -8,9 +8,13 @@
 #include "cg_config.h"
 #include "cg_decider.h"
 
-/* cg_milter_run - register the filter, open the socket, run smfi_main().
- * Returns smfi_main's result (0 on a clean stop). */
-int cg_milter_run(const char *socket_spec, cg_decider *dc, int timeout_secs);
+/* cg_milter_run - register the filter with cfg's milter_timeout, open
+ * cfg's socket (refusing a unix socket another process serves on), arm the
+ * milter_clients gate of an inet socket (cg_gate.h), call ready(ready_arg)
+ * (may be NULL) once mail can be served, and run smfi_main(). Returns 1
+ * when it could not start, else smfi_main's result (0 on a clean stop). */
+int cg_milter_run(const struct cg_config *cfg, cg_decider *dc, void (*ready)(void *),
+                  void *ready_arg);
 
 /* The current configuration. cg_milter_config_ref() takes a reference for
  * one SMTP connection; cg_milter_config_swap() installs a new snapshot

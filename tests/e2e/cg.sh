@@ -10,6 +10,7 @@
 #   cg_names_in FILE                the config's policy and state names found in FILE
 #   cg_contacts CUSTOMER            how many contacts the history has for CUSTOMER
 #   cg_refusal JSON                 the first reply that is not 2xx in smtpc.py's output
+#   cg_serving_pid                  the serving process under the supervisor
 #
 # contactgate listens on inet:$CG_PORT@127.0.0.1 (loopback only).
 
@@ -23,15 +24,38 @@ CG_CTL_BIN=$CG_BUILD/contactgatectl
 # plugins and policies it reads are copied under $E2E_DIR.
 CG_USER=${CG_USER:-nobody}
 
-# cg_stage - copy plugins and policies where CG_USER can read them
+# Plugins load only from directories no one but root (or the daemon's
+# user) can write, up to / (README "Security"); $E2E_DIR is under /tmp,
+# which anyone can write to. So plugins are staged in a directory of root's
+# under /run (CG_TRUSTED_ROOT, 0755 up to /), one per test run, removed at
+# teardown; $E2E_DIR/stage/plugins is a symlink to it, so configs name
+# plugin_dir as before (the loader follows a symlink in the directory
+# part and checks the directories the files really are in).
+CG_TRUSTED_ROOT=${CG_TRUSTED_ROOT:-/run/contactgate-test}
+
+# cg_trusted_dir - print this run's trusted directory (created once)
+cg_trusted_dir() {
+    if [ -z "${CG_TRUSTED:-}" ] || [ ! -d "$CG_TRUSTED" ]; then
+        install -d -o root -g root -m 755 "$CG_TRUSTED_ROOT" || return 1
+        CG_TRUSTED=$(mktemp -d "$CG_TRUSTED_ROOT/$(basename "$E2E_DIR").XXXXXX") || return 1
+        chmod 755 "$CG_TRUSTED"
+        e2e_on_exit "rm -rf '$CG_TRUSTED'"
+    fi
+    echo "$CG_TRUSTED"
+}
+
+# cg_stage - copy plugins (to the trusted directory) and policies where
+# CG_USER can read them
 cg_stage() {
     [ -d "$E2E_DIR/stage" ] && return 0
-    mkdir -p "$E2E_DIR/stage/plugins" "$E2E_DIR/stage/policies"
-    cp "$CG_BUILD"/plugins/*.so "$E2E_DIR/stage/plugins/"
+    cg_trusted_dir >/dev/null || return 1
+    mkdir -p "$CG_TRUSTED/plugins" "$E2E_DIR/stage/policies"
+    ln -s "$CG_TRUSTED/plugins" "$E2E_DIR/stage/plugins"
+    cp "$CG_BUILD"/plugins/*.so "$CG_TRUSTED/plugins/"
     cp "$CG_SRC"/policies/*.json "$E2E_DIR/stage/policies/"
-    chmod 755 "$E2E_DIR/stage" "$E2E_DIR/stage/plugins" "$E2E_DIR/stage/policies"
+    chmod 755 "$E2E_DIR/stage" "$CG_TRUSTED/plugins" "$E2E_DIR/stage/policies"
     chmod 644 "$E2E_DIR"/stage/policies/*.json
-    chmod 755 "$E2E_DIR"/stage/plugins/*.so
+    chmod 755 "$CG_TRUSTED"/plugins/*.so
 }
 
 # cg_config FILE [extra top-level JSON members, each ending with a comma]
@@ -89,6 +113,10 @@ cg_stop() {
 }
 
 cg_ctl() { "$CG_CTL_BIN" -c "$CG_CONFIG" "$@"; }
+
+# cg_serving_pid - the serving process (libmilter, decider, store) under
+# the supervisor $CG_PID: what does the work, for CPU and memory figures
+cg_serving_pid() { pgrep -P "$CG_PID" | head -1; }
 
 # cg_log_wait PATTERN [SECS]
 cg_log_wait() {

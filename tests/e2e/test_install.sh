@@ -15,7 +15,10 @@ PY=/usr/bin/python3
 e2e_setup install
 
 # --- make install DESTDIR=...
-dest=$E2E_DIR/dest
+# into root's trusted directory: plugins load only from directories no one
+# else can write, and $E2E_DIR is under /tmp (cg.sh cg_trusted_dir)
+cg_trusted_dir >/dev/null || { t_fail "a trusted directory for the install"; t_done install; exit 1; }
+dest=$CG_TRUSTED/dest
 out=$(make -C "$CG_SRC" --no-print-directory BUILD="$CG_BUILD" install DESTDIR="$dest" PREFIX=/usr 2>&1)
 t_eq "make install DESTDIR=... PREFIX=/usr succeeds" "$?" 0
 for f in usr/sbin/contactgate usr/sbin/contactgatectl \
@@ -40,7 +43,7 @@ sed "s|\"/usr/|\"$dest/usr/|g" "$dest/etc/contactgate/contactgate.json" > "$E2E_
 t_check "contactgate -n accepts the installed example config and plugins" \
     "$dest/usr/sbin/contactgate" -n -c "$E2E_DIR/staged.json"
 # the example plugin builds against the installed header alone and loads
-ex=$E2E_DIR/explugins
+ex=$CG_TRUSTED/explugins
 mkdir -p "$ex"
 t_check "installed: the example plugin source" test -f "$dest/usr/share/contactgate/examples/require_header.c"
 t_check "the example plugin builds against the installed header only" \
@@ -66,9 +69,9 @@ t_eq "no @PLACEHOLDER@ left in what was installed" \
 # the README's "Who can read what" is the layout the unit builds
 readme=$CG_SRC/README.md
 t_check "unit: the history directory 0750 (StateDirectoryMode)" grep -qx 'StateDirectoryMode=0750' "$unit"
-t_check "unit: files 0660 at most (UMask=0007)" grep -qx 'UMask=0007' "$unit"
-t_match "README: the history 0750, files 0660, the daemon's user only" "$(cat "$readme")" \
-    '^\| `/var/lib/contactgate/`, `history.db\*` \| `contactgate:contactgate` .*\| 0750, files 0660 \|$'
+t_check "unit: nothing it creates readable by others (UMask=0077)" grep -qx 'UMask=0077' "$unit"
+t_match "README: the history 0750, files 0600, the daemon's user only" "$(cat "$readme")" \
+    '^\| `/var/lib/contactgate/`, `history.db\*` \| `contactgate:contactgate` .*\| 0750, files 0600 \|$'
 t_match "README: the Postfix socket directory contactgate:postfix 2750" "$(cat "$readme")" \
     '^\| socket directory \(Postfix: `/var/spool/postfix/contactgate/`\) \| `contactgate:postfix` \| 2750 \|$'
 t_match "README: the Sendmail socket directory contactgate:smmsp 2750" "$(cat "$readme")" \

@@ -521,20 +521,22 @@ static void test_loader_refusals(void)
     snprintf(path, sizeof path, "%s/no_symbol.so", tp_dir);
     CG_CHECK(cg_plugin_open_path(path, "no_symbol", err, sizeof err) == NULL);
     CG_CHECK_CONTAINS(err, "no_symbol.so: no symbol cg_plugin_descriptor");
-    /* a group-writable copy of a good plugin */
+    /* a group-writable copy of a good plugin (next to it: /tmp, where
+     * tmpdir is, may hold no plugin at all) */
     char src[PATH_MAX + 64], dst[PATH_MAX + 64];
     snprintf(src, sizeof src, "%s/thirdparty.so", tp_dir);
-    snprintf(dst, sizeof dst, "%s/gw.so", tmpdir);
+    snprintf(dst, sizeof dst, "%s/gw.so", tp_dir);
     char cmd[4 * PATH_MAX + 256];
     snprintf(cmd, sizeof cmd, "cp '%s' '%s' && chmod 775 '%s'", src, dst, dst);
     CG_CHECK(system(cmd) == 0);
     CG_CHECK(cg_plugin_open_path(dst, "gw", err, sizeof err) == NULL);
-    CG_CHECK_CONTAINS(err, "gw.so: writable by group (mode 0775): refusing to load it");
+    CG_CHECK_CONTAINS(err, "gw.so: the file is writable by group (mode 0775): refusing to load it");
     chmod(dst, 0755);
     struct cg_plugin_so *so = cg_plugin_open_path(dst, "gw", err, sizeof err);
     CG_CHECK(so != NULL);
     cg_plugin_close(&so);
     CG_CHECK(so == NULL);
+    unlink(dst);
     CG_CHECK(cg_plugin_open("/nonexistent", "frequency", err, sizeof err) == NULL);
     CG_CHECK_CONTAINS(err, "/nonexistent/frequency.so: No such file");
 }
