@@ -98,7 +98,8 @@ define(\`confRUN_AS_USER', \`nobody:nogroup')dnl" || { echo "m4 (submit) failed"
     e2e_bg sm_run -C "$SM_DIR/sendmail.cf" -bD -L sm-contactgate-test >"$SM_DIR/sendmail.out" 2>&1
     SM_PID=$E2E_LAST_PID
     e2e_on_exit sm_stop
-    e2e_wait_port "$SM_PORT" 20 || { echo "sendmail did not listen:"; cat "$SM_DIR/sendmail.out"; return 1; }
+    # (60 s: under load, sendmail -bD has taken over 20 s to listen here)
+    e2e_wait_port "$SM_PORT" 60 || { echo "sendmail did not listen:"; cat "$SM_DIR/sendmail.out"; return 1; }
 }
 
 sm_submit() { sm_run -C "$SM_DIR/submit.cf" -f "$1" "$2"; }
