@@ -9,8 +9,12 @@
 #   passthrough  the same with bench/passthrough (every callback, no work):
 #                the floor cost of any milter
 #   contactgate  the same with contactgate running policies/retail-bank.json
+#                plus bench/all-plugins.json (department budgets: marketing
+#                1,000,000 and service 200,000 a day; quiet_hours, dedupe,
+#                spf with a static zone: every shipped plugin is on)
 #                against a history pre-filled with BENCH_CONTACTS contacts
-#                (default 10,000,000) for 1,000,000 customers
+#                (default 10,000,000) for 1,000,000 customers, with the
+#                department counters that history implies
 # smtp-source drives BENCH_MSGS messages per run (default 10000, 1 KiB, 20
 # sessions) from the marketing department to customers of the pre-filled
 # history; smtp-sink is the next hop. Each run is timed until every
@@ -43,7 +47,7 @@ e2e_setup bench
 mkdir -p "$CACHE"
 
 # --- the pre-filled history (built once, then copied for this run) ------------
-cached=$CACHE/history-$CONTACTS.db
+cached=$CACHE/history-v3-$CONTACTS.db   # v3: schema 3, department counters
 if [ ! -s "$cached" ]; then
     echo "pre-filling $CONTACTS contacts for $CUSTOMERS customers (once; cached in $cached) ..."
     t0=$(date +%s)
@@ -71,6 +75,9 @@ SELECT $now - 60 * 86400 + abs(random()) % (60 * 86400), a, a,
   FROM (SELECT i, ((i % $CUSTOMERS) / $DOMAINS + 1) || 'c@r' || ((i % $CUSTOMERS) % $DOMAINS + 1)
                  || '.bench.example' AS a FROM n);
 $idx;
+INSERT INTO dept_counts SELECT department, 60, ts - ts % 60, category, count(*) FROM contacts GROUP BY 1, 3, 4;
+INSERT INTO dept_counts SELECT department, 3600, ts - ts % 3600, category, count(*) FROM contacts GROUP BY 1, 3, 4;
+INSERT INTO dept_counts SELECT department, 86400, ts - ts % 86400, category, count(*) FROM contacts GROUP BY 1, 3, 4;
 COMMIT;
 ANALYZE;
 PRAGMA wal_checkpoint(TRUNCATE);
@@ -84,6 +91,10 @@ cp "$cached" "$CG_DB"
 chown -R "$CG_USER" "$E2E_DIR/contactgate"
 CG_PORT=$(e2e_free_port)
 cg_config "$E2E_DIR/contactgate.json"
+cp "$here/all-plugins.json" "$E2E_DIR/all-plugins.json"
+sed -i "s|\"include\": \[\(.*\)\]|\"include\": [\1, \"$E2E_DIR/all-plugins.json\"]|" "$E2E_DIR/contactgate.json"
+"$CG_BIN" -n -c "$E2E_DIR/contactgate.json" 2>&1 | grep -q 'marketing-budget: department_budget' ||
+    { echo "mta.sh: the budget policy set does not load:"; "$CG_BIN" -n -c "$E2E_DIR/contactgate.json"; exit 1; }
 PT_PORT=$(e2e_free_port)
 
 # --- next hop: smtp-sink, counting ----------------------------------------------
