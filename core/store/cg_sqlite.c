@@ -604,6 +604,19 @@ static int sq_lock_keys(cg_store *st, const char *const *keys, size_t n)
     return 0;
 }
 
+static int sq_batch_begin(cg_store *st, const struct cg_store_batch *b)
+{
+    (void)b; /* one writer at a time: nothing to lock or fetch ahead */
+    return sq_begin(st, 1);
+}
+
+static int sq_batch_join(cg_store *st, const struct cg_store_batch *b)
+{
+    (void)st;
+    (void)b;
+    return 0;
+}
+
 /* --- maintenance ----------------------------------------------------------- */
 
 static int sq_maintain(cg_store *st, struct cg_store_maint *m)
@@ -1223,6 +1236,9 @@ static const struct cg_store_ops sqlite_ops = {
     .release = sq_release,
     .rollback_savepoint = sq_rollback_savepoint,
     .lock_keys = sq_lock_keys,
+    .batch_begin = sq_batch_begin,
+    .batch_join = sq_batch_join,
+    .wants_keys = 0,
     .maintain = sq_maintain,
     .writer_step = sq_writer_step,
     .present = sq_present,

@@ -108,12 +108,8 @@ cg_store *cg_store_open(const char *database, int flags, char *err, size_t errle
         cg_errf(err, errlen, "no database given");
         return NULL;
     }
-    if (cg_store_is_pg(database)) {
-        char *shown = mask_password(database);
-        cg_errf(err, errlen, "database %s: PostgreSQL is not available in this build", shown);
-        free(shown);
-        return NULL;
-    }
+    if (cg_store_is_pg(database))
+        return cg_pg_open(database, flags, err, errlen);
     return cg_sqlite_open(database, flags, err, errlen);
 }
 
@@ -195,6 +191,88 @@ int cg_store_rollback_savepoint(cg_store *st) { return st->ops->rollback_savepoi
 int cg_store_lock_keys(cg_store *st, const char *const *keys, size_t n)
 {
     return n ? st->ops->lock_keys(st, keys, n) : 0;
+}
+
+/* --- batches ---------------------------------------------------------------- */
+
+static int timeout_ms;
+
+void cg_store_set_timeout(int ms)
+{
+    timeout_ms = ms > 0 ? ms : 0;
+}
+
+int cg_store_timeout_ms(void)
+{
+    return timeout_ms ? timeout_ms : 5000;
+}
+
+/* keys_add - append s to a growable array of strings (not copied) */
+static void keys_add(const char ***v, size_t *n, size_t *cap, const char *s)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 8;
+        *v = cg_xrealloc(*v, *cap * sizeof **v);
+    }
+    (*v)[(*n)++] = s;
+}
+
+void cg_store_batch_address(struct cg_store_batch *b, const char *address)
+{
+    if (address)
+        keys_add(&b->addresses, &b->n_addresses, &b->cap_addresses, address);
+}
+
+void cg_store_batch_episode(struct cg_store_batch *b, const char *sender, const char *recipient)
+{
+    if (!recipient)
+        return;
+    /* the two arrays grow in step: one count and capacity */
+    size_t cap = b->cap_pairs, n = b->n_pairs;
+    keys_add(&b->senders, &n, &cap, sender ? sender : "");
+    keys_add(&b->recipients, &b->n_pairs, &b->cap_pairs, recipient);
+}
+
+void cg_store_batch_department(struct cg_store_batch *b, const char *department)
+{
+    if (department)
+        keys_add(&b->departments, &b->n_departments, &b->cap_departments, department);
+}
+
+void cg_store_batch_merge(struct cg_store_batch *to, const struct cg_store_batch *from)
+{
+    for (size_t i = 0; i < from->n_addresses; i++)
+        cg_store_batch_address(to, from->addresses[i]);
+    for (size_t i = 0; i < from->n_pairs; i++)
+        cg_store_batch_episode(to, from->senders[i], from->recipients[i]);
+    for (size_t i = 0; i < from->n_departments; i++)
+        cg_store_batch_department(to, from->departments[i]);
+    if (from->now > to->now)
+        to->now = from->now;
+}
+
+void cg_store_batch_clear(struct cg_store_batch *b)
+{
+    free(b->addresses);
+    free(b->senders);
+    free(b->recipients);
+    free(b->departments);
+    memset(b, 0, sizeof *b);
+}
+
+int cg_store_batch_begin(cg_store *st, const struct cg_store_batch *b)
+{
+    return st->ops->batch_begin(st, b);
+}
+
+int cg_store_batch_join(cg_store *st, const struct cg_store_batch *b)
+{
+    return st->ops->batch_join(st, b);
+}
+
+int cg_store_wants_keys(const cg_store *st)
+{
+    return st->ops->wants_keys;
 }
 
 int cg_store_maintain(cg_store *st, struct cg_store_maint *m) { return st->ops->maintain(st, m); }

@@ -81,6 +81,48 @@ int cg_store_rollback_savepoint(cg_store *st);
  * (BEGIN IMMEDIATE already serialises writers). */
 int cg_store_lock_keys(cg_store *st, const char *const *keys, size_t n);
 
+/* --- batches (the daemon's decider) ---------------------------------------
+ * What the jobs of one batch will read: the recipients' addresses (their
+ * customers are found through the customer map), the (sender, recipient)
+ * pairs of their deferral episodes, and the sending departments. The
+ * strings are not copied: they must outlive the batch's transaction.
+ * cg_store_batch_begin opens the batch's immediate transaction and makes
+ * its check-and-record exclusive for those keys across relays before any
+ * read (PostgreSQL: the customers' and departments' advisory locks in
+ * sorted order, then every read of the batch in the same round trip,
+ * answered from memory by the calls that follow; a read outside them goes
+ * to the server, after locking its key). SQLite: BEGIN IMMEDIATE. */
+struct cg_store_batch {
+    const char **addresses;
+    size_t n_addresses, cap_addresses;
+    const char **senders, **recipients; /* pairs */
+    size_t n_pairs, cap_pairs;
+    const char **departments;
+    size_t n_departments, cap_departments;
+    int64_t now;               /* the batch's time (0: now) */
+};
+void cg_store_batch_address(struct cg_store_batch *b, const char *address);
+void cg_store_batch_episode(struct cg_store_batch *b, const char *sender, const char *recipient);
+void cg_store_batch_department(struct cg_store_batch *b, const char *department);
+/* cg_store_batch_merge - add the keys of `from` to `to` */
+void cg_store_batch_merge(struct cg_store_batch *to, const struct cg_store_batch *from);
+/* cg_store_batch_clear - forget the keys (the arrays are freed, not the strings) */
+void cg_store_batch_clear(struct cg_store_batch *b);
+int cg_store_batch_begin(cg_store *st, const struct cg_store_batch *b);
+/* cg_store_batch_join - a job that comes while a batch runs: 0 it may
+ * join the batch (SQLite: always), 1 it must wait for the next batch
+ * (PostgreSQL: its locks cannot be taken out of order without risking a
+ * deadlock with another relay), -1 error */
+int cg_store_batch_join(cg_store *st, const struct cg_store_batch *b);
+/* cg_store_wants_keys - does the backend use the keys (PostgreSQL)? When
+ * not, the caller may pass empty batches. */
+int cg_store_wants_keys(const cg_store *st);
+/* cg_store_set_timeout - the deadline of one call to a database server,
+ * connecting included, for connections opened after it (the daemon's;
+ * contactgatectl's calls wait longer, the connect alone is bounded). 0:
+ * the default, 5 s. SQLite: its busy wait. */
+void cg_store_set_timeout(int ms);
+
 /* --- maintenance (the daemon) ------------------------------------------- */
 struct cg_store_maint {
     int again;          /* out: call cg_store_maintain again at once */

@@ -35,6 +35,9 @@ struct cg_store_ops {
     int (*release)(cg_store *st);
     int (*rollback_savepoint)(cg_store *st);
     int (*lock_keys)(cg_store *st, const char *const *keys, size_t n);
+    int (*batch_begin)(cg_store *st, const struct cg_store_batch *b);
+    int (*batch_join)(cg_store *st, const struct cg_store_batch *b);
+    int wants_keys;                          /* data: cg_store_wants_keys */
 
     int (*maintain)(cg_store *st, struct cg_store_maint *m);
     int (*writer_step)(cg_store *st);
@@ -122,6 +125,9 @@ void cg_store_base_free(cg_store *st);
 
 /* The backends' open functions (cg_store_open picks one). */
 cg_store *cg_sqlite_open(const char *path, int flags, char *err, size_t errlen);
+cg_store *cg_pg_open(const char *conninfo, int flags, char *err, size_t errlen);
+/* cg_store_timeout_ms - what cg_store_set_timeout set (the default: 5000) */
+int cg_store_timeout_ms(void);
 
 /* cg_store_is_pg - does a `database` string name PostgreSQL? */
 int cg_store_is_pg(const char *database);

@@ -1,0 +1,30 @@
+#!/bin/bash
+# test_store_pg.sh - the store suite (tests/unit/test_store.c) against a
+# private PostgreSQL 15 (tests/pg/pglib.sh): every test of the suite runs
+# on the PostgreSQL backend too, none may be skipped there.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+build=${1:-${CG_BUILD_DIR:-build}}
+case $build in /*) ;; *) build=$src/$build ;; esac
+. "$here/lib.sh"
+. "$here/../pg/pglib.sh"
+
+e2e_setup store_pg
+if [ ! -x "$build/tests/test_store" ]; then
+    t_fail "test_store is built" "$build/tests/test_store missing (make $build/tests/test_store)"
+    t_done store_pg; exit 1
+fi
+if ! pg_setup_primary store_pg; then
+    t_fail "private PostgreSQL starts"; t_done store_pg; exit 1
+fi
+out=$(CG_TEST_PG_URI=$PG_URI "$build/tests/test_store" 2>&1); rc=$?
+pg_lines=$(printf '%s\n' "$out" | grep -c 'postgresql/')
+fails=$(printf '%s\n' "$out" | grep -E 'postgresql/' | grep -vE '^(ok|PASS)' | head -20)
+t_eq "test_store exits 0" "$rc" 0
+t_check "the postgresql backend ran ($pg_lines lines)" test "$pg_lines" -gt 10
+t_eq "no postgresql test skipped" "$(printf '%s\n' "$out" | grep -E 'postgresql/' | grep -ci skip)" 0
+summary=$(printf '%s\n' "$out" | grep -E '^test_store: [0-9]+ passed')
+t_match "summary" "$summary" ': [0-9]+ passed, 0 failed'
+[ "$rc" = 0 ] || printf '%s\n' "$out" | grep -vE '^ok' | head -60
+t_done store_pg
