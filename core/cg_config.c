@@ -20,6 +20,7 @@
 
 #include "cg_addr.h"
 #include "cg_config.h"
+#include "cg_store.h"
 #include "cg_plugin.h"
 #include "cg_tz.h"
 #include "contactgate/plugin.h"
@@ -61,7 +62,8 @@ struct key {
 
 static const struct key top_keys[] = {
     {"socket", JSON_STRING, "milter socket: unix:/path or inet:PORT@HOST"},
-    {"database", JSON_STRING, "SQLite contact history (created if missing)"},
+    {"database", JSON_STRING, "contact history: a SQLite file (created if missing) or a PostgreSQL URI/conninfo"},
+    {"database_timeout", JSON_STRING, "deadline of one call to a PostgreSQL server, connecting included (5s)"},
     {"plugin_dir", JSON_STRING, "directory of policy plugins NAME.so"},
     {"mode", JSON_STRING, "enforce (default) or monitor"},
     {"on_error", JSON_STRING, "tempfail (default) or accept when contactgate cannot decide"},
@@ -596,7 +598,7 @@ static int load_doc(struct loader *L, json_t *doc)
     if ((v = json_object_get(doc, "database"))) {
         if (take_string(L, doc, "database", &c->database) < 0)
             return -1;
-        if (strcmp(c->database, ":memory:")) {
+        if (strcmp(c->database, ":memory:") && !cg_store_is_pg(c->database)) {
             char *p = path_in(L->file, c->database);
             free(c->database);
             c->database = p;
@@ -640,6 +642,16 @@ static int load_doc(struct loader *L, json_t *doc)
             c->durability_power = !strcmp(s, "power");
         else
             return lerr(L, "durability", "\"%s\" is not process or power", s);
+    }
+    if ((v = json_object_get(doc, "database_timeout"))) {
+        const char *s = json_string_value(v);
+        int64_t secs = 0;
+        if (set_scalar(L, "database_timeout") < 0)
+            return -1;
+        if (!s || cg_parse_duration(s, &secs) < 0 || secs < 1 || secs > 600)
+            return lerr(L, "database_timeout", "\"%s\" is not a duration from 1s to 10m",
+                        s ? s : "");
+        c->database_timeout_secs = (int)secs;
     }
     if (json_object_get(doc, "timezone")) {
         if (take_string(L, doc, "timezone", &c->timezone) < 0)
@@ -998,8 +1010,10 @@ static void print_cidrs(FILE *fp, const char *label, const struct cg_cidr *c, si
 void cg_config_print(const struct cg_config *c, FILE *fp)
 {
     fprintf(fp, "config %s (version %s)\n", c->path, c->version);
-    fprintf(fp, "  socket       %s\n  database     %s\n  plugin_dir   %s\n", c->socket,
-            c->database, c->plugin_dir);
+    char *db = cg_store_shown(c->database ? c->database : "");
+    fprintf(fp, "  socket       %s\n  database     %s\n  plugin_dir   %s\n", c->socket, db,
+            c->plugin_dir);
+    free(db);
     fprintf(fp, "  mode         %s\n  on_error     %s\n  timezone     %s\n  tag_header   %s\n",
             c->mode == CG_MODE_MONITOR ? "monitor" : "enforce",
             c->on_error == CG_ONERR_ACCEPT ? "accept" : "tempfail", c->timezone, c->tag_header);

@@ -80,6 +80,7 @@ struct cg_config {
     char version[17];        /* FNV-1a of every file read, hex */
     char *socket;
     char *database;
+    int database_timeout_secs; /* one call to a database server (0: 5 s) */
     char *plugin_dir;
     int mode;                /* enum cg_mode */
     int on_error;            /* enum cg_on_error */

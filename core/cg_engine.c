@@ -832,6 +832,41 @@ void cg_engine_prepare(const struct cg_config *cfg, struct cg_msg *m, struct cg_
     }
 }
 
+/* --- what a decision will read ------------------------------------------------ */
+
+/* keys_rcpt - one recipient's keys: its address (the customer map finds
+ * its customer) and its deferral episode */
+static void keys_rcpt(const struct cg_msg *m, const struct cg_rcpt *r, struct cg_store_batch *b)
+{
+    if (!r->addr || r->exempt)
+        return;
+    cg_store_batch_address(b, r->addr);
+    cg_store_batch_episode(b, m->sender ? m->sender : "", r->addr);
+}
+
+void cg_engine_keys(const struct cg_config *cfg, struct cg_msg *m, struct cg_rcpt *r, int stage,
+                    struct cg_store_batch *b)
+{
+    if (stage == CG_STAGE_RCPT) {
+        if (!r || m->non_smtp)
+            return;
+        cg_ident_recipient(cfg, NULL, m, r);
+        keys_rcpt(m, r, b);
+        cg_ident_department(cfg, m, 0, NULL);
+    } else {
+        for (size_t k = 0; k < m->n_rcpts; k++) {
+            struct cg_rcpt *rr = &m->rcpts[k];
+            if (rr->refused)
+                continue;
+            if (!rr->looked_up)
+                cg_ident_recipient(cfg, NULL, m, rr);
+            keys_rcpt(m, rr, b);
+        }
+        cg_ident_department(cfg, m, 1, NULL);
+    }
+    cg_store_batch_department(b, m->department);
+}
+
 /* --- end of message ------------------------------------------------------------ */
 
 /* The work of one end-of-message decision, in the order it is done. */

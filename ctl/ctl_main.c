@@ -80,7 +80,8 @@ cg_store *ctl_store(struct ctl *c)
         char err[1024];
         /* as root, act as the database's owner, so that the files SQLite
          * creates (-wal, -shm) stay writable by the daemon */
-        if (cg_priv_become_owner(c->cfg->database, err, sizeof err) < 0) {
+        if (!cg_store_is_pg(c->cfg->database) &&
+            cg_priv_become_owner(c->cfg->database, err, sizeof err) < 0) {
             ctl_err(CTL_STORE, NULL, "%s", err);
             return NULL;
         }

@@ -56,6 +56,7 @@ static json_t *decision_json(const struct cg_decision_row *d)
     json_object_set_new(o, "message_id", ctl_jstr(d->message_id));
     json_object_set_new(o, "queue_id", ctl_jstr(d->queue_id));
     json_object_set_new(o, "config_version", ctl_jstr(d->config_version));
+    json_object_set_new(o, "relay", ctl_jstr(d->relay));
     json_object_set_new(o, "retry_after",
                         d->retry_after ? json_string(cg_format_time(d->retry_after, ra, sizeof ra))
                                        : json_null());

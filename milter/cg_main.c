@@ -146,6 +146,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    cg_store_set_timeout(cfg->database_timeout_secs * 1000);
     cg_decider *dc = cg_decider_start(cfg->database,
                                       cfg->durability_power ? CG_STORE_SYNC_FULL : 0, err,
                                       sizeof err);

@@ -72,6 +72,11 @@ static char *mask_password(const char *db)
     return b.s;
 }
 
+char *cg_store_shown(const char *database)
+{
+    return mask_password(database ? database : "");
+}
+
 void cg_store_base_init(cg_store *st, const struct cg_store_ops *ops, const char *database)
 {
     st->ops = ops;

@@ -54,6 +54,11 @@ typedef struct cg_store cg_store;
 #define CG_STORE_MAINTAINER 0x10
 
 cg_store *cg_store_open(const char *database, int flags, char *err, size_t errlen);
+/* cg_store_shown - the database string as messages and listings may show
+ * it: a URI's or conninfo's password replaced by "***" (malloc'ed) */
+char *cg_store_shown(const char *database);
+/* cg_store_is_pg - does a `database` string name PostgreSQL? */
+int cg_store_is_pg(const char *database);
 /* cg_store_free - close; NULL-safe; sets *st to NULL. */
 void cg_store_free(cg_store **st);
 const char *cg_store_errmsg(const cg_store *st);

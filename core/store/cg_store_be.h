@@ -129,7 +129,4 @@ cg_store *cg_pg_open(const char *conninfo, int flags, char *err, size_t errlen);
 /* cg_store_timeout_ms - what cg_store_set_timeout set (the default: 5000) */
 int cg_store_timeout_ms(void);
 
-/* cg_store_is_pg - does a `database` string name PostgreSQL? */
-int cg_store_is_pg(const char *database);
-
 #endif
