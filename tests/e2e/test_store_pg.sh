@@ -11,8 +11,8 @@ case $build in /*) ;; *) build=$src/$build ;; esac
 . "$here/../pg/pglib.sh"
 
 e2e_setup store_pg
-if [ ! -x "$build/tests/test_store" ]; then
-    t_fail "test_store is built" "$build/tests/test_store missing (make $build/tests/test_store)"
+if [ ! -x "$build/tests/test_store" ] || [ ! -x "$build/tests/test_pg_batch" ]; then
+    t_fail "test_store and test_pg_batch are built" "missing under $build/tests"
     t_done store_pg; exit 1
 fi
 if ! pg_setup_primary store_pg; then
@@ -27,4 +27,11 @@ t_eq "no postgresql test skipped" "$(printf '%s\n' "$out" | grep -E 'postgresql/
 summary=$(printf '%s\n' "$out" | grep -E '^test_store: [0-9]+ passed')
 t_match "summary" "$summary" ': [0-9]+ passed, 0 failed'
 [ "$rc" = 0 ] || printf '%s\n' "$out" | grep -vE '^ok' | head -60
+
+# two connections as two relays: the batches' locks, cache and joins
+out=$(CG_TEST_PG_URI=$PG_URI "$build/tests/test_pg_batch" 2>&1); rc=$?
+printf '%s\n' "$out" | grep -E '^  without' || true
+t_eq "test_pg_batch exits 0" "$rc" 0
+t_match "test_pg_batch: nothing skipped" "$(printf '%s\n' "$out" | tail -1)" ': 2 passed, 0 failed'
+[ "$rc" = 0 ] || printf '%s\n' "$out" | grep -vE '^ok' | head -30
 t_done store_pg
