@@ -920,6 +920,46 @@ static void median_of(const struct result *rk, int n, struct result *out)
 #undef MEDIAN
 }
 
+/* run_database - BENCH_DATABASE: the same rounds against a database
+ * filled by the caller (bench/engine_pg.sh fills PostgreSQL with the
+ * layout of prefill()), BENCH_CUSTOMERS customers; nothing is cleaned up
+ * between rounds (the history grows by the ops run) */
+static void run_database(const char *db, const struct cg_config *cfg, long ops1, long opsn,
+                         int nt, int rounds)
+{
+    long customers = env_long("BENCH_CUSTOMERS", 10000);
+    long rows = env_long("BENCH_ROWS", customers * 10);
+    struct result r1k[MAX_ROUNDS], rnk[MAX_ROUNDS], r1, rn;
+    struct bench b = {.cfg = cfg, .customers = customers};
+    char err[1024], label[32];
+    for (int k = 0; k < rounds; k++)
+        for (int kind = 0; kind < 2; kind++) {
+            b.dc = cg_decider_start(db, 0, err, sizeof err);
+            if (!b.dc)
+                die("%s", err);
+            if (kind == 0)
+                run_fixed(&b, 1, ops1 / 10, ops1, 1 + (uint64_t)k, 0, &r1k[k]);
+            else
+                run_fixed(&b, nt, opsn / 10, opsn, 100 + (uint64_t)k, 0, &rnk[k]);
+            cg_decider_stop(&b.dc);
+        }
+    median_of(r1k, rounds, &r1);
+    median_of(rnk, rounds, &rn);
+    fmt_count(rows, label, sizeof label);
+    print_row(label, customers, 1, &r1);
+    print_row(label, customers, nt, &rn);
+    printf("  rounds: 1 thread p99");
+    for (int k = 0; k < rounds; k++)
+        printf(" %.0f", r1k[k].p99);
+    printf(" us; %d threads ops/s", nt);
+    for (int k = 0; k < rounds; k++)
+        printf(" %.0f", rnk[k].ops_per_s);
+    printf(", p99");
+    for (int k = 0; k < rounds; k++)
+        printf(" %.0f", rnk[k].p99);
+    printf(" us\n");
+}
+
 int main(int argc, char **argv)
 {
     cg_log_open("engine_bench", 0, 1, LOG_ERR);
@@ -964,6 +1004,21 @@ int main(int argc, char **argv)
     if (!cfg)
         die("%s", err);
 
+    const char *external = getenv("BENCH_DATABASE");
+    if (external && *external) {
+        char *shown = cg_store_shown(external);
+        printf("contactgate engine micro-benchmark (no MTA) on %s\n", shown);
+        free(shown);
+        printf("policy:  %s (%zu policies); one op = cg_decider_rcpt, then cg_decider_eom unless\n"
+               "         refused at RCPT, each acknowledged after the decider's COMMIT\n",
+               policy, cfg->n_policies);
+        printf("ops:     %ld measured single-thread, %ld with %d threads, after a warm-up; %d"
+               " rounds, medians shown\n\n", ops1, opsn, nt, rounds);
+        print_header();
+        run_database(external, cfg, ops1, opsn, nt, rounds);
+        cg_config_unref(&cfg);
+        return 0;
+    }
     printf("contactgate engine micro-benchmark (no MTA)\n");
     describe_machine(dir);
     double f50, f99;

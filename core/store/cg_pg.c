@@ -337,10 +337,10 @@ static void add_deltas(struct pgs *p, size_t from, size_t to, struct cg_pgconn_s
     int negative;
     deltas_stmt(&part, a, &negative);
     *dept = a[0];
-    v[(*k)++] = (struct cg_pgconn_stmt){counts_upsert, 5, (const char *const *)a};
+    v[(*k)++] = (struct cg_pgconn_stmt){counts_upsert, 5, (const char *const *)a, 0};
     /* rows brought to 0 by a subtraction go (an addition never does) */
     if (negative)
-        v[(*k)++] = (struct cg_pgconn_stmt){counts_clean, 1, (const char *const *)dept};
+        v[(*k)++] = (struct cg_pgconn_stmt){counts_clean, 1, (const char *const *)dept, 0};
 }
 
 /* send - BEGIN if still to be sent, the queue with its counter deltas
@@ -356,23 +356,27 @@ static int send(struct pgs *p, const char *what, const struct cg_pgconn_stmt *ex
     char *arr[2][5] = {{0}}, *dept[2] = {0};
     size_t k = 0;
     if (p->begin_queued)
-        v[k++] = (struct cg_pgconn_stmt){"BEGIN", 0, NULL};
+        v[k++] = (struct cg_pgconn_stmt){"BEGIN", 0, NULL, 0};
     for (size_t i = 0; i < qa; i++)
         v[k++] = (struct cg_pgconn_stmt){p->q[i].sql, p->q[i].n,
-                                         (const char *const *)p->q[i].params};
+                                         (const char *const *)p->q[i].params, 0};
     if (da)
         add_deltas(p, 0, da, v, &k, arr[0], &dept[0]);
     if (sp) {
-        v[k++] = (struct cg_pgconn_stmt){"SAVEPOINT job", 0, NULL};
+        v[k++] = (struct cg_pgconn_stmt){"SAVEPOINT job", 0, NULL, 0};
         for (size_t i = qa; i < p->nq; i++)
             v[k++] = (struct cg_pgconn_stmt){p->q[i].sql, p->q[i].n,
-                                             (const char *const *)p->q[i].params};
+                                             (const char *const *)p->q[i].params, 0};
         if (p->nd > da)
             add_deltas(p, da, p->nd, v, &k, arr[1], &dept[1]);
     }
     size_t first = k;
     for (int i = 0; i < n_extra; i++)
         v[k++] = extra[i];
+    /* the daemon's statements with values are its mail path, of a few
+     * fixed texts: parsed and planned once per connection */
+    for (size_t i = 0; i < k; i++)
+        v[i].prepare = p->daemon && v[i].nparams > 0;
     int rc = CG_PGCONN_OK;
     struct cg_pgres *res = NULL;
     char err[512] = "";
@@ -422,7 +426,7 @@ int pg_pipeline(struct pgs *p, const char *what, const struct cg_pgconn_stmt *st
 int pg_exec(struct pgs *p, const char *what, const char *sql, const struct pgq *q,
             struct pgr *r)
 {
-    struct cg_pgconn_stmt s = {sql, q ? q->n : 0, q ? q->v : NULL};
+    struct cg_pgconn_stmt s = {sql, q ? q->n : 0, q ? q->v : NULL, 0};
     struct cg_pgres *res = NULL;
     int first = 0;
     if (send(p, what, &s, 1, &res, &first) < 0)
@@ -459,7 +463,7 @@ void pgr_free(struct pgr *r)
 int pg_write(struct pgs *p, const char *what, const char *sql, const struct pgq *q)
 {
     if (!p->in_tx) {
-        struct cg_pgconn_stmt s = {sql, q ? q->n : 0, q ? q->v : NULL};
+        struct cg_pgconn_stmt s = {sql, q ? q->n : 0, q ? q->v : NULL, 0};
         return send(p, what, &s, 1, NULL, NULL);
     }
     enqueue(p, sql, q, 0);
@@ -626,6 +630,7 @@ cg_store *cg_pg_open(const char *conninfo, int flags, char *err, size_t errlen)
     struct pgs *p = cg_xcalloc(1, sizeof *p);
     cg_store_base_init(&p->base, &pg_ops, conninfo);
     int daemon = flags & (CG_STORE_WRITER | CG_STORE_MAINTAINER);
+    p->daemon = daemon != 0;
     p->timeout_ms = daemon ? cg_store_timeout_ms() : CLI_TIMEOUT_MS;
     const char *schema = test_schema();
     char *ci = NULL;
@@ -718,7 +723,7 @@ static int pg_commit(cg_store *st)
         tx_end(p); /* nothing was done */
         return 0;
     }
-    struct cg_pgconn_stmt c = {"COMMIT", 0, NULL};
+    struct cg_pgconn_stmt c = {"COMMIT", 0, NULL, 0};
     rc = send(p, "commit", &c, 1, NULL, NULL);
     if (rc < 0) {
         char keep[sizeof p->base.err];
@@ -1019,7 +1024,7 @@ static int pg_dept_counts(cg_store *st, const char *department, int64_t since, i
         pgq_int(&q[i], span[i].level);
         pgq_int(&q[i], span[i].from);
         pgq_int(&q[i], span[i].to);
-        v[i] = (struct cg_pgconn_stmt){sql, q[i].n, q[i].v};
+        v[i] = (struct cg_pgconn_stmt){sql, q[i].n, q[i].v, 0};
     }
     struct cg_pgres *res = NULL;
     int first = 0;

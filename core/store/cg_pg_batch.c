@@ -311,9 +311,9 @@ int cg_pg_batch_begin(cg_store *st, const struct cg_store_batch *b)
     const char *p_lock[] = {addrs, darr}, *p_one[] = {addrs}, *p_contacts[] = {addrs, since},
                *p_pairs[] = {snd, rcp};
     struct cg_pgconn_stmt v[] = {
-        {lock_sql, 2, p_lock},         {map_sql, 1, p_one},
-        {contacts_sql, 2, p_contacts}, {states_sql, 1, p_one},
-        {optouts_sql, 1, p_one},       {episodes_sql, 2, p_pairs},
+        {lock_sql, 2, p_lock, 1},         {map_sql, 1, p_one, 1},
+        {contacts_sql, 2, p_contacts, 1}, {states_sql, 1, p_one, 1},
+        {optouts_sql, 1, p_one, 1},       {episodes_sql, 2, p_pairs, 1},
     };
     struct cg_pgres *res = NULL;
     int first = 0;

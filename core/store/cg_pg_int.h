@@ -71,6 +71,7 @@ struct pgs {
     struct cg_store base;     /* first: a struct pgs is a cg_store */
     struct cg_pgconn *c;
     int timeout_ms;           /* one call's deadline */
+    int daemon;               /* a daemon's connection: statements kept prepared */
     int in_tx;                /* a transaction is open (BEGIN queued or sent) */
     int begin_queued;         /* its BEGIN is not sent yet */
     int batch;                /* the transaction is a batch (cg_store_batch_begin) */
