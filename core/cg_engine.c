@@ -1093,7 +1093,8 @@ static int eom_log_rows(const struct cg_config *cfg, cg_store *st, struct cg_msg
 }
 
 /* eom_contacts - one contact per customer, only for mail let through now */
-static int eom_contacts(cg_store *st, const struct cg_msg *m, const struct eom *e)
+static int eom_contacts(const struct cg_config *cfg, cg_store *st, const struct cg_msg *m,
+                        const struct eom *e)
 {
     for (size_t k = 0; k < e->n; k++) {
         struct cg_contact_row c = {
@@ -1107,6 +1108,7 @@ static int eom_contacts(cg_store *st, const struct cg_msg *m, const struct eom *
             .message_id = m->message_id,
             .queue_id = m->queue_id,
             .digest = m->has_body ? m->content_digest : NULL,
+            .relay = cfg->relay,
         };
         if (cg_store_contact_add(st, &c) < 0) {
             cg_log(LOG_ERR, "%s: store: cannot record the contact: %s",
@@ -1151,7 +1153,7 @@ int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m, i
         if (rc == 0)
             rc = eom_log_rows(cfg, st, m, &e, d);
         if (rc == 0 && record && (d->verdict == CG_ACT_ACCEPT || d->verdict == CG_ACT_TAG))
-            rc = eom_contacts(st, m, &e);
+            rc = eom_contacts(cfg, st, m, &e);
     }
     eom_free(&e);
     return rc;

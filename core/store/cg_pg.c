@@ -132,20 +132,28 @@ static const char *const schema_3[] = {
     NULL,
 };
 
+/* 3 -> 4: the relay that let a contact through */
+static const char *const schema_4[] = {
+    "ALTER TABLE contacts ADD COLUMN relay text COLLATE \"C\"",
+    NULL,
+};
+
 static const struct {
     int from, to;
     const char *const *sql;
 } steps[] = {
     {0, 3, schema_3},
+    {3, 4, schema_4},
 };
-_Static_assert(3 == CG_STORE_SCHEMA_VERSION, "add a PostgreSQL migration step");
+_Static_assert(4 == CG_STORE_SCHEMA_VERSION, "add a PostgreSQL migration step");
 
 /* every migration and creation runs under this advisory lock: relays that
  * start together do not race */
 #define MIGRATION_LOCK "SELECT pg_advisory_xact_lock(7405184236712836149)"
 
 #define CONTACT_COLS \
-    "id, ts, customer, address, department, category, channel, weight, message_id, queue_id, digest"
+    "id, ts, customer, address, department, category, channel, weight, message_id, queue_id," \
+    " digest, relay"
 
 static const struct cg_store_ops pg_ops;
 
@@ -566,7 +574,7 @@ static int migrate(struct pgs *p, int may_create)
     } else if (v >= 0) {
         for (size_t i = 0; i < sizeof steps / sizeof steps[0] && rc == 0; i++) {
             if (steps[i].from != v)
-                continue;
+                continue; /* steps are in order: each takes the one before's result */
             for (size_t k = 0; steps[i].sql[k] && rc == 0; k++)
                 rc = pg_write(p, "migration", steps[i].sql[k], NULL);
             struct pgq q = {0};
@@ -903,9 +911,11 @@ static int pg_contact_add(cg_store *st, const struct cg_contact_row *c)
     pgq_text(&q, c->message_id);
     pgq_text(&q, c->queue_id);
     pgq_text(&q, c->digest);
+    pgq_text(&q, c->relay);
     static const char sql[] =
         "INSERT INTO contacts(ts, customer, address, department, category, channel, weight,"
-        " message_id, queue_id, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+        " message_id, queue_id, digest, relay) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+        " $11)";
     if (!p->in_tx) { /* the contact and its counters in one implicit transaction */
         enqueue(p, sql, &q, 0);
         pg_counts_add(p, c->department, c->category, c->ts, 1);
@@ -935,6 +945,7 @@ static void contact_rows(const struct pgr *r, cg_store_contact_cb cb, void *arg)
             .message_id = pgr_v(r, i, 8),
             .queue_id = pgr_v(r, i, 9),
             .digest = pgr_v(r, i, 10),
+            .relay = pgr_v(r, i, 11),
         };
         if (cb(&c, arg))
             break;

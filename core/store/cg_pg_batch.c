@@ -95,6 +95,7 @@ static void contact_free(struct c_contact *c)
     free((char *)c->r.message_id);
     free((char *)c->r.queue_id);
     free((char *)c->r.digest);
+    free((char *)c->r.relay);
 }
 
 static void episode_strings_free(struct cg_episode *e)
@@ -191,7 +192,7 @@ static const char map_sql[] =
     " LEFT JOIN customers c ON c.address = a";
 static const char contacts_sql[] =
     "SELECT id, ts, customer, address, department, category, channel, weight, message_id,"
-    " queue_id, digest FROM contacts WHERE customer IN " CUSTOMERS " AND ts >= $2"
+    " queue_id, digest, relay FROM contacts WHERE customer IN " CUSTOMERS " AND ts >= $2"
     " ORDER BY customer, ts DESC, id DESC";
 static const char states_sql[] =
     "SELECT customer, state, since, until, note FROM states WHERE customer IN " CUSTOMERS;
@@ -235,6 +236,7 @@ static void fill(struct pg_cache *k, struct cg_pgres *res, int i, const struct c
             .message_id = cg_xstrdup(pgr_v(&r, row, 8)),
             .queue_id = cg_xstrdup(pgr_v(&r, row, 9)),
             .digest = cg_xstrdup(pgr_v(&r, row, 10)),
+            .relay = cg_xstrdup(pgr_v(&r, row, 11)),
         };
     r.i++;
     k->states = cg_xcalloc((size_t)pgr_n(&r) + 1, sizeof *k->states);
@@ -526,6 +528,7 @@ void cg_pg_cache_contact_added(struct pgs *p, const struct cg_contact_row *c)
         .message_id = cg_xstrdup(c->message_id),
         .queue_id = cg_xstrdup(c->queue_id),
         .digest = cg_xstrdup(c->digest),
+        .relay = cg_xstrdup(c->relay),
     };
 }
 

@@ -20,6 +20,8 @@ static void filter(struct cg_buf *q, const struct cg_report_range *r)
     cg_buf_add(q, " WHERE ts >= :since AND ts < :until");
     if (r->department)
         cg_buf_add(q, " AND department = :dept");
+    if (r->relay)
+        cg_buf_add(q, " AND relay = :relay");
 }
 
 /* run - the query q (freed) with the range bound, plus :cap / :top */
@@ -31,6 +33,7 @@ static int run(cg_store *st, struct cg_buf *q, const struct cg_report_range *r, 
     pgn_int(&n, ":until", r->until);
     pgn_int(&n, ":day0", r->day0);
     pgn_text(&n, ":dept", r->department);
+    pgn_text(&n, ":relay", r->relay);
     if (extra_name)
         pgn_int(&n, extra_name, extra);
     int rc = pg_exec_named(pgs_of(st), what, q->s, &n, res);

@@ -24,6 +24,8 @@ static void filter(struct cg_buf *q, const struct cg_report_range *r)
     cg_buf_add(q, " WHERE ts >= :since AND ts < :until");
     if (r->department)
         cg_buf_add(q, " AND department = :dept");
+    if (r->relay)
+        cg_buf_add(q, " AND relay = :relay");
 }
 
 /* prepare - compile q (and free it), bind the range; NULL on error */
@@ -39,6 +41,8 @@ static sqlite3_stmt *prepare(cg_store *st, struct cg_buf *q, const struct cg_rep
     cg_sqlite_bind_named_int(s, ":day0", r->day0);
     if (r->department)
         cg_sqlite_bind_named_text(s, ":dept", r->department);
+    if (r->relay)
+        cg_sqlite_bind_named_text(s, ":relay", r->relay);
     return s;
 }
 

@@ -35,7 +35,7 @@ typedef struct cg_store cg_store;
 
 /* The schema version this build writes; older databases are migrated
  * forward on open, newer ones refused. */
-#define CG_STORE_SCHEMA_VERSION 3
+#define CG_STORE_SCHEMA_VERSION 4
 
 /* --- open flags --------------------------------------------------------- */
 #define CG_STORE_READONLY 0x01   /* never create or migrate; refuse an old schema */
@@ -169,6 +169,8 @@ struct cg_contact_row {
     const char *message_id;
     const char *queue_id;
     const char *digest;
+    const char *relay;        /* the relay that let it through (NULL: none, e.g.
+                               * another channel or a released hold) */
 };
 /* cg_store_contact_add - record one contact, and count it in the
  * department's counters in the same transaction. The one way a contact
