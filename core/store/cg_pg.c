@@ -217,6 +217,37 @@ int pg_fail(struct pgs *p, const char *what, const char *why)
     return cg_store_seterr(&p->base, "database %s: %s: %s", p->base.database, what, why);
 }
 
+/* --- text the server takes ----------------------------------------------------- */
+
+/* utf8_fixed - NULL when s is valid UTF-8 (what the server takes), else a
+ * malloc'ed copy with each byte of an invalid sequence replaced by '?'
+ * (a raw 8-bit Message-ID or subject must not stop the mail: SQLite
+ * stores any bytes, PostgreSQL refuses them) */
+static char *utf8_fixed(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    char *copy = NULL;
+    for (size_t i = 0; u[i];) {
+        size_t len = u[i] < 0x80 ? 1 : (u[i] & 0xe0) == 0xc0 ? 2 : (u[i] & 0xf0) == 0xe0 ? 3
+                   : (u[i] & 0xf8) == 0xf0 ? 4 : 0;
+        int ok = len > 0 && !(len == 2 && u[i] < 0xc2) && !(len == 4 && u[i] > 0xf4);
+        for (size_t k = 1; ok && k < len; k++)
+            ok = (u[i + k] & 0xc0) == 0x80;
+        if (ok && len == 3) /* no overlong forms, no surrogates */
+            ok = !(u[i] == 0xe0 && u[i + 1] < 0xa0) && !(u[i] == 0xed && u[i + 1] >= 0xa0);
+        if (ok && len == 4)
+            ok = !(u[i] == 0xf0 && u[i + 1] < 0x90) && !(u[i] == 0xf4 && u[i + 1] >= 0x90);
+        if (ok) {
+            i += len;
+            continue;
+        }
+        if (!copy)
+            copy = cg_xstrdup(s);
+        copy[i++] = '?';
+    }
+    return copy;
+}
+
 /* --- the write queue --------------------------------------------------------- */
 
 static void queue_free(struct pgs *p, size_t from)
@@ -249,8 +280,10 @@ static void enqueue(struct pgs *p, const char *sql, const struct pgq *q, int sav
     w->sql = sql;
     w->n = q ? q->n : 0;
     w->params = w->n ? cg_xcalloc((size_t)w->n, sizeof *w->params) : NULL;
-    for (int i = 0; i < w->n; i++)
-        w->params[i] = cg_xstrdup(q->v[i]);
+    for (int i = 0; i < w->n; i++) {
+        char *fixed = q->v[i] ? utf8_fixed(q->v[i]) : NULL;
+        w->params[i] = fixed ? fixed : cg_xstrdup(q->v[i]);
+    }
     w->savepoint = savepoint;
 }
 
@@ -379,12 +412,32 @@ static int send(struct pgs *p, const char *what, const struct cg_pgconn_stmt *ex
             add_deltas(p, da, p->nd, v, &k, arr[1], &dept[1]);
     }
     size_t first = k;
-    for (int i = 0; i < n_extra; i++)
-        v[k++] = extra[i];
-    /* the daemon's statements with values are its mail path, of a few
-     * fixed texts: parsed and planned once per connection */
+    char **fixed = NULL; /* the extras' parameters that needed fixing (owned) */
+    size_t n_fixed = 0;
+    for (int i = 0; i < n_extra; i++) {
+        v[k] = extra[i];
+        for (int j = 0; j < extra[i].nparams; j++) {
+            char *f = extra[i].params[j] ? utf8_fixed(extra[i].params[j]) : NULL;
+            if (!f)
+                continue;
+            if (v[k].params == extra[i].params) { /* a copy of the array to change */
+                const char **copy = cg_xcalloc((size_t)extra[i].nparams, sizeof *copy);
+                memcpy(copy, extra[i].params, (size_t)extra[i].nparams * sizeof *copy);
+                v[k].params = copy;
+                fixed = cg_xrealloc(fixed, (n_fixed + 1) * sizeof *fixed);
+                fixed[n_fixed++] = (char *)copy;
+            }
+            ((const char **)v[k].params)[j] = f;
+            fixed = cg_xrealloc(fixed, (n_fixed + 1) * sizeof *fixed);
+            fixed[n_fixed++] = f;
+        }
+        k++;
+    }
+    /* statements with values are kept prepared (the mail path's few fixed
+     * texts, an import's one upsert): parsed and planned once per
+     * connection; one-off texts only take up a few of the slots */
     for (size_t i = 0; i < k; i++)
-        v[i].prepare = p->daemon && v[i].nparams > 0;
+        v[i].prepare = v[i].nparams > 0;
     int rc = CG_PGCONN_OK;
     struct cg_pgres *res = NULL;
     char err[512] = "";
@@ -394,6 +447,9 @@ static int send(struct pgs *p, const char *what, const struct cg_pgconn_stmt *ex
     for (int h = 0; h < 2; h++)
         for (int i = 0; i < 5; i++)
             free(arr[h][i]);
+    for (size_t i = 0; i < n_fixed; i++)
+        free(fixed[i]);
+    free(fixed);
     free(v);
     p->begin_queued = 0;
     if (sp)

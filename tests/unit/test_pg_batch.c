@@ -201,6 +201,42 @@ static void t_cache_sees_own_writes(void)
     cg_store_free(&b);
 }
 
+static int decision_cb(const struct cg_decision_row *d, void *arg)
+{
+    snprintf(arg, 64, "%s", d->message_id ? d->message_id : "(null)");
+    return 1;
+}
+
+/* raw 8-bit header text (no valid UTF-8) is stored, not refused: a
+ * message must not be tempfailed for its Message-ID */
+static void t_raw_bytes(void)
+{
+    cg_store *b = NULL;
+    cg_store *a = open_pair(&b);
+    CG_REQUIRE(a && b);
+    struct cg_store_batch k = {0};
+    cg_store_batch_address(&k, "raw@example.com");
+    CG_CHECK_INT(cg_store_batch_begin(a, &k), 0);
+    struct cg_decision_row d = {.ts = cg_now(), .ref = "CG1", .stage = "eom", .verdict = "tag",
+                                .customer = "raw@example.com", .message_id = "<\xff\xfe" "ab@x>"};
+    CG_CHECK_INT(cg_store_decision_add(a, &d), 0);
+    struct cg_contact_row c = {.ts = cg_now(), .customer = "raw@example.com",
+                               .department = "d", .category = "c", .channel = "email",
+                               .weight = 1, .message_id = "<\xc3(@x>"};
+    CG_CHECK_INT(cg_store_contact_add(a, &c), 0);
+    CG_CHECK_INT(cg_store_commit(a), 0);
+    char got[64] = "";
+    struct cg_decision_filter f = {.customer = "raw@example.com"};
+    CG_CHECK_INT(cg_store_decisions(b, &f, decision_cb, got), 0);
+    CG_CHECK_STR(got, "<??ab@x>");
+    /* outside a batch too (a direct statement) */
+    d.message_id = "<\x80@x>";
+    CG_CHECK_INT(cg_store_decision_add(b, &d), 0);
+    cg_store_batch_clear(&k);
+    cg_store_free(&a);
+    cg_store_free(&b);
+}
+
 static const char *skip_why;
 static void skipped(void)
 {
@@ -215,9 +251,11 @@ int main(void)
     if (skip_why) {
         CG_RUN_NAMED("exclusive", skipped);
         CG_RUN_NAMED("cache_sees_own_writes", skipped);
+        CG_RUN_NAMED("raw_bytes", skipped);
     } else {
         CG_RUN_NAMED("exclusive", t_exclusive);
         CG_RUN_NAMED("cache_sees_own_writes", t_cache_sees_own_writes);
+        CG_RUN_NAMED("raw_bytes", t_raw_bytes);
     }
     CG_DONE("test_pg_batch");
 }
