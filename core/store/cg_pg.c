@@ -27,6 +27,9 @@
 #include "cg_pg_int.h"
 #include "cg_util.h"
 
+#define CG_STR_(x) #x
+#define CG_STR(x) CG_STR_(x)
+
 /* contactgatectl's calls: the connect as the daemon's, statements long */
 #define CLI_TIMEOUT_MS (6 * 3600 * 1000)
 /* queued statements sent at once when there are this many */
@@ -1035,22 +1038,50 @@ static int pg_contacts(cg_store *st, const char *customer, int64_t since, int64_
     return 0;
 }
 
+/* Contacts read at a time by pg_contacts_all: a copy of a large history
+ * never holds more than this many rows in memory. */
+#define ALL_PAGE_ROWS 20000
+
+/* page_cb - one page's rows to the caller, remembering the last (ts, id) */
+struct page {
+    cg_store_contact_cb cb;
+    void *arg;
+    int64_t ts, id;
+    int stopped;
+};
+
+static int page_cb(const struct cg_contact_row *c, void *arg)
+{
+    struct page *pg = arg;
+    pg->ts = c->ts;
+    pg->id = c->id;
+    return pg->stopped = pg->cb(c, pg->arg) != 0;
+}
+
 static int pg_contacts_all(cg_store *st, int64_t since, int64_t until, cg_store_contact_cb cb,
                            void *arg)
 {
     struct pgs *p = pgs_of(st);
-    struct pgq q = {0};
-    pgq_int(&q, since);
-    pgq_int(&q, until);
-    pgq_int(&q, since == 0 && until == 0);
-    struct pgr r;
-    /* a cursor would bound memory; the copy and simulate read it all */
-    if (pg_exec(p, "contacts", "SELECT " CONTACT_COLS " FROM contacts WHERE $3::int = 1"
-                " OR (ts >= $1 AND ts < $2) ORDER BY ts, id", &q, &r) < 0)
-        return -1;
-    contact_rows(&r, cb, arg);
-    pgr_free(&r);
-    return 0;
+    struct page pg = {cb, arg, INT64_MIN, INT64_MIN, 0};
+    for (;;) {
+        struct pgq q = {0};
+        pgq_int(&q, since);
+        pgq_int(&q, until);
+        pgq_int(&q, since == 0 && until == 0);
+        pgq_int(&q, pg.ts);
+        pgq_int(&q, pg.id);
+        struct pgr r;
+        /* keyset pages in (ts, id) order */
+        if (pg_exec(p, "contacts", "SELECT " CONTACT_COLS " FROM contacts WHERE ($3::int = 1"
+                    " OR (ts >= $1 AND ts < $2)) AND (ts, id) > ($4, $5) ORDER BY ts, id"
+                    " LIMIT " CG_STR(ALL_PAGE_ROWS), &q, &r) < 0)
+            return -1;
+        int n = pgr_n(&r);
+        contact_rows(&r, page_cb, &pg);
+        pgr_free(&r);
+        if (pg.stopped || n < ALL_PAGE_ROWS)
+            return 0;
+    }
 }
 
 /* dept_noted - remember that this department's counters are read (its
