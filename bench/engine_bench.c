@@ -920,6 +920,17 @@ static void median_of(const struct result *rk, int n, struct result *out)
 #undef MEDIAN
 }
 
+/* print_rounds - the rounds' single-thread p99 and threaded ops/s */
+static void print_rounds(const struct result *r1k, const struct result *rnk, int rounds, int nt)
+{
+    printf("  rounds: 1 thread p99");
+    for (int k = 0; k < rounds; k++)
+        printf(" %.0f", r1k[k].p99);
+    printf(" us; %d threads ops/s", nt);
+    for (int k = 0; k < rounds; k++)
+        printf(" %.0f", rnk[k].ops_per_s);
+}
+
 /* run_database - BENCH_DATABASE: the same rounds against a database
  * filled by the caller (bench/engine_pg.sh fills PostgreSQL with the
  * layout of prefill()), BENCH_CUSTOMERS customers; nothing is cleaned up
@@ -948,12 +959,7 @@ static void run_database(const char *db, const struct cg_config *cfg, long ops1,
     fmt_count(rows, label, sizeof label);
     print_row(label, customers, 1, &r1);
     print_row(label, customers, nt, &rn);
-    printf("  rounds: 1 thread p99");
-    for (int k = 0; k < rounds; k++)
-        printf(" %.0f", r1k[k].p99);
-    printf(" us; %d threads ops/s", nt);
-    for (int k = 0; k < rounds; k++)
-        printf(" %.0f", rnk[k].ops_per_s);
+    print_rounds(r1k, rnk, rounds, nt);
     printf(", p99");
     for (int k = 0; k < rounds; k++)
         printf(" %.0f", rnk[k].p99);
@@ -1088,12 +1094,7 @@ int main(int argc, char **argv)
         print_row(rows, customers, 1, &r1[i]);
         print_row(rows, customers, nt, &rn[i]);
         if (i == big) {
-            printf("  rounds: 1 thread p99");
-            for (int k = 0; k < rounds; k++)
-                printf(" %.0f", r1k[k].p99);
-            printf(" us; %d threads ops/s", nt);
-            for (int k = 0; k < rounds; k++)
-                printf(" %.0f", rnk[k].ops_per_s);
+            print_rounds(r1k, rnk, rounds, nt);
             printf("\n");
             if (pace) {
                 median_of(rpk, rounds, &rpace);

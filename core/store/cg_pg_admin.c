@@ -264,38 +264,6 @@ int cg_pg_erasure_add(cg_store *st, const struct cg_erasure_row *r)
 
 /* --- integrity ---------------------------------------------------------------- */
 
-/* problem - hand one line to the check's callback */
-static void problem(cg_admin_problem_cb cb, void *arg, int *found, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void problem(cg_admin_problem_cb cb, void *arg, int *found, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    *found = 1;
-    if (cb)
-        cb(line, arg);
-}
-
-/* The counters as a recount of the contacts would make them, against the
- * counters kept: every bucket where the two differ. */
-static const char recount_diff[] =
-    "WITH want AS ("
-    "  SELECT department, 60::bigint AS level, ts - ts % 60 AS bucket, category, count(*) AS n"
-    "    FROM contacts GROUP BY 1, 3, 4"
-    "  UNION ALL SELECT department, 3600, ts - ts % 3600, category, count(*)"
-    "    FROM contacts GROUP BY 1, 3, 4"
-    "  UNION ALL SELECT department, 86400, ts - ts % 86400, category, count(*)"
-    "    FROM contacts GROUP BY 1, 3, 4)"
-    " SELECT coalesce(w.department, k.department), coalesce(w.level, k.level),"
-    "        coalesce(w.bucket, k.bucket), coalesce(w.category, k.category),"
-    "        coalesce(w.n, 0), coalesce(k.n, 0)"
-    "   FROM want w FULL OUTER JOIN dept_counts k"
-    "     ON k.department = w.department AND k.level = w.level AND k.bucket = w.bucket"
-    "    AND k.category = w.category"
-    "  WHERE coalesce(w.n, 0) <> coalesce(k.n, 0)";
 
 int cg_pg_check(cg_store *st, struct cg_check_counts *n, cg_admin_problem_cb cb, void *arg)
 {
@@ -306,7 +274,7 @@ int cg_pg_check(cg_store *st, struct cg_check_counts *n, cg_admin_problem_cb cb,
     if (n->schema_version < 0)
         return -1;
     if (n->schema_version != CG_STORE_SCHEMA_VERSION)
-        problem(cb, arg, &found, "schema version %d, this contactgate writes %d",
+        cg_store_problem(cb, arg, &found, "schema version %d, this contactgate writes %d",
                 n->schema_version, CG_STORE_SCHEMA_VERSION);
     /* the server's own view: an index left invalid by an interrupted build */
     struct pgr r;
@@ -315,38 +283,19 @@ int cg_pg_check(cg_store *st, struct cg_check_counts *n, cg_admin_problem_cb cb,
                 " (SELECT oid FROM pg_namespace WHERE nspname = current_schema())", NULL, &r) < 0)
         return -1;
     for (int i = 0; i < pgr_n(&r); i++)
-        problem(cb, arg, &found, "integrity: index %s is invalid (REINDEX it)", pgr_v(&r, i, 0));
+        cg_store_problem(cb, arg, &found, "integrity: index %s is invalid (REINDEX it)", pgr_v(&r, i, 0));
     pgr_free(&r);
-    static const struct {
-        const char *q;
-        size_t off;
-    } counts[] = {
-        {"SELECT count(*) FROM contacts", offsetof(struct cg_check_counts, contacts)},
-        {"SELECT count(*) FROM decisions", offsetof(struct cg_check_counts, decisions)},
-        {"SELECT count(*) FROM customers", offsetof(struct cg_check_counts, addresses)},
-        {"SELECT count(DISTINCT customer) FROM customers",
-         offsetof(struct cg_check_counts, customers)},
-        {"SELECT count(*) FROM states", offsetof(struct cg_check_counts, states)},
-        {"SELECT count(*) FROM optouts", offsetof(struct cg_check_counts, optouts)},
-        {"SELECT count(*) FROM erasures", offsetof(struct cg_check_counts, erasures)},
-        {"SELECT count(*) FROM deferrals", offsetof(struct cg_check_counts, episodes)},
-        {"SELECT count(*) FROM dept_counts", offsetof(struct cg_check_counts, counter_rows)},
-    };
-    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
-        if (pg_count(p, "check", counts[i].q, NULL, (int64_t *)((char *)n + counts[i].off)) < 0)
+    for (size_t i = 0; cg_check_count_queries[i].sql; i++)
+        if (pg_count(p, "check", cg_check_count_queries[i].sql, NULL,
+                     (int64_t *)((char *)n + cg_check_count_queries[i].off)) < 0)
             return -1;
-    if (pg_exec(p, "counter recount", recount_diff, NULL, &r) < 0)
+    if (pg_exec(p, "counter recount", cg_store_recount_sql, NULL, &r) < 0)
         return -1;
     for (int i = 0; i < pgr_n(&r); i++)
-        if (n->counter_mismatches++ < 10)
-            problem(cb, arg, &found,
-                    "department counter %s/%s, %llds bucket at %lld: %lld kept, %lld counted",
-                    pgr_v(&r, i, 0), pgr_v(&r, i, 3), (long long)pgr_int(&r, i, 1),
-                    (long long)pgr_int(&r, i, 2), (long long)pgr_int(&r, i, 5),
-                    (long long)pgr_int(&r, i, 4));
+        cg_store_counter_problem(cb, arg, &found, n, pgr_v(&r, i, 0), pgr_v(&r, i, 3),
+                                 pgr_int(&r, i, 1), pgr_int(&r, i, 2), pgr_int(&r, i, 5),
+                                 pgr_int(&r, i, 4));
     pgr_free(&r);
-    if (n->counter_mismatches > 10)
-        problem(cb, arg, &found, "... %lld department counter buckets disagree in all",
-                (long long)n->counter_mismatches);
+    cg_store_counter_problems_end(cb, arg, &found, n);
     return found;
 }

@@ -4,6 +4,7 @@
  * parts every backend shares (error text, counter buckets).
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,72 @@ const char *cg_store_errmsg(const cg_store *st)
 const char *cg_store_backend(const cg_store *st)
 {
     return st->ops->name;
+}
+
+/* --- integrity checks ------------------------------------------------------- */
+
+void cg_store_problem(cg_admin_problem_cb cb, void *arg, int *found, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    *found = 1;
+    if (cb)
+        cb(line, arg);
+}
+
+const struct cg_check_count_query cg_check_count_queries[] = {
+    {"SELECT count(*) FROM contacts", offsetof(struct cg_check_counts, contacts)},
+    {"SELECT count(*) FROM decisions", offsetof(struct cg_check_counts, decisions)},
+    {"SELECT count(*) FROM customers", offsetof(struct cg_check_counts, addresses)},
+    {"SELECT count(DISTINCT customer) FROM customers", offsetof(struct cg_check_counts, customers)},
+    {"SELECT count(*) FROM states", offsetof(struct cg_check_counts, states)},
+    {"SELECT count(*) FROM optouts", offsetof(struct cg_check_counts, optouts)},
+    {"SELECT count(*) FROM erasures", offsetof(struct cg_check_counts, erasures)},
+    {"SELECT count(*) FROM deferrals", offsetof(struct cg_check_counts, episodes)},
+    {"SELECT count(*) FROM dept_counts", offsetof(struct cg_check_counts, counter_rows)},
+    {NULL, 0},
+};
+
+/* The counters as a recount of the contacts would make them, against the
+ * counters kept: every bucket where the two differ (SQL that SQLite and
+ * PostgreSQL read alike). */
+const char cg_store_recount_sql[] =
+    "WITH want AS ("
+    "  SELECT department, 60 AS level, ts - ts % 60 AS bucket, category, count(*) AS n"
+    "    FROM contacts GROUP BY 1, 3, 4"
+    "  UNION ALL SELECT department, 3600, ts - ts % 3600, category, count(*)"
+    "    FROM contacts GROUP BY 1, 3, 4"
+    "  UNION ALL SELECT department, 86400, ts - ts % 86400, category, count(*)"
+    "    FROM contacts GROUP BY 1, 3, 4)"
+    " SELECT coalesce(w.department, k.department), coalesce(w.level, k.level),"
+    "        coalesce(w.bucket, k.bucket), coalesce(w.category, k.category),"
+    "        coalesce(w.n, 0), coalesce(k.n, 0)"
+    "   FROM want w FULL OUTER JOIN dept_counts k"
+    "     ON k.department = w.department AND k.level = w.level AND k.bucket = w.bucket"
+    "    AND k.category = w.category"
+    "  WHERE coalesce(w.n, 0) != coalesce(k.n, 0)";
+
+void cg_store_counter_problem(cg_admin_problem_cb cb, void *arg, int *found,
+                              struct cg_check_counts *n, const char *department,
+                              const char *category, int64_t level, int64_t bucket, int64_t kept,
+                              int64_t counted)
+{
+    if (n->counter_mismatches++ < 10)
+        cg_store_problem(cb, arg, found,
+                         "department counter %s/%s, %llds bucket at %lld: %lld kept, %lld counted",
+                         department, category, (long long)level, (long long)bucket,
+                         (long long)kept, (long long)counted);
+}
+
+void cg_store_counter_problems_end(cg_admin_problem_cb cb, void *arg, int *found,
+                                   const struct cg_check_counts *n)
+{
+    if (n->counter_mismatches > 10)
+        cg_store_problem(cb, arg, found, "... %lld department counter buckets disagree in all",
+                         (long long)n->counter_mismatches);
 }
 
 /* --- department counter buckets ------------------------------------------ */
