@@ -706,11 +706,28 @@ cg_store *cg_pg_open(const char *conninfo, int flags, char *err, size_t errlen)
         pg_close(&p->base);
         return NULL;
     }
-    if (schema) /* the search path of every connection this object makes */
-        ci = cg_store_is_pg(conninfo) && strstr(conninfo, "://")
-                 ? cg_xasprintf("%s%soptions=-csearch_path%%3D%s", conninfo,
-                                strchr(conninfo, '?') ? "&" : "?", schema)
-                 : cg_xasprintf("%s options='-csearch_path=%s'", conninfo, schema);
+    /* options of every connection this object makes: the prepared
+     * statements' plans made once (their values are arrays and keys whose
+     * best plan does not change; re-planning them at every execution cost
+     * more than running them), and the test hook's search path. An
+     * `options` of the administrator's own is left alone. */
+    if (!strstr(conninfo, "options")) {
+        int uri = strstr(conninfo, "://") != NULL;
+        struct cg_buf o = {0};
+        cg_buf_add(&o, uri ? "-cplan_cache_mode%3Dforce_generic_plan"
+                           : "-cplan_cache_mode=force_generic_plan");
+        if (schema)
+            cg_buf_printf(&o, uri ? "%%20-csearch_path%%3D%s" : " -csearch_path=%s", schema);
+        ci = uri ? cg_xasprintf("%s%soptions=%s", conninfo, strchr(conninfo, '?') ? "&" : "?",
+                                o.s)
+                 : cg_xasprintf("%s options='%s'", conninfo, o.s);
+        cg_buf_free(&o);
+    } else if (schema) {
+        ci = NULL; /* the test hook needs the options to itself */
+        cg_errf(err, errlen, "CG_PG_TEST_SCHEMA: the conninfo has options of its own");
+        pg_close(&p->base);
+        return NULL;
+    }
     struct cg_pgconn_opts o = {.application_name = "contactgate"};
     char e[512];
     if (cg_pgconn_new(ci ? ci : conninfo, &o, &p->c, e, sizeof e) < 0) {
