@@ -964,6 +964,11 @@ static void run_database(const char *db, const struct cg_config *cfg, long ops1,
     for (int k = 0; k < rounds; k++)
         printf(" %.0f", rnk[k].p99);
     printf(" us\n");
+    /* each decision (decider call) apart: the RCPT check, the end of message */
+    printf("  per decision, p50/p99: 1 thread RCPT %.0f/%.0f us, end of message %.0f/%.0f us;"
+           " %d threads RCPT %.0f/%.0f us, end of message %.0f/%.0f us\n", r1.rcpt_p50,
+           r1.rcpt_p99, r1.eom_p50, r1.eom_p99, nt, rn.rcpt_p50, rn.rcpt_p99, rn.eom_p50,
+           rn.eom_p99);
 }
 
 int main(int argc, char **argv)
