@@ -1366,7 +1366,7 @@ static int pg_decisions(cg_store *st, const struct cg_decision_filter *f,
         pgq_int(&q, f->until);
         cg_buf_printf(&sql, " AND ts < $%d", q.n);
     }
-    cg_buf_add(&sql, " ORDER BY ts DESC, id DESC");
+    cg_buf_add(&sql, f->oldest_first ? " ORDER BY ts, id" : " ORDER BY ts DESC, id DESC");
     if (f->limit > 0)
         cg_buf_printf(&sql, " LIMIT %ld", f->limit);
     struct pgr r;

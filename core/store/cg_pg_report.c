@@ -56,11 +56,14 @@ int cg_pg_report_counts(cg_store *st, const struct cg_report_range *r, enum cg_r
         filter(&q, r);
         cg_buf_add(&q, " AND channel = 'email' GROUP BY 1, 2 UNION ALL ");
     }
-    cg_buf_printf(&q, "SELECT %s AS k, %s AS d, 0 AS sent, count(*) FILTER (WHERE verdict = 'tag'),"
-                      " count(*) FILTER (WHERE verdict = 'tag' AND monitor <> 0), 0, 0,"
-                      " count(*) FILTER (WHERE verdict = 'reject'),"
-                      " count(*) FILTER (WHERE verdict = 'hold'),"
-                      " count(*) FILTER (WHERE verdict = 'tempfail') FROM decisions", key, day);
+    cg_buf_printf(&q, "SELECT %s AS k, %s AS d, 0 AS sent,"
+                      " count(*) FILTER (WHERE verdict = 'tag') AS tagged,"
+                      " count(*) FILTER (WHERE verdict = 'tag' AND monitor <> 0) AS monitored,"
+                      " 0 AS deferred, 0 AS attempts,"
+                      " count(*) FILTER (WHERE verdict = 'reject') AS rejected,"
+                      " count(*) FILTER (WHERE verdict = 'hold') AS held,"
+                      " count(*) FILTER (WHERE verdict = 'tempfail') AS tempfail FROM decisions",
+                  key, day);
     filter(&q, r);
     cg_buf_add(&q, " AND verdict IN ('tag', 'reject', 'hold', 'tempfail') GROUP BY 1, 2");
     /* deferrals: one message per (Message-ID, recipient); one without a

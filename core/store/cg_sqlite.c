@@ -1096,7 +1096,7 @@ static int sq_decisions(cg_store *st, const struct cg_decision_filter *f,
         cg_buf_add(&q, " AND ts < ?7");
     if (f->relay)
         cg_buf_add(&q, " AND relay = ?8");
-    cg_buf_add(&q, " ORDER BY ts DESC, id DESC");
+    cg_buf_add(&q, f->oldest_first ? " ORDER BY ts, id" : " ORDER BY ts DESC, id DESC");
     if (f->limit > 0)
         cg_buf_printf(&q, " LIMIT %ld", f->limit);
     sqlite3_stmt *stmt = cg_sqlite_prepare(s, q.s, "decisions");

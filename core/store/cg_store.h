@@ -287,9 +287,10 @@ struct cg_decision_filter {
     int64_t since;            /* 0 = unbounded */
     int64_t until;            /* 0 = unbounded */
     long limit;               /* 0 = no limit */
+    int oldest_first;         /* oldest first instead (copies keep the log's order) */
 };
 typedef int (*cg_store_decision_cb)(const struct cg_decision_row *d, void *arg);
-/* Matching decisions, newest first. */
+/* Matching decisions, newest first (f->oldest_first: oldest first). */
 int cg_store_decisions(cg_store *st, const struct cg_decision_filter *f,
                        cg_store_decision_cb cb, void *arg);
 
