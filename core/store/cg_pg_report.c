@@ -11,18 +11,9 @@
 
 #include "cg_pg_int.h"
 #include "cg_store_report.h"
+#include "cg_store_sql.h"
 #include "cg_store_sim.h"
 #include "cg_util.h"
-
-/* filter - the WHERE clause every report query starts with */
-static void filter(struct cg_buf *q, const struct cg_report_range *r)
-{
-    cg_buf_add(q, " WHERE ts >= :since AND ts < :until");
-    if (r->department)
-        cg_buf_add(q, " AND department = :dept");
-    if (r->relay)
-        cg_buf_add(q, " AND relay = :relay");
-}
 
 /* run - the query q (freed) with the range bound, plus :cap / :top */
 static int run(cg_store *st, struct cg_buf *q, const struct cg_report_range *r, const char *what,
@@ -44,36 +35,8 @@ static int run(cg_store *st, struct cg_buf *q, const struct cg_report_range *r, 
 int cg_pg_report_counts(cg_store *st, const struct cg_report_range *r, enum cg_report_by by,
                         cg_report_counts_cb cb, void *arg)
 {
-    const char *key = by == CG_REPORT_BY_POLICY ? "policy" : "department";
-    const char *day = by == CG_REPORT_BY_DEPARTMENT_DAY ? "(ts - :day0) / 86400" : "-1";
     struct cg_buf q = {0};
-    cg_buf_add(&q, "SELECT k, d, sum(sent), sum(tagged), sum(monitored), sum(deferred),"
-                   " sum(attempts), sum(rejected), sum(held), sum(tempfail) FROM (");
-    if (by != CG_REPORT_BY_POLICY) {
-        cg_buf_printf(&q, "SELECT department AS k, %s AS d, count(*) AS sent, 0 AS tagged,"
-                          " 0 AS monitored, 0 AS deferred, 0 AS attempts, 0 AS rejected,"
-                          " 0 AS held, 0 AS tempfail FROM contacts", day);
-        filter(&q, r);
-        cg_buf_add(&q, " AND channel = 'email' GROUP BY 1, 2 UNION ALL ");
-    }
-    cg_buf_printf(&q, "SELECT %s AS k, %s AS d, 0 AS sent,"
-                      " count(*) FILTER (WHERE verdict = 'tag') AS tagged,"
-                      " count(*) FILTER (WHERE verdict = 'tag' AND monitor <> 0) AS monitored,"
-                      " 0 AS deferred, 0 AS attempts,"
-                      " count(*) FILTER (WHERE verdict = 'reject') AS rejected,"
-                      " count(*) FILTER (WHERE verdict = 'hold') AS held,"
-                      " count(*) FILTER (WHERE verdict = 'tempfail') AS tempfail FROM decisions",
-                  key, day);
-    filter(&q, r);
-    cg_buf_add(&q, " AND verdict IN ('tag', 'reject', 'hold', 'tempfail') GROUP BY 1, 2");
-    /* deferrals: one message per (Message-ID, recipient); one without a
-     * Message-ID (RCPT stage) is a group of its own */
-    cg_buf_printf(&q, " UNION ALL SELECT k, d, 0, 0, 0, count(*), sum(n), 0, 0, 0 FROM"
-                      " (SELECT %s AS k, %s AS d, count(*) AS n FROM decisions", key, day);
-    filter(&q, r);
-    cg_buf_add(&q, " AND verdict = 'defer' GROUP BY 1, 2, coalesce('m' || message_id, 'i' || id),"
-                   " recipient) AS per_message GROUP BY 1, 2");
-    cg_buf_add(&q, ") AS u GROUP BY 1, 2 ORDER BY 1 NULLS FIRST, 2");
+    cg_store_sql_report_counts(&q, r, by);
     struct pgr res;
     if (run(st, &q, r, "report counts", NULL, 0, &res) < 0)
         return -1;
@@ -101,13 +64,7 @@ int cg_pg_report_reasons(cg_store *st, const struct cg_report_range *r, int top,
                          cg_report_reason_cb cb, void *arg)
 {
     struct cg_buf q = {0};
-    cg_buf_add(&q, "SELECT policy, reason, n FROM (SELECT policy, reason, count(*) AS n,"
-                   " row_number() OVER (PARTITION BY policy ORDER BY count(*) DESC,"
-                   " reason NULLS FIRST) AS rn FROM decisions");
-    filter(&q, r);
-    cg_buf_add(&q, " AND verdict IN ('tag', 'defer', 'reject', 'hold', 'tempfail')"
-                   " GROUP BY policy, reason) AS x"
-                   " WHERE rn <= :top ORDER BY policy NULLS FIRST, rn");
+    cg_store_sql_report_reasons(&q, r);
     struct pgr res;
     if (run(st, &q, r, "report reasons", ":top", top, &res) < 0)
         return -1;
@@ -122,10 +79,7 @@ int cg_pg_report_histogram(cg_store *st, const struct cg_report_range *r, int ca
                            cg_report_hist_cb cb, void *arg)
 {
     struct cg_buf q = {0};
-    cg_buf_add(&q, "SELECT (EXISTS (SELECT 1 FROM customers))::int, (SELECT count(DISTINCT"
-                   " customer) FROM customers WHERE customer NOT IN (SELECT customer FROM contacts");
-    filter(&q, r);
-    cg_buf_add(&q, "))");
+    cg_store_sql_report_zero(&q, r);
     struct pgr res;
     if (run(st, &q, r, "report histogram", NULL, 0, &res) < 0)
         return -1;
@@ -133,9 +87,7 @@ int cg_pg_report_histogram(cg_store *st, const struct cg_report_range *r, int ca
     pgr_free(&res);
     if (have_map && cb(0, zero, arg))
         return 0;
-    cg_buf_add(&q, "SELECT least(n, :cap), count(*) FROM (SELECT count(*) AS n FROM contacts");
-    filter(&q, r);
-    cg_buf_add(&q, " GROUP BY customer) AS per_customer GROUP BY 1 ORDER BY 1");
+    cg_store_sql_report_histogram(&q, r);
     if (run(st, &q, r, "report histogram", ":cap", cap, &res) < 0)
         return -1;
     for (int i = 0; i < pgr_n(&res); i++)
@@ -149,10 +101,7 @@ int cg_pg_report_held_outcomes(cg_store *st, const struct cg_report_range *r,
                                int64_t *released, int64_t *dropped)
 {
     struct cg_buf q = {0};
-    cg_buf_add(&q, "SELECT count(DISTINCT CASE WHEN verdict = 'released' THEN ref END),"
-                   " count(DISTINCT CASE WHEN verdict = 'dropped' THEN ref END) FROM decisions");
-    filter(&q, r);
-    cg_buf_add(&q, " AND verdict IN ('released', 'dropped')");
+    cg_store_sql_report_held(&q, r);
     struct pgr res;
     if (run(st, &q, r, "report held outcomes", NULL, 0, &res) < 0)
         return -1;
