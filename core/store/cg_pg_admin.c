@@ -19,6 +19,7 @@
 
 #include "cg_pg_int.h"
 #include "cg_store_admin.h"
+#include "cg_store_sql.h"
 #include "cg_util.h"
 
 /* list - one customer's rows (q_one, $1 = customer) or all (q_all) */
@@ -158,28 +159,6 @@ int cg_pg_prune(cg_store *st, int64_t before, int batch, int dry_run,
 
 /* --- erasure ------------------------------------------------------------- */
 
-/* The subject is $1: the customer id, or an unmapped address; the
- * addresses mapped to it are found through the customer map, erased last.
- * Senders and recipients are compared without case (logged as the MTA
- * gave them). */
-#define MAPPED "(SELECT address FROM customers WHERE customer = $1)"
-#define MAPPED_LC "(SELECT lower(address) FROM customers WHERE customer = $1)"
-static const struct {
-    const char *sql;
-    size_t off;
-} erase_steps[] = {
-    {"DELETE FROM contacts WHERE customer = $1 OR address = $1 OR address IN " MAPPED,
-     offsetof(struct cg_forget_counts, contacts)},
-    {"DELETE FROM decisions WHERE customer = $1 OR lower(recipient) = lower($1)"
-     " OR lower(sender) = lower($1) OR lower(recipient) IN " MAPPED_LC
-     " OR lower(sender) IN " MAPPED_LC " OR customer IN " MAPPED,
-     offsetof(struct cg_forget_counts, decisions)},
-    {"DELETE FROM states WHERE customer = $1", offsetof(struct cg_forget_counts, states)},
-    {"DELETE FROM optouts WHERE customer = $1", offsetof(struct cg_forget_counts, optouts)},
-    {"DELETE FROM customers WHERE customer = $1 OR address = $1",
-     offsetof(struct cg_forget_counts, addresses)},
-};
-
 int cg_pg_forget(cg_store *st, const char *customer, int64_t now, char *ref, size_t reflen,
                  struct cg_forget_counts *n)
 {
@@ -194,15 +173,13 @@ int cg_pg_forget(cg_store *st, const char *customer, int64_t now, char *ref, siz
     int rc = pg_lock_text(p, (const char *const *)&key, 1);
     free(key);
     if (rc == 0)
-        rc = pg_counts_subtract(p, "SELECT department, category, ts FROM contacts"
-                                " WHERE customer = $1 OR address = $1 OR address IN " MAPPED, &q);
+        rc = pg_counts_subtract(p, cg_store_sql_erase_counted, &q);
     if (rc == 0)
-        rc = pg_exec(p, "erase", "DELETE FROM deferrals WHERE recipient = $1 OR sender = $1"
-                     " OR recipient IN " MAPPED " OR sender IN " MAPPED, &q, NULL);
+        rc = pg_exec(p, "erase", cg_store_sql_erase_episodes, &q, NULL);
     int64_t total = 0;
-    for (size_t i = 0; i < sizeof erase_steps / sizeof erase_steps[0] && rc == 0; i++) {
-        int64_t *slot = (int64_t *)((char *)n + erase_steps[i].off);
-        rc = pg_changes(p, "erase", erase_steps[i].sql, &q, slot);
+    for (size_t i = 0; cg_store_sql_erase_steps[i].sql && rc == 0; i++) {
+        int64_t *slot = (int64_t *)((char *)n + cg_store_sql_erase_steps[i].off);
+        rc = pg_changes(p, "erase", cg_store_sql_erase_steps[i].sql, &q, slot);
         total += *slot;
     }
     if (rc == 0) {

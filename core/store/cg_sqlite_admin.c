@@ -20,6 +20,7 @@
 
 #include "cg_store_admin.h"
 #include "cg_sqlite_int.h"
+#include "cg_store_sql.h"
 #include "cg_util.h"
 
 /* list_stmt - a listing for one customer (q_one, with the customer as ?1)
@@ -199,28 +200,6 @@ int cg_sqlite_prune(cg_store *st, int64_t before, int batch, int dry_run,
 
 /* --- erasure ------------------------------------------------------------- */
 
-/* The subject is ?1: the customer id, or an unmapped address. Addresses
- * mapped to it are found through the customer map, which is erased last.
- * Senders and recipients are compared without case: they are logged as
- * the MTA gave them. */
-#define MAPPED "(SELECT address FROM customers WHERE customer = ?1)"
-#define MAPPED_LC "(SELECT lower(address) FROM customers WHERE customer = ?1)"
-static const struct {
-    const char *sql;
-    size_t off;
-} erase_steps[] = {
-    {"DELETE FROM contacts WHERE customer = ?1 OR address = ?1 OR address IN " MAPPED,
-     offsetof(struct cg_forget_counts, contacts)},
-    {"DELETE FROM decisions WHERE customer = ?1 OR lower(recipient) = lower(?1)"
-     " OR lower(sender) = lower(?1) OR lower(recipient) IN " MAPPED_LC
-     " OR lower(sender) IN " MAPPED_LC " OR customer IN " MAPPED,
-     offsetof(struct cg_forget_counts, decisions)},
-    {"DELETE FROM states WHERE customer = ?1", offsetof(struct cg_forget_counts, states)},
-    {"DELETE FROM optouts WHERE customer = ?1", offsetof(struct cg_forget_counts, optouts)},
-    {"DELETE FROM customers WHERE customer = ?1 OR address = ?1",
-     offsetof(struct cg_forget_counts, addresses)},
-};
-
 /* subjects - the customer id, every address mapped to it and every address
  * its history names (malloc'ed, NULL-terminated): what must not be left in
  * the file */
@@ -321,18 +300,13 @@ int cg_sqlite_forget(cg_store *st, const char *customer, int64_t now, char *ref,
     }
     /* its contacts leave the department counters; its deferral episodes
      * (by address) go */
-    int rc = cg_sqlite_counts_subtract(sq_of(st),
-                                       "SELECT department, category, ts FROM contacts"
-                                       " WHERE customer = ?1 OR address = ?1 OR address IN " MAPPED,
-                                       customer, 0);
+    int rc = cg_sqlite_counts_subtract(sq_of(st), cg_store_sql_erase_counted, customer, 0);
     if (rc == 0)
-        rc = cg_sqlite_run(sq_of(st), "DELETE FROM deferrals WHERE recipient = ?1 OR sender = ?1"
-                           " OR recipient IN " MAPPED " OR sender IN " MAPPED, customer, "erase",
-                           NULL);
+        rc = cg_sqlite_run(sq_of(st), cg_store_sql_erase_episodes, customer, "erase", NULL);
     int64_t total = 0;
-    for (size_t i = 0; i < sizeof erase_steps / sizeof erase_steps[0] && rc == 0; i++) {
-        int64_t *slot = (int64_t *)((char *)n + erase_steps[i].off);
-        rc = cg_sqlite_run(sq_of(st), erase_steps[i].sql, customer, "erase", slot);
+    for (size_t i = 0; cg_store_sql_erase_steps[i].sql && rc == 0; i++) {
+        int64_t *slot = (int64_t *)((char *)n + cg_store_sql_erase_steps[i].off);
+        rc = cg_sqlite_run(sq_of(st), cg_store_sql_erase_steps[i].sql, customer, "erase", slot);
         total += *slot;
     }
     if (rc == 0) {

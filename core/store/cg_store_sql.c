@@ -9,6 +9,9 @@
  * a key may be NULL (SQLite's default, not PostgreSQL's); an alias on every
  * subquery; text keys built with || (an integer becomes text in both).
  */
+#include <stddef.h>
+
+#include "cg_store_admin.h"
 #include "cg_store_sql.h"
 
 /* range - the WHERE clause every report query starts with */
@@ -151,3 +154,30 @@ void cg_store_sql_lifecycle(struct cg_buf *q, const struct cg_lifecycle_filter *
     if (f->limit > 0)
         cg_buf_printf(q, " LIMIT %ld", f->limit);
 }
+
+/* --- erasure ------------------------------------------------------------------ */
+
+#define MAPPED "(SELECT address FROM customers WHERE customer = $1)"
+#define MAPPED_LC "(SELECT lower(address) FROM customers WHERE customer = $1)"
+
+const char cg_store_sql_erase_counted[] =
+    "SELECT department, category, ts FROM contacts"
+    " WHERE customer = $1 OR address = $1 OR address IN " MAPPED;
+
+const char cg_store_sql_erase_episodes[] =
+    "DELETE FROM deferrals WHERE recipient = $1 OR sender = $1"
+    " OR recipient IN " MAPPED " OR sender IN " MAPPED;
+
+const struct cg_store_sql_erase cg_store_sql_erase_steps[] = {
+    {"DELETE FROM contacts WHERE customer = $1 OR address = $1 OR address IN " MAPPED,
+     offsetof(struct cg_forget_counts, contacts)},
+    {"DELETE FROM decisions WHERE customer = $1 OR lower(recipient) = lower($1)"
+     " OR lower(sender) = lower($1) OR lower(recipient) IN " MAPPED_LC
+     " OR lower(sender) IN " MAPPED_LC " OR customer IN " MAPPED,
+     offsetof(struct cg_forget_counts, decisions)},
+    {"DELETE FROM states WHERE customer = $1", offsetof(struct cg_forget_counts, states)},
+    {"DELETE FROM optouts WHERE customer = $1", offsetof(struct cg_forget_counts, optouts)},
+    {"DELETE FROM customers WHERE customer = $1 OR address = $1",
+     offsetof(struct cg_forget_counts, addresses)},
+    {NULL, 0},
+};

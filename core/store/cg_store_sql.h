@@ -11,6 +11,7 @@
 #ifndef CG_STORE_SQL_H
 #define CG_STORE_SQL_H
 
+#include <stddef.h>
 #include "cg_store_held.h"
 #include "cg_store_report.h"
 #include "cg_util.h"
@@ -31,5 +32,22 @@ void cg_store_sql_report_histogram(struct cg_buf *q, const struct cg_report_rang
 void cg_store_sql_report_held(struct cg_buf *q, const struct cg_report_range *r);
 /* the columns of struct cg_lifecycle_row, in its order */
 void cg_store_sql_lifecycle(struct cg_buf *q, const struct cg_lifecycle_filter *f);
+
+/* --- erasure (cg_admin_forget) ---------------------------------------------
+ * The subject is $1 (a customer id, or an unmapped address; SQLite reads
+ * $1 as a parameter too); the addresses mapped to it are found through
+ * the customer map, which is erased last. Senders and recipients are
+ * compared without case (logged as the MTA gave them). */
+/* its contacts (department, category, ts): out of the department counters */
+extern const char cg_store_sql_erase_counted[];
+/* its deferral episodes (by address) */
+extern const char cg_store_sql_erase_episodes[];
+/* the deletes whose row counts go to struct cg_forget_counts at `off`,
+ * in order; ended by a NULL sql */
+struct cg_store_sql_erase {
+    const char *sql;
+    size_t off;
+};
+extern const struct cg_store_sql_erase cg_store_sql_erase_steps[];
 
 #endif
