@@ -8,6 +8,7 @@
 #  - primary stopped: mail gets 451 (on_error tempfail) within the bounded
 #    time, the daemon's threads come back down; restarted: mail is
 #    accepted again without restarting contactgate;
+#  - primary hung (SIGSTOP): 451 within our deadline, then accepted again;
 #  - standby hung (SIGSTOP): a commit waits for it, our deadline cancels
 #    the wait, the mail gets 451; the MTA's retry of the same message
 #    (same Message-ID) after the standby is back is accepted and counted
@@ -64,6 +65,23 @@ for i in $(seq 1 30); do
     sleep 1
 done
 t_eq "database back: mail accepted again, contactgate not restarted" "$got" 250
+
+# --- the primary hung (SIGSTOP: it accepts connections, answers nothing) ------------
+pg_pause primary
+t0=$(now_ms)
+got=$(relay_smtp alpha --from billing@bank.example --to pf6@example.com --parallel 5 | code | sort | uniq -c | tr -s ' ')
+t1=$(now_ms)
+pg_resume primary
+t_eq "database hung: 5 parallel messages all get 451 (our deadline, not Postfix's)" "$got" " 5 451"
+echo "  (answered within $((t1 - t0)) ms; database_timeout 2s, cancel grace 1s)"
+t_check "... well before Postfix's milter timeout (30 s)" test $((t1 - t0)) -lt 20000
+got=""
+for i in $(seq 1 30); do
+    got=$(relay_smtp alpha --from billing@bank.example --to pf7@example.com | code)
+    [ "$got" = 250 ] && break
+    sleep 1
+done
+t_eq "database answering again: mail accepted, contactgate not restarted" "$got" 250
 
 # --- a hung synchronous standby ---------------------------------------------------
 raw=$E2E_DIR/retry.eml
