@@ -308,6 +308,8 @@ static int decisions_run(struct ctl *c, int argc, char **argv)
             f.policy = val;
         } else if (!strcmp(o, "--queue-id")) {
             f.queue_id = val;
+        } else if (!strcmp(o, "--relay")) {
+            f.relay = val;
         } else if (!strcmp(o, "--customer")) {
             free(cust);
             if (!(cust = ctl_customer(c, val, &rc)))
@@ -333,6 +335,9 @@ static int decisions_run(struct ctl *c, int argc, char **argv)
         if (f.verdict && strcmp(f.verdict, "defer"))
             return free(cust), ctl_err(CTL_USAGE, cmd, "--lifecycle lists deferred messages: "
                                        "--verdict can only be defer with it");
+        if (f.relay) /* a message's attempts may come through several relays */
+            return free(cust), ctl_err(CTL_USAGE, cmd, "--relay is for the decision log, "
+                                       "not --lifecycle");
         rc = lifecycle(c, &f);
         free(cust);
         return rc;
@@ -386,8 +391,8 @@ const struct ctl_cmd ctl_cmd_decisions = {
     .name = "decisions",
     .synopsis = "the decision log, filtered by verdict, department, policy, time",
     .help = "SYNOPSIS\n  contactgatectl decisions [--verdict V] [--department D] [--policy P]\n"
-            "                          [--customer C] [--queue-id Q] [--since TIME]\n"
-            "                          [--until TIME] [--limit N] [--json]\n"
+            "                          [--customer C] [--queue-id Q] [--relay R]\n"
+            "                          [--since TIME] [--until TIME] [--limit N] [--json]\n"
             "  contactgatectl decisions --lifecycle [--department D] [--policy P]\n"
             "                          [--customer C] [--queue-id Q] [--since TIME]\n"
             "                          [--until TIME] [--limit N] [--json]\n\n"
@@ -395,7 +400,8 @@ const struct ctl_cmd ctl_cmd_decisions = {
             "  its reference, policy, reason, department, recipient, category,\n"
             "  message-id, queue ID and configuration version, newest first.\n"
             "  V is tag, defer, reject, hold, tempfail, or released and dropped\n"
-            "  (what an admin did with a held message: contactgatectl held).\n\n"
+            "  (what an admin did with a held message: contactgatectl held).\n"
+            "  --relay R: the decisions of one relay (several share one database).\n\n"
             "  --lifecycle shows what became of each deferred message instead: its\n"
             "  enforced defer rows taken together (a retry keeps its envelope: the\n"
             "  deferrals of one sender to one recipient until the mail is let\n"

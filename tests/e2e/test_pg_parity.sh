@@ -105,6 +105,7 @@ same report "${R[@]}" --relay mx1
 same report "${R[@]}" --relay mx2
 same decisions
 same decisions --verdict defer --since 2026-03-02 --until 2026-03-05
+same decisions --relay mx2
 same decisions --lifecycle
 same decisions --lifecycle --policy promotions-3-per-week
 same history C-1001
