@@ -153,6 +153,7 @@ $(BUILD)/bench/engine_bench: bench/engine_bench.c $(LIBCGD) $(LIBCG)
 bench: deps-test
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/passthrough $(BUILD)/bench/engine_bench
 	@if [ -f bench/engine.sh ]; then bash bench/engine.sh $(BUILD); fi
+	@bash bench/engine_pg.sh $(BUILD)
 	@bash bench/mta.sh $(BUILD)
 
 asan:

@@ -56,6 +56,7 @@
 #include <unistd.h>
 
 #include "cg_config.h"
+#include "cg_database.h"
 #include "cg_decider.h"
 #include "cg_engine.h"
 #include "cg_log.h"
@@ -1177,6 +1178,56 @@ static void run_stall(const char *dir, const char *build, const char *policy, lo
     remove_db(path);
     unlink(cpath);
     fflush(stdout);
+
+/* print_rounds - the rounds' single-thread p99 and threaded ops/s */
+static void print_rounds(const struct result *r1k, const struct result *rnk, int rounds, int nt)
+{
+    printf("  rounds: 1 thread p99");
+    for (int k = 0; k < rounds; k++)
+        printf(" %.0f", r1k[k].p99);
+    printf(" us; %d threads ops/s", nt);
+    for (int k = 0; k < rounds; k++)
+        printf(" %.0f", rnk[k].ops_per_s);
+}
+
+/* run_database - BENCH_DATABASE: the same rounds against a database
+ * filled by the caller (bench/engine_pg.sh fills PostgreSQL with the
+ * layout of prefill()), BENCH_CUSTOMERS customers; nothing is cleaned up
+ * between rounds (the history grows by the ops run) */
+static void run_database(const char *db, const struct cg_config *cfg, long ops1, long opsn,
+                         int nt, int rounds)
+{
+    long customers = env_long("BENCH_CUSTOMERS", 10000);
+    long rows = env_long("BENCH_ROWS", customers * 10);
+    struct result r1k[MAX_ROUNDS], rnk[MAX_ROUNDS], r1, rn;
+    struct bench b = {.cfg = cfg, .customers = customers};
+    char err[1024], label[32];
+    for (int k = 0; k < rounds; k++)
+        for (int kind = 0; kind < 2; kind++) {
+            b.dc = cg_decider_start(db, 0, err, sizeof err);
+            if (!b.dc)
+                die("%s", err);
+            if (kind == 0)
+                run_fixed(&b, 1, ops1 / 10, ops1, 1 + (uint64_t)k, 0, &r1k[k]);
+            else
+                run_fixed(&b, nt, opsn / 10, opsn, 100 + (uint64_t)k, 0, &rnk[k]);
+            cg_decider_stop(&b.dc);
+        }
+    median_of(r1k, rounds, &r1);
+    median_of(rnk, rounds, &rn);
+    fmt_count(rows, label, sizeof label);
+    print_row(label, customers, 1, &r1);
+    print_row(label, customers, nt, &rn);
+    print_rounds(r1k, rnk, rounds, nt);
+    printf(", p99");
+    for (int k = 0; k < rounds; k++)
+        printf(" %.0f", rnk[k].p99);
+    printf(" us\n");
+    /* each decision (decider call) apart: the RCPT check, the end of message */
+    printf("  per decision, p50/p99: 1 thread RCPT %.0f/%.0f us, end of message %.0f/%.0f us;"
+           " %d threads RCPT %.0f/%.0f us, end of message %.0f/%.0f us\n", r1.rcpt_p50,
+           r1.rcpt_p99, r1.eom_p50, r1.eom_p99, nt, rn.rcpt_p50, rn.rcpt_p99, rn.eom_p50,
+           rn.eom_p99);
 }
 
 int main(int argc, char **argv)
@@ -1223,6 +1274,21 @@ int main(int argc, char **argv)
     if (!cfg)
         die("%s", err);
 
+    const char *external = getenv("BENCH_DATABASE");
+    if (external && *external) {
+        char *shown = cg_database_masked(external);
+        printf("contactgate engine micro-benchmark (no MTA) on %s\n", shown);
+        free(shown);
+        printf("policy:  %s (%zu policies); one op = cg_decider_rcpt, then cg_decider_eom unless\n"
+               "         refused at RCPT, each acknowledged after the decider's COMMIT\n",
+               policy, cfg->n_policies);
+        printf("ops:     %ld measured single-thread, %ld with %d threads, after a warm-up; %d"
+               " rounds, medians shown\n\n", ops1, opsn, nt, rounds);
+        print_header();
+        run_database(external, cfg, ops1, opsn, nt, rounds);
+        cg_config_unref(&cfg);
+        return 0;
+    }
     printf("contactgate engine micro-benchmark (no MTA)\n");
     describe_machine(dir);
     double f50, f99;
@@ -1292,12 +1358,7 @@ int main(int argc, char **argv)
         print_row(rows, customers, 1, &r1[i]);
         print_row(rows, customers, nt, &rn[i]);
         if (i == big) {
-            printf("  rounds: 1 thread p99");
-            for (int k = 0; k < rounds; k++)
-                printf(" %.0f", r1k[k].p99);
-            printf(" us; %d threads ops/s", nt);
-            for (int k = 0; k < rounds; k++)
-                printf(" %.0f", rnk[k].ops_per_s);
+            print_rounds(r1k, rnk, rounds, nt);
             printf("\n");
             if (pace) {
                 median_of(rpk, rounds, &rpace);

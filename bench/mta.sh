@@ -15,6 +15,11 @@
 #                against a history pre-filled with BENCH_CONTACTS contacts
 #                (default 10,000,000) for 1,000,000 customers, with the
 #                department counters that history implies
+#   contactgate-pg  the same contactgate on a private PostgreSQL 15 on this
+#                machine (tests/pg/pglib.sh; fsync on, synchronous_commit
+#                on, no standby) pre-filled the same way with
+#                BENCH_PG_CONTACTS contacts (default: BENCH_CONTACTS);
+#                BENCH_PG=0 leaves it out
 # smtp-source drives BENCH_MSGS messages per run (default 10000, 1 KiB, 20
 # sessions) from the marketing department to customers of the pre-filled
 # history; smtp-sink is the next hop. Each run is timed until every
@@ -30,6 +35,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 CG_BUILD=${1:-build}
 . "$here/../tests/e2e/lib.sh"
 . "$here/../tests/e2e/cg.sh"
+. "$here/../tests/pg/pglib.sh"
 
 ROUNDS=${BENCH_ROUNDS:-3}
 MSGS=${BENCH_MSGS:-10000}
@@ -45,9 +51,11 @@ command -v smtp-source >/dev/null || PATH=$PATH:/usr/sbin
 
 e2e_setup bench
 mkdir -p "$CACHE"
+WITH_PG=${BENCH_PG:-1}
+PG_CONTACTS=${BENCH_PG_CONTACTS:-$CONTACTS}
 
 # --- the pre-filled history (built once, then copied for this run) ------------
-cached=$CACHE/history-v3-$CONTACTS.db   # v3: schema 3, department counters
+cached=$CACHE/history-v4-$CONTACTS.db   # v4: schema 4, department counters
 if [ ! -s "$cached" ]; then
     echo "pre-filling $CONTACTS contacts for $CUSTOMERS customers (once; cached in $cached) ..."
     t0=$(date +%s)
@@ -97,6 +105,31 @@ sed -i "s|\"include\": \[\(.*\)\]|\"include\": [\1, \"$E2E_DIR/all-plugins.json\
     { echo "mta.sh: the budget policy set does not load:"; "$CG_BIN" -n -c "$E2E_DIR/contactgate.json"; exit 1; }
 PT_PORT=$(e2e_free_port)
 
+# --- the same history on a private PostgreSQL ------------------------------------
+if [ "$WITH_PG" = 1 ]; then
+    pg_setup_primary bench >/dev/null || { echo "mta.sh: PostgreSQL did not start"; exit 1; }
+    CG_PG_CONFIG=$E2E_DIR/contactgate-pg.json
+    sed "s|\"database\": \"[^\"]*\"|\"database\": \"$PG_URI\"|" "$CG_CONFIG" > "$CG_PG_CONFIG"
+    chmod 644 "$CG_PG_CONFIG"
+    "$CG_CTL_BIN" -c "$CG_PG_CONFIG" customers count >/dev/null || exit 1
+    echo "pre-filling PostgreSQL with $PG_CONTACTS contacts ..."
+    t0=$(date +%s)
+    pg_cust=$((PG_CONTACTS / 10))
+    PG_PSQL_TIMEOUT=3600 pg_psql "SET synchronous_commit = off" "SET maintenance_work_mem = '256MB'" \
+        "DROP INDEX contacts_customer_ts" "DROP INDEX contacts_ts" \
+        "INSERT INTO contacts(ts, customer, address, department, category, channel, weight)
+         SELECT $(date +%s) - 60 * 86400 + (random() * 60 * 86400)::bigint, a, a,
+                CASE WHEN i % 10 < 7 THEN 'marketing' ELSE 'billing' END,
+                CASE WHEN i % 10 < 7 THEN 'promotional.offer' ELSE 'functional.bill' END, 'email', 1
+           FROM (SELECT i, ((i % $pg_cust) / $DOMAINS + 1) || 'c@r' || ((i % $pg_cust) % $DOMAINS + 1)
+                        || '.bench.example' AS a FROM generate_series(0, $PG_CONTACTS - 1) AS i) AS s" \
+        "CREATE INDEX contacts_customer_ts ON contacts(customer, ts)" "CREATE INDEX contacts_ts ON contacts(ts)" \
+        "INSERT INTO dept_counts SELECT department, l, ts - ts % l, category, count(*) FROM contacts,
+           (VALUES (60::bigint), (3600), (86400)) AS v(l) GROUP BY 1, 2, 3, 4" \
+        "VACUUM ANALYZE contacts" "VACUUM ANALYZE dept_counts" >/dev/null || { echo "mta.sh: PostgreSQL fill failed"; exit 1; }
+    echo "  done in $(( $(date +%s) - t0 )) s"
+fi
+
 # --- next hop: smtp-sink, counting ----------------------------------------------
 e2e_bg smtp-sink -u postfix 127.0.0.1:$SINK_PORT 256 </dev/null >"$E2E_DIR/sink.out" 2>&1
 e2e_wait_banner "$SINK_PORT" 10 || { echo "smtp-sink did not start"; exit 1; }
@@ -119,6 +152,10 @@ run() {
         contactgate)
             cg_start >/dev/null || return 1
             pid=$(cg_serving_pid)   # the serving process, not its supervisor
+            milter="inet:127.0.0.1:$CG_PORT" ;;
+        contactgate-pg)
+            cg_start "$CG_PG_CONFIG" >/dev/null || return 1
+            pid=$(cg_serving_pid)
             milter="inet:127.0.0.1:$CG_PORT" ;;
     esac
     e2e_start_postfix "$milter" "default_process_limit = 250" >/dev/null || return 1
@@ -148,19 +185,25 @@ run() {
         logged=$(runuser -u "$CG_USER" -- sqlite3 "$CG_DB" \
             "SELECT count(*) FROM decisions WHERE verdict = 'defer' AND recipient LIKE '%@r$r.bench.example'")
         echo "$r $logged" >> "$E2E_DIR/logged"
+    elif [ "$v" = contactgate-pg ]; then
+        echo "$r $(pg_psql "SELECT count(*) FROM decisions WHERE verdict = 'defer'
+            AND recipient LIKE '%@r$r.bench.example'")" >> "$E2E_DIR/logged-pg"
     fi
     e2e_stop_postfix
     case $v in
         passthrough) kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null ;;
-        contactgate) cg_stop ;;
+        contactgate|contactgate-pg) cg_stop ;;
     esac
 }
 
 echo "rounds: $ROUNDS, $MSGS messages of 1 KiB per run, $SESSIONS sessions"
 variants=(postfix passthrough contactgate)
+[ "$WITH_PG" = 1 ] && variants+=(contactgate-pg)
+: > "$E2E_DIR/logged-pg"
+nv=${#variants[@]}
 for r in $(seq 1 "$ROUNDS"); do
-    for k in 0 1 2; do
-        v=${variants[$(( (k + r - 1) % 3 ))]}
+    for k in $(seq 0 $((nv - 1))); do
+        v=${variants[$(( (k + r - 1) % nv ))]}
         printf '  round %d: %-12s ' "$r" "$v"
         run "$v" "$r" || { echo "run failed"; exit 1; }
         tail -1 "$E2E_DIR/results" | awk '{ printf "%7.0f msg/s  delivered %d  deferred %d\n", $3 / ($5 - $4), $6, $7 }'
@@ -177,10 +220,11 @@ e2e_stop_postfix
 cg_stop
 
 # --- the table ------------------------------------------------------------------------
-python3 - "$E2E_DIR/results" "$E2E_DIR/logged" "$rss200" "$MSGS" <<'PY'
+python3 - "$E2E_DIR/results" "$E2E_DIR/logged" "$rss200" "$MSGS" "$E2E_DIR/logged-pg" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 logged = dict(l.split() for l in open(sys.argv[2]))
+logged_pg = dict(l.split() for l in open(sys.argv[5]))
 rss200 = int(sys.argv[3]); msgs = int(sys.argv[4])
 by = {}
 ok = True
@@ -194,14 +238,17 @@ for v, r, m, t0, t1, sent, deferred, c0, c1, hwm in rows:
     if v == "contactgate" and int(logged.get(r, -1)) != int(deferred):
         ok = False
         print(f"CHECK FAILED: round {r}: Postfix says {deferred} deferred, contactgate logged {logged.get(r)}")
-    if v != "contactgate" and int(deferred) != 0:
+    if v == "contactgate-pg" and int(logged_pg.get(r, -1)) != int(deferred):
+        ok = False
+        print(f"CHECK FAILED: round {r}: Postfix says {deferred} deferred, contactgate-pg logged {logged_pg.get(r)}")
+    if not v.startswith("contactgate") and int(deferred) != 0:
         ok = False
         print(f"CHECK FAILED: {v} round {r}: {deferred} deferred without contactgate")
 rounds = sorted(by["postfix"])
 med = lambda xs: statistics.median(xs)
 print()
 print(f"{'variant':<13} {'msg/s (median)':>15} {'vs postfix':>11} {'vs passthrough':>15} {'milter CPU/msg':>15} {'peak RSS':>9}")
-for v in ("postfix", "passthrough", "contactgate"):
+for v in [x for x in ("postfix", "passthrough", "contactgate", "contactgate-pg") if x in by]:
     rates = [by[v][r]["rate"] for r in rounds]
     r_pf = med([by[v][r]["rate"] / by["postfix"][r]["rate"] for r in rounds])
     r_pt = med([by[v][r]["rate"] / by["passthrough"][r]["rate"] for r in rounds])
@@ -216,6 +263,10 @@ print(f"contactgate peak RSS with 200 concurrent SMTP sessions: {rss200 / 1024:.
 ratios = [by["contactgate"][r]["rate"] / by["passthrough"][r]["rate"] for r in rounds]
 print(f"paired ratio contactgate / passthrough per round: {', '.join(f'{x:.2f}' for x in ratios)} "
       f"(target >= 0.95: {'PASS' if med(ratios) >= 0.95 else 'MISS'})")
+if "contactgate-pg" in by:
+    pr = [by["contactgate-pg"][r]["rate"] / by["contactgate"][r]["rate"] for r in rounds]
+    print(f"paired ratio contactgate-pg / contactgate (SQLite) per round: {', '.join(f'{x:.2f}' for x in pr)} "
+          f"(target >= 0.85: {'PASS' if med(pr) >= 0.85 else 'MISS'})")
 print("verification: " + ("every run delivered or deferred every message as expected" if ok else "FAILED"))
 sys.exit(0 if ok else 1)
 PY

@@ -398,11 +398,14 @@ static const struct cg_kt_key top_keys[] = {
      .none = "127.0.0.1/32, ::1/128",
      .doc = "CIDRs that may connect to an inet socket (the MTA); default loopback only"},
     {"milter_timeout", CG_KT_DURATION, CFG(milter_timeout_secs), .def = "600s",
-     .flags = CG_KT_POSITIVE,
+     .flags = CG_KT_POSITIVE, .max_secs = 86400,
      .doc = "how long a milter connection may stall, 1s to 1d (longer than smtpd_timeout)"},
     {"database", CG_KT_STRING, CFG(database), .def = "/var/lib/contactgate/history.db",
      .check = cg_database_check, .convert = conv_database, .show = show_database,
      .doc = "SQLite file (relative to this file), or PostgreSQL URI or conninfo"},
+    {"database_timeout", CG_KT_DURATION, CFG(database_timeout_secs), .def = "5s",
+     .flags = CG_KT_POSITIVE, .max_secs = 600,
+     .doc = "PostgreSQL: the deadline of one call to the server, connecting included, 1s to 10m"},
     {"database_group", CG_KT_STRING, CFG(database_group), .check = check_group,
      .none = "none (history files 0600)",
      .doc = "a group that may read the history (files 0640); default the daemon's user only"},
@@ -652,10 +655,8 @@ static void legal_first(struct cg_config *c)
     c->policies = sorted;
 }
 
-/* cg_config_load - read every file, then the defaults, the references
- * between keys, and the plugins */
 /* finish - what no single row decides: the milter clients' default (two
- * networks) and the milter timeout's upper bound */
+ * networks) */
 static int finish(struct cfg_load *cl)
 {
     struct cg_config *c = cl->c;
@@ -665,14 +666,11 @@ static int finish(struct cfg_load *cl)
         cg_cidr_parse("127.0.0.1/32", &c->milter_clients[0]);
         cg_cidr_parse("::1/128", &c->milter_clients[1]);
     }
-    if (c->milter_timeout_secs > 86400) {
-        char d[32];
-        return cg_kt_error(&cl->kt, "milter_timeout", "%s is longer than 1 day (at most 1d)",
-                           cg_tz_duration_text(c->milter_timeout_secs, d, sizeof d));
-    }
     return 0;
 }
 
+/* cg_config_load - read every file, then the defaults, the references
+ * between keys, and the plugins */
 struct cg_config *cg_config_load(const char *path, int flags, char *err, size_t errlen)
 {
     struct cg_config *c = cg_xcalloc(1, sizeof *c);

@@ -84,6 +84,7 @@ struct cg_config {
     char *socket;
     char *database;          /* a SQLite file, or a PostgreSQL URI or conninfo */
     int database_is_pg;      /* database is PostgreSQL (cg_database_is_pg) */
+    int64_t database_timeout_secs; /* one call to a database server */
     char *plugin_dir;
     int mode;                /* enum cg_mode */
     int on_error;            /* enum cg_on_error */

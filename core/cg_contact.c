@@ -27,4 +27,5 @@ void cg_contact_from_decision(struct cg_contact_row *c_r, int64_t ts,
 {
     cg_contact_mail(c_r, ts, d->customer, d->recipient, d->department, d->category,
                     d->message_id, d->queue_id, NULL);
+    c_r->relay = d->relay; /* the relay that decided the hold */
 }

@@ -574,6 +574,41 @@ int cg_engine_coverage(const struct cg_config *cfg, void (*cb)(const char *line,
     return 1;
 }
 
+/* --- what a decision will read ------------------------------------------------ */
+
+/* keys_rcpt - one recipient's keys: its address (the customer map finds
+ * its customer) and its deferral episode */
+static void keys_rcpt(const struct cg_msg *m, const struct cg_rcpt *r, struct cg_store_batch *b)
+{
+    if (!r->addr || r->exempt)
+        return;
+    cg_store_batch_address(b, r->addr);
+    cg_store_batch_episode(b, m->sender ? m->sender : "", r->addr);
+}
+
+void cg_engine_keys(const struct cg_config *cfg, struct cg_msg *m, struct cg_rcpt *r, int stage,
+                    struct cg_store_batch *b)
+{
+    if (stage == CG_STAGE_RCPT) {
+        if (!r || m->non_smtp)
+            return;
+        cg_ident_recipient(cfg, NULL, m, r);
+        keys_rcpt(m, r, b);
+        cg_ident_department(cfg, m, 0, NULL);
+    } else {
+        for (size_t k = 0; k < m->n_rcpts; k++) {
+            struct cg_rcpt *rr = &m->rcpts[k];
+            if (rr->refused)
+                continue;
+            if (!rr->looked_up)
+                cg_ident_recipient(cfg, NULL, m, rr);
+            keys_rcpt(m, rr, b);
+        }
+        cg_ident_department(cfg, m, 1, NULL);
+    }
+    cg_store_batch_department(b, m->department);
+}
+
 /* --- end of message ------------------------------------------------------------ */
 
 /* The work of one end-of-message decision, in the order it is done. */
@@ -831,13 +866,15 @@ static int eom_log_rows(const struct cg_config *cfg, cg_store *st, struct cg_msg
 }
 
 /* eom_contacts - one contact per customer, only for mail let through now */
-static int eom_contacts(cg_store *st, const struct cg_msg *m, const struct eom *e)
+static int eom_contacts(const struct cg_config *cfg, cg_store *st, const struct cg_msg *m,
+                        const struct eom *e)
 {
     for (size_t k = 0; k < e->n; k++) {
         struct cg_contact_row c;
         cg_contact_mail(&c, m->now, e->cs[k].r->customer, e->cs[k].r->addr, m->department,
                         m->category, m->message_id, m->queue_id,
                         m->has_body ? m->content_digest : NULL);
+        c.relay = cfg->relay;
         if (cg_store_contact_add(st, &c) < 0) {
             cg_log(LOG_ERR, "%s: store: cannot record the contact: %s",
                    m->queue_id ? m->queue_id : "NOQUEUE", cg_store_errmsg(st));
@@ -881,7 +918,7 @@ int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m, i
         if (rc == 0)
             rc = eom_log_rows(cfg, st, m, &e, d);
         if (rc == 0 && record && (d->verdict == CG_ACT_ACCEPT || d->verdict == CG_ACT_TAG))
-            rc = eom_contacts(st, m, &e);
+            rc = eom_contacts(cfg, st, m, &e);
     }
     eom_free(&e);
     return rc;

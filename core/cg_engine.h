@@ -92,6 +92,14 @@ struct cg_decision {
  * decision made without it evaluates them itself (dry runs, tests). */
 void cg_engine_prepare(const struct cg_config *cfg, struct cg_msg *m, struct cg_rcpt *r,
                        int stage);
+/* cg_engine_keys - what a decision of that stage (as for
+ * cg_engine_prepare) will read from the store, added to b: the
+ * recipients' addresses, their deferral episodes' (sender, recipient) and
+ * the department. For a store that locks and fetches ahead
+ * (cg_store_batch_begin); run in the session's thread, without the store.
+ * The strings added live as long as m and cfg. */
+void cg_engine_keys(const struct cg_config *cfg, struct cg_msg *m, struct cg_rcpt *r, int stage,
+                    struct cg_store_batch *b);
 /* cg_engine_rcpt - see above. Never records a contact; writes the
  * decision log row (and the deferral episode) of a settled verdict. */
 int cg_engine_rcpt(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,

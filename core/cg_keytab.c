@@ -202,6 +202,12 @@ static int take_duration(struct cg_kt_loader *L, const struct cg_kt_key *k, json
     }
     if (secs == 0 && (k->flags & CG_KT_POSITIVE))
         return cg_kt_error(L, path, "must be longer than 0 seconds");
+    if (k->max_secs && secs > k->max_secs) {
+        char d[32], m[32];
+        return cg_kt_error(L, path, "%s is longer than %s, the most allowed",
+                           cg_format_duration(secs, d, sizeof d),
+                           cg_format_duration(k->max_secs, m, sizeof m));
+    }
     *FIELD(base, k->off, int64_t) = secs;
     return 0;
 }

@@ -80,6 +80,7 @@ struct cg_kt_key {
     const struct cg_kt_table *sub; /* OBJECT, ITEMS */
     const char *missing;          /* required: the message when it is absent */
     const char *none;             /* the printout of an unset value ("none") */
+    int64_t max_secs;             /* DURATION: the longest allowed (0: 10 years) */
     int flags;
     const char *doc;              /* one line: what the key is */
 };

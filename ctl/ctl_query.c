@@ -56,6 +56,7 @@ static json_t *decision_json(const struct cg_decision_row *d)
     json_object_set_new(o, "message_id", ctl_jstr(d->message_id));
     json_object_set_new(o, "queue_id", ctl_jstr(d->queue_id));
     json_object_set_new(o, "config_version", ctl_jstr(d->config_version));
+    json_object_set_new(o, "relay", ctl_jstr(d->relay));
     json_object_set_new(o, "retry_after",
                         d->retry_after ? json_string(cg_format_time(d->retry_after, ra, sizeof ra))
                                        : json_null());
@@ -321,7 +322,8 @@ static int decisions_args(struct ctl *c, int argc, char **argv, struct cg_decisi
         {"--policy", &f->policy, NULL},     {"--queue-id", &f->queue_id, NULL},
         {"--customer", &customer, NULL},    {"--since", &since_s, NULL},
         {"--until", &until_s, NULL},        {"--limit", &limit_s, NULL},
-        {"--lifecycle", NULL, life_r},      {NULL, NULL, NULL},
+        {"--lifecycle", NULL, life_r},      {"--relay", &f->relay, NULL},
+        {NULL, NULL, NULL},
     };
     if (ctl_args(cmd, argc, argv, opts, NULL, 0, NULL) != CTL_OK)
         return CTL_USAGE;
@@ -345,6 +347,8 @@ static int decisions_args(struct ctl *c, int argc, char **argv, struct cg_decisi
     if (*life_r && f->verdict && strcmp(f->verdict, "defer"))
         return ctl_err(CTL_USAGE, cmd, "--lifecycle lists deferred messages: --verdict can only "
                        "be defer with it");
+    if (*life_r && f->relay) /* a message's attempts may come through several relays */
+        return ctl_err(CTL_USAGE, cmd, "--relay is for the decision log, not --lifecycle");
     int rc = CTL_OK;
     if (customer && !(*cust_r = ctl_customer(c, customer, &rc)))
         return rc;
@@ -427,8 +431,8 @@ const struct ctl_cmd ctl_cmd_decisions = {
     .name = "decisions",
     .synopsis = "the decision log, filtered by verdict, department, policy, time",
     .help = "SYNOPSIS\n  contactgatectl decisions [--verdict V] [--department D] [--policy P]\n"
-            "                          [--customer C] [--queue-id Q] [--since TIME]\n"
-            "                          [--until TIME] [--limit N] [--json]\n"
+            "                          [--customer C] [--queue-id Q] [--relay R]\n"
+            "                          [--since TIME] [--until TIME] [--limit N] [--json]\n"
             "  contactgatectl decisions --lifecycle [--department D] [--policy P]\n"
             "                          [--customer C] [--queue-id Q] [--since TIME]\n"
             "                          [--until TIME] [--limit N] [--json]\n\n"
@@ -436,7 +440,8 @@ const struct ctl_cmd ctl_cmd_decisions = {
             "  its reference, policy, reason, department, recipient, category,\n"
             "  message-id, queue ID and configuration version, newest first.\n"
             "  V is tag, defer, reject, hold, tempfail, or released and dropped\n"
-            "  (what an admin did with a held message: contactgatectl held).\n\n"
+            "  (what an admin did with a held message: contactgatectl held).\n"
+            "  --relay R: the decisions of one relay (several share one database).\n\n"
             "  --lifecycle shows what became of each deferred message instead: its\n"
             "  enforced defer rows taken together (a retry keeps its envelope: the\n"
             "  deferrals of one sender to one recipient until the mail is let\n"

@@ -261,6 +261,8 @@ static void text_report(struct cg_buf *b, const struct report *rp)
                   duration(rp, dur, sizeof dur),
                   rp->range.department ? rp->range.department : "all",
                   cg_format_time(rp->now, gen, sizeof gen));
+    if (rp->range.relay) /* one relay's share: its decisions and the mail it let through */
+        cg_buf_printf(b, "  relay       %s\n\n", rp->range.relay);
     text_table(b, "Per department", "DEPARTMENT", &rp->depts, &rp->total, V_SENT, "(none)");
     cg_buf_printf(b, "Held mail reviewed in this range: %lld released, %lld dropped\n\n",
                   (long long)rp->released, (long long)rp->dropped);
@@ -325,6 +327,8 @@ static json_t *json_report(const struct report *rp)
     json_object_set_new(range, "seconds", json_integer(rp->range.until - rp->range.since));
     json_object_set_new(range, "days_basis", json_string("UTC"));
     json_object_set_new(range, "department", jtext(rp->range.department));
+    if (rp->range.relay)
+        json_object_set_new(range, "relay", jtext(rp->range.relay));
     json_object_set_new(range, "generated", json_string(cg_format_time(rp->now, ts, sizeof ts)));
     json_object_set_new(o, "range", range);
 
@@ -636,6 +640,10 @@ static void html_report(struct cg_buf *b, const struct report *rp)
                      "<p class=\"meta\">%s (end exclusive; days are UTC); department: ",
                   since, until, html_css, since, until, duration(rp, dur, sizeof dur));
     esc(b, rp->range.department ? rp->range.department : "all");
+    if (rp->range.relay) {
+        cg_buf_add(b, "; relay: ");
+        esc(b, rp->range.relay);
+    }
     cg_buf_printf(b, "</p>\n<p class=\"meta\">Generated %s by contactgatectl report</p>\n", gen);
 
     static const int cards[] = {V_SENT, V_TAGGED, V_DEFERRED, V_REJECTED, V_HELD};
@@ -708,10 +716,12 @@ static int report_run(struct ctl *c, int argc, char **argv)
 {
     const char *cmd = "report";
     const char *since_s = NULL, *until_s = NULL, *dept = NULL, *format = NULL, *output = NULL;
+    const char *relay = NULL;
     const struct ctl_opt opts[] = {
         {"--since", &since_s, NULL},   {"--until", &until_s, NULL},
         {"--department", &dept, NULL}, {"--format", &format, NULL},
-        {"--output", &output, NULL},   {NULL, NULL, NULL},
+        {"--output", &output, NULL},   {"--relay", &relay, NULL},
+        {NULL, NULL, NULL},
     };
     if (ctl_args(cmd, argc, argv, opts, NULL, 0, NULL) != CTL_OK)
         return CTL_USAGE;
@@ -731,12 +741,15 @@ static int report_run(struct ctl *c, int argc, char **argv)
     }
     if (dept && !*dept)
         return ctl_err(CTL_USAGE, cmd, "--department is empty");
+    if (relay && !*relay)
+        return ctl_err(CTL_USAGE, cmd, "--relay is empty");
     if (output && !*output)
         return ctl_err(CTL_USAGE, cmd, "--output is empty");
 
     struct report rp = {.now = c->now};
     struct cg_report_range *r = &rp.range;
     r->department = dept;
+    r->relay = relay;
     r->until = c->now;
     if (until_s && ctl_since_arg(c, cmd, "--until", until_s, &r->until))
         return CTL_USAGE;
@@ -796,7 +809,8 @@ const struct ctl_cmd ctl_cmd_report = {
     .help =
         "SYNOPSIS\n"
         "  contactgatectl report [--since TIME] [--until TIME] [--department D]\n"
-        "                        [--format text|json|html] [--output FILE] [--json]\n\n"
+        "                        [--relay NAME] [--format text|json|html] [--output FILE]\n"
+        "                        [--json]\n\n"
         "DESCRIPTION\n"
         "  Aggregates over since <= time < until (default: the last 30 days):\n"
         "  per department and per deciding policy, how much mail was sent\n"
@@ -806,7 +820,9 @@ const struct ctl_cmd ctl_cmd_report = {
         "  1, 2, 3, ... contacts (any channel); and verdicts per department per\n"
         "  day (UTC days). Decisions count per recipient; deferred counts\n"
         "  messages (distinct Message-ID and recipient) and, as attempts, every\n"
-        "  deferral. --department D restricts everything to one department.\n\n"
+        "  deferral. --department D restricts everything to one department.\n"
+        "  The report spans every relay that shares the history; --relay NAME\n"
+        "  counts only the decisions of that relay and the mail it let through.\n\n"
         "  --format text (default) prints aligned tables; json (or --json) one\n"
         "  object with range, departments, totals, policies,\n"
         "  contacts_per_customer and per_day; html one self-contained page\n"

@@ -50,6 +50,7 @@ struct job {
     struct cg_rcpt *r;        /* NULL: end of message; else the envelope check of r */
     struct cg_decision *d;
     int failed;               /* its own step failed: it has the on_error decision */
+    struct cg_store_batch keys; /* what it will read (a keyed store only) */
     int queued;               /* in the decider's queue (its lock) */
     pthread_mutex_t mu;       /* guards done and lead */
     pthread_cond_t cv;
@@ -63,6 +64,9 @@ struct cg_decider {
     cg_store *fresh_st;       /* a reopened write connection, for the next leader */
     char *database;
     int store_flags;
+    int keyed;                /* the store locks and fetches a batch's keys ahead
+                               * (PostgreSQL): jobs join a running batch only
+                               * when it holds their keys already */
     pthread_mutex_t lock;
     struct job *head, *tail;
     int leading;              /* a thread is running a batch */
@@ -141,6 +145,39 @@ static struct job *take(cg_decider *dc, size_t max)
     return first;
 }
 
+/* take_more - queued jobs that may join the running batch, in order, up
+ * to max (lock held): with a keyed store only those whose keys the batch
+ * holds (a check in memory), stopping at the first that may not (it
+ * leads the next batch) */
+static struct job *take_more(cg_decider *dc, size_t max)
+{
+    if (!dc->keyed)
+        return take(dc, max);
+    size_t n = 0;
+    for (struct job *j = dc->head; j && n < max; j = j->next, n++)
+        if (cg_store_batch_join(dc->st, &j->keys) != 0)
+            break;
+    return take(dc, n);
+}
+
+/* begin_batch - the batch's transaction; with a keyed store the jobs are
+ * taken first and their keys locked and fetched with the BEGIN */
+static int begin_batch(cg_decider *dc, struct job **batchp)
+{
+    if (!dc->keyed)
+        return cg_store_begin(dc->st, 1);
+    pthread_mutex_lock(&dc->lock);
+    *batchp = take(dc, CG_BATCH_MAX);
+    pthread_mutex_unlock(&dc->lock);
+    struct cg_store_batch keys = {0};
+    for (struct job *j = *batchp; j; j = j->next)
+        cg_store_batch_merge(&keys, &j->keys);
+    keys.now = cg_now();
+    int rc = cg_store_batch_begin(dc->st, &keys);
+    cg_store_batch_clear(&keys);
+    return rc;
+}
+
 /* fail_all - every job of a list gets the on_error decision */
 static void fail_all(struct job *list, const char *why)
 {
@@ -188,11 +225,11 @@ static void run_batch(cg_decider *dc, struct job **batchp, const struct job *sel
     const char *lost = NULL;  /* why the whole batch failed */
     if (dc->gone)
         lost = dc->gone_why;
-    else if (cg_store_begin(dc->st, 1) < 0) {
+    else if (begin_batch(dc, batchp) < 0) {
         cg_log(LOG_ERR, "store: cannot begin a transaction: %s", cg_store_errmsg(dc->st));
         lost = "contact history unavailable";
     }
-    if (lost) { /* what waits gets the on_error answer now */
+    if (lost && !*batchp) { /* what waits gets the on_error answer now */
         pthread_mutex_lock(&dc->lock);
         *batchp = take(dc, CG_BATCH_MAX);
         pthread_mutex_unlock(&dc->lock);
@@ -202,7 +239,7 @@ static void run_batch(cg_decider *dc, struct job **batchp, const struct job *sel
             release_chain(early, self);
             early = NULL;
             pthread_mutex_lock(&dc->lock);
-            *jp = take(dc, CG_BATCH_MAX - n);
+            *jp = take_more(dc, CG_BATCH_MAX - n);
             pthread_mutex_unlock(&dc->lock);
             if (!*jp)
                 break;
@@ -353,6 +390,7 @@ cg_decider *cg_decider_start(const char *database, int store_flags, char *err, s
         return NULL;
     cg_decider *dc = cg_xcalloc(1, sizeof *dc);
     dc->st = st;
+    dc->keyed = cg_store_wants_keys(st);
     dc->database = cg_xstrdup(database);
     dc->store_flags = store_flags;
     dc->started = cg_now();
@@ -538,12 +576,15 @@ static void decide(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m
     /* what may block (DNS) runs here, before the job is queued */
     cg_engine_prepare(cfg, m, r, r ? CG_STAGE_RCPT : CG_STAGE_EOM);
     struct job j = {.cfg = cfg, .m = m, .r = r, .d = d};
+    if (dc->keyed)
+        cg_engine_keys(cfg, m, r, r ? CG_STAGE_RCPT : CG_STAGE_EOM, &j.keys);
     pthread_mutex_init(&j.mu, NULL);
     pthread_cond_init(&j.cv, NULL);
     int later = m->log_later;
     m->log_later = 1;
     submit(dc, &j);
     m->log_later = later;
+    cg_store_batch_clear(&j.keys);
     pthread_cond_destroy(&j.cv);
     pthread_mutex_destroy(&j.mu);
     cg_engine_syslog(cfg, m, d);

@@ -182,6 +182,7 @@ static int serve(void *arg, int first, void (*ready)(void *), void *ready_arg)
         cg_config_unref(&cfg);
         return 1;
     }
+    cg_store_set_timeout((int)cfg->database_timeout_secs * 1000);
     cg_decider *dc = cg_decider_start(cfg->database,
                                       cfg->durability_power ? CG_STORE_SYNC_FULL : 0, err,
                                       sizeof err);

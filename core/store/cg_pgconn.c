@@ -63,6 +63,11 @@ struct cg_pgconn {
     char last_err[512];
     uint32_t rng;
     struct cg_pgres *cur;          /* the call being run: notices go here */
+    char *prepared[CG_PGCONN_MAX_PREPARED]; /* texts prepared on this connection */
+    uint64_t prepared_id[CG_PGCONN_MAX_PREPARED]; /* as "cg_p<id>": never reused */
+    uint64_t prepared_next;
+    int nprepared;
+    uint64_t prepared_gen;         /* the connection they were prepared on */
 };
 
 /* --- small helpers -------------------------------------------------------- */
@@ -538,6 +543,8 @@ void cg_pgconn_free(struct cg_pgconn **connp)
         return;
     c = *connp;
     drop(c);
+    for (int i = 0; i < c->nprepared; i++)
+        free(c->prepared[i]);
     free_list(c->host, c->nhosts);
     free_list(c->hostaddr, c->nhosts);
     free_list(c->port, c->nhosts);
@@ -1035,6 +1042,102 @@ static int pump(struct cg_pgconn *c, struct cg_pgres *r, struct pump *p, int64_t
     return PUMP_DONE;
 }
 
+/* --- prepared statements ----------------------------------------------------- */
+
+/* prepared_index - the number of the statement prepared with this text on
+ * the current connection, or -1 */
+static int prepared_index(const struct cg_pgconn *c, const char *sql)
+{
+    for (int i = 0; i < c->nprepared; i++)
+        if (strcmp(c->prepared[i], sql) == 0)
+            return i;
+    return -1;
+}
+
+/* new_before - is statement i's text to be prepared by an earlier
+ * statement of the same pipeline */
+static int new_before(const struct cg_pgconn_stmt *stmts, int i)
+{
+    for (int k = 0; k < i; k++)
+        if (stmts[k].prepare && strcmp(stmts[k].sql, stmts[i].sql) == 0)
+            return 1;
+    return 0;
+}
+
+/* send_all - queue the statements: one to keep prepared is prepared
+ * (slot[] says where a Parse goes first) and executed by name */
+static int send_all(struct cg_pgconn *c, const struct cg_pgconn_stmt *stmts, int n,
+                    const int *slot, int *newprep)
+{
+    char name[32];
+
+    *newprep = 0;
+    for (int i = 0; i < n; i++) {
+        int parse = i == 0 ? slot[0] == 1 : slot[i] - slot[i - 1] == 2;
+        int k = -1;
+
+        if (parse) {
+            k = c->nprepared++;
+            c->prepared[k] = strdup(stmts[i].sql); /* kept if the Parse succeeds (compact) */
+            c->prepared_id[k] = c->prepared_next++;
+            if (c->prepared[k] == NULL)
+                return -1;
+            snprintf(name, sizeof name, "cg_p%llu", (unsigned long long) c->prepared_id[k]);
+            if (!PQsendPrepare(c->pg, name, stmts[i].sql, stmts[i].nparams, NULL))
+                return -1;
+            (*newprep)++;
+        } else if (stmts[i].prepare) {
+            k = prepared_index(c, stmts[i].sql);
+        }
+        if (k >= 0) {
+            snprintf(name, sizeof name, "cg_p%llu", (unsigned long long) c->prepared_id[k]);
+            if (!PQsendQueryPrepared(c->pg, name, stmts[i].nparams, stmts[i].params, NULL,
+                                     NULL, 0))
+                return -1;
+        } else if (!PQsendQueryParams(c->pg, stmts[i].sql, stmts[i].nparams, NULL,
+                                      stmts[i].params, NULL, NULL, 0)) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* compact - the results of the statements alone (n), the Parse results
+ * taken out: a failed Parse becomes its statement's error; a statement
+ * whose Parse did not succeed is forgotten (prepared again next time) */
+static void compact(struct cg_pgconn *c, struct cg_pgres *r, const struct cg_pgconn_stmt *stmts,
+                    int n, const int *slot)
+{
+    if (r == NULL || r->n == n)
+        return;
+    for (int i = 0; i < n; i++) {
+        int s = slot[i], prep = i == 0 ? s == 1 : s - slot[i - 1] == 2;
+
+        if (prep) {
+            int ok = r->status[s - 1] == CG_PGRES_OK && r->res[s - 1] != NULL;
+            int k = prepared_index(c, stmts[i].sql);
+
+            if (!ok) {
+                if (k >= 0) /* not prepared (or not known to be): prepare again next time */
+                    c->prepared[k][0] = 0;
+                if (r->status[s - 1] == CG_PGRES_ERROR) { /* its error is the statement's */
+                    PQclear(r->res[s]);
+                    r->res[s] = r->res[s - 1];
+                    r->status[s] = CG_PGRES_ERROR;
+                    r->res[s - 1] = NULL;
+                }
+            }
+            PQclear(r->res[s - 1]);
+            r->res[s - 1] = NULL;
+        }
+        r->res[i] = r->res[s];
+        r->status[i] = r->status[s];
+        if (s != i)
+            r->res[s] = NULL;
+    }
+    r->n = n;
+}
+
 static int check_args(const struct cg_pgconn_stmt *stmts, int n, char *err, size_t errlen)
 {
     if (stmts == NULL || n < 1) {
@@ -1074,8 +1177,28 @@ int cg_pgconn_pipeline(struct cg_pgconn *c, int64_t deadline_ms,
         seterr(err, errlen, "deadline passed before sending");
         return CG_PGCONN_TIMEOUT;
     }
-    r = res_new(n);
+    /* statements to prepare first: their Parse results come in the
+     * pipeline too (slot[i]: the result index of statement i) */
+    if (c->prepared_gen != c->generation) {
+        for (int i = 0; i < c->nprepared; i++)
+            free(c->prepared[i]);
+        c->nprepared = 0;
+        c->prepared_gen = c->generation;
+    }
+    int *slot = calloc((size_t) n, sizeof *slot), total = 0, newprep = 0;
+    if (slot == NULL) {
+        seterr(err, errlen, "out of memory");
+        return CG_PGCONN_MISUSE;
+    }
+    for (int i = 0; i < n; i++) {
+        if (stmts[i].prepare && prepared_index(c, stmts[i].sql) < 0 &&
+            c->nprepared + newprep < CG_PGCONN_MAX_PREPARED && !new_before(stmts, i))
+            total++, newprep++;
+        slot[i] = total++;
+    }
+    r = res_new(total);
     if (r == NULL) {
+        free(slot);
         seterr(err, errlen, "out of memory");
         return CG_PGCONN_MISUSE;
     }
@@ -1083,10 +1206,8 @@ int cg_pgconn_pipeline(struct cg_pgconn *c, int64_t deadline_ms,
 
     if (!PQenterPipelineMode(c->pg))
         goto broken;
-    for (int i = 0; i < n; i++)
-        if (!PQsendQueryParams(c->pg, stmts[i].sql, stmts[i].nparams, NULL,
-                               stmts[i].params, NULL, NULL, 0))
-            goto broken;
+    if (send_all(c, stmts, n, slot, &newprep) < 0)
+        goto broken;
     if (!PQpipelineSync(c->pg))
         goto broken;
 
@@ -1115,10 +1236,12 @@ int cg_pgconn_pipeline(struct cg_pgconn *c, int64_t deadline_ms,
             seterr(err, errlen, "deadline passed; cancelled (%s)",
                    cok == 1 ? "the statements may or may not have taken effect" : cerr);
         }
+        compact(c, r, stmts, n, slot);
         rc = CG_PGCONN_TIMEOUT;
     } else if (io == PUMP_BROKEN) {
         goto broken;
     } else {
+        compact(c, r, stmts, n, slot);
         rc = CG_PGCONN_OK;
         for (int i = 0; i < n; i++) {
             if (r->status[i] != CG_PGRES_OK) {
@@ -1140,6 +1263,7 @@ int cg_pgconn_pipeline(struct cg_pgconn *c, int64_t deadline_ms,
         c->in_xact = ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
     }
     c->cur = NULL;
+    free(slot);
     if (res_r != NULL)
         *res_r = r;
     else
@@ -1147,6 +1271,8 @@ int cg_pgconn_pipeline(struct cg_pgconn *c, int64_t deadline_ms,
     return rc;
 
 broken:
+    compact(c, r, stmts, n, slot);
+    free(slot);
     seterr(err, errlen, "connection lost%s: %s",
            sent ? " during the call (outcome unknown)" : "",
            oneline(line, sizeof line, PQerrorMessage(c->pg)));
@@ -1169,5 +1295,6 @@ int cg_pgconn_exec(struct cg_pgconn *c, int64_t deadline_ms, const char *sql,
     s.sql = sql;
     s.nparams = nparams;
     s.params = params;
+    s.prepare = 0;
     return cg_pgconn_pipeline(c, deadline_ms, &s, 1, res_r, err, errlen);
 }

@@ -138,12 +138,19 @@ struct cg_pgconn_opts {
 };
 
 /* One statement of a pipeline. params[0..nparams-1] are $1..$n; a NULL
- * element is SQL NULL; params may be NULL when nparams is 0. */
+ * element is SQL NULL; params may be NULL when nparams is 0. prepare: keep
+ * the statement prepared on the connection (named, keyed by its text, at
+ * most CG_PGCONN_MAX_PREPARED of them), so that the server parses and plans
+ * it once per connection: the first use sends the Parse in the same
+ * pipeline (no extra round trip); a new connection prepares again. For
+ * the statements of the hot path, whose text is fixed. */
 struct cg_pgconn_stmt {
     const char *sql;
     int nparams;
     const char *const *params;
+    int prepare;
 };
+#define CG_PGCONN_MAX_PREPARED 64
 
 /* A notice (NOTICE, WARNING, ...) the server sent during a call. */
 struct cg_pgnotice {

@@ -162,12 +162,15 @@ static const char *const migrations[] = {
     "  software TEXT,"
     "  started INTEGER NOT NULL DEFAULT 0,"
     "  last_seen INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
+    /* 3 -> 4: the relay that let a contact through (reports per relay) */
+    "ALTER TABLE contacts ADD COLUMN relay TEXT;",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 _Static_assert(N_MIGRATIONS == CG_STORE_SCHEMA_VERSION, "one migration per schema version");
 
 #define CONTACT_COLS \
-    "id, ts, customer, address, department, category, channel, weight, message_id, queue_id, digest"
+    "id, ts, customer, address, department, category, channel, weight, message_id, queue_id," \
+    " digest, relay"
 
 static const char *const sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN",
@@ -183,7 +186,8 @@ static const char *const sql[S_COUNT] = {
                    " ON CONFLICT(address) DO UPDATE SET customer = excluded.customer,"
                    " timezone = excluded.timezone, attrs = excluded.attrs",
     [S_CONTACT_ADD] = "INSERT INTO contacts(ts, customer, address, department, category, channel,"
-                      " weight, message_id, queue_id, digest) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                      " weight, message_id, queue_id, digest, relay)"
+                      " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
     [S_COUNT_ADD] = "INSERT INTO dept_counts(department, level, bucket, category, n)"
                     " VALUES (?1, 60, ?2, ?5, 1), (?1, 3600, ?3, ?5, 1), (?1, 86400, ?4, ?5, 1)"
                     " ON CONFLICT(department, level, bucket, category) DO UPDATE SET n = n + 1",
@@ -604,6 +608,19 @@ static int sq_lock_keys(cg_store *st, const char *const *keys, size_t n)
     return 0;
 }
 
+static int sq_batch_begin(cg_store *st, const struct cg_store_batch *b)
+{
+    (void)b; /* one writer at a time: nothing to lock or fetch ahead */
+    return sq_begin(st, 1);
+}
+
+static int sq_batch_join(cg_store *st, const struct cg_store_batch *b)
+{
+    (void)st;
+    (void)b;
+    return 0;
+}
+
 /* --- maintenance ----------------------------------------------------------- */
 
 static int sq_maintain(cg_store *st, struct cg_store_maint *m)
@@ -732,6 +749,7 @@ static int sq_contact_add(cg_store *st, const struct cg_contact_row *c)
     cg_sqlite_bind_text(stmt, 8, c->message_id);
     cg_sqlite_bind_text(stmt, 9, c->queue_id);
     cg_sqlite_bind_text(stmt, 10, c->digest);
+    cg_sqlite_bind_text(stmt, 11, c->relay);
     if (step_done(s, stmt, "contact add") < 0)
         return -1;
     /* the department's counters, in the same transaction */
@@ -762,6 +780,7 @@ static int contact_rows(struct sq *s, sqlite3_stmt *stmt, cg_store_contact_cb cb
             .message_id = cg_sqlite_col_text(stmt, 8),
             .queue_id = cg_sqlite_col_text(stmt, 9),
             .digest = cg_sqlite_col_text(stmt, 10),
+            .relay = cg_sqlite_col_text(stmt, 11),
         };
         if (cb(&c, arg)) {
             rc = SQLITE_DONE;
@@ -1077,7 +1096,7 @@ static int sq_decisions(cg_store *st, const struct cg_decision_filter *f,
         cg_buf_add(&q, " AND ts < ?7");
     if (f->relay)
         cg_buf_add(&q, " AND relay = ?8");
-    cg_buf_add(&q, " ORDER BY ts DESC, id DESC");
+    cg_buf_add(&q, f->oldest_first ? " ORDER BY ts, id" : " ORDER BY ts DESC, id DESC");
     if (f->limit > 0)
         cg_buf_printf(&q, " LIMIT %ld", f->limit);
     sqlite3_stmt *stmt = cg_sqlite_prepare(s, q.s, "decisions");
@@ -1223,6 +1242,9 @@ static const struct cg_store_ops sqlite_ops = {
     .release = sq_release,
     .rollback_savepoint = sq_rollback_savepoint,
     .lock_keys = sq_lock_keys,
+    .batch_begin = sq_batch_begin,
+    .batch_join = sq_batch_join,
+    .wants_keys = 0,
     .maintain = sq_maintain,
     .writer_step = sq_writer_step,
     .present = sq_present,

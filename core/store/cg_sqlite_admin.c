@@ -20,6 +20,7 @@
 
 #include "cg_store_admin.h"
 #include "cg_sqlite_int.h"
+#include "cg_store_sql.h"
 #include "cg_util.h"
 
 /* list_stmt - a listing for one customer (q_one, with the customer as ?1)
@@ -199,28 +200,6 @@ int cg_sqlite_prune(cg_store *st, int64_t before, int batch, int dry_run,
 
 /* --- erasure ------------------------------------------------------------- */
 
-/* The subject is ?1: the customer id, or an unmapped address. Addresses
- * mapped to it are found through the customer map, which is erased last.
- * Senders and recipients are compared without case: they are logged as
- * the MTA gave them. */
-#define MAPPED "(SELECT address FROM customers WHERE customer = ?1)"
-#define MAPPED_LC "(SELECT lower(address) FROM customers WHERE customer = ?1)"
-static const struct {
-    const char *sql;
-    size_t off;
-} erase_steps[] = {
-    {"DELETE FROM contacts WHERE customer = ?1 OR address = ?1 OR address IN " MAPPED,
-     offsetof(struct cg_forget_counts, contacts)},
-    {"DELETE FROM decisions WHERE customer = ?1 OR lower(recipient) = lower(?1)"
-     " OR lower(sender) = lower(?1) OR lower(recipient) IN " MAPPED_LC
-     " OR lower(sender) IN " MAPPED_LC " OR customer IN " MAPPED,
-     offsetof(struct cg_forget_counts, decisions)},
-    {"DELETE FROM states WHERE customer = ?1", offsetof(struct cg_forget_counts, states)},
-    {"DELETE FROM optouts WHERE customer = ?1", offsetof(struct cg_forget_counts, optouts)},
-    {"DELETE FROM customers WHERE customer = ?1 OR address = ?1",
-     offsetof(struct cg_forget_counts, addresses)},
-};
-
 /* subjects - the customer id, every address mapped to it and every address
  * its history names (malloc'ed, NULL-terminated): what must not be left in
  * the file */
@@ -321,18 +300,13 @@ int cg_sqlite_forget(cg_store *st, const char *customer, int64_t now, char *ref,
     }
     /* its contacts leave the department counters; its deferral episodes
      * (by address) go */
-    int rc = cg_sqlite_counts_subtract(sq_of(st),
-                                       "SELECT department, category, ts FROM contacts"
-                                       " WHERE customer = ?1 OR address = ?1 OR address IN " MAPPED,
-                                       customer, 0);
+    int rc = cg_sqlite_counts_subtract(sq_of(st), cg_store_sql_erase_counted, customer, 0);
     if (rc == 0)
-        rc = cg_sqlite_run(sq_of(st), "DELETE FROM deferrals WHERE recipient = ?1 OR sender = ?1"
-                           " OR recipient IN " MAPPED " OR sender IN " MAPPED, customer, "erase",
-                           NULL);
+        rc = cg_sqlite_run(sq_of(st), cg_store_sql_erase_episodes, customer, "erase", NULL);
     int64_t total = 0;
-    for (size_t i = 0; i < sizeof erase_steps / sizeof erase_steps[0] && rc == 0; i++) {
-        int64_t *slot = (int64_t *)((char *)n + erase_steps[i].off);
-        rc = cg_sqlite_run(sq_of(st), erase_steps[i].sql, customer, "erase", slot);
+    for (size_t i = 0; cg_store_sql_erase_steps[i].sql && rc == 0; i++) {
+        int64_t *slot = (int64_t *)((char *)n + cg_store_sql_erase_steps[i].off);
+        rc = cg_sqlite_run(sq_of(st), cg_store_sql_erase_steps[i].sql, customer, "erase", slot);
         total += *slot;
     }
     if (rc == 0) {
@@ -425,38 +399,6 @@ int cg_sqlite_erasure_add(cg_store *st, const struct cg_erasure_row *r)
 
 /* --- integrity ---------------------------------------------------------------- */
 
-/* problem - hand one line to the check's callback */
-static void problem(cg_admin_problem_cb cb, void *arg, int *found, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void problem(cg_admin_problem_cb cb, void *arg, int *found, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    *found = 1;
-    if (cb)
-        cb(line, arg);
-}
-
-/* The counters as a recount of the contacts would make them, against the
- * counters kept: every bucket where the two differ. */
-static const char recount_diff[] =
-    "WITH want AS ("
-    "  SELECT department, 60 AS level, ts - ts % 60 AS bucket, category, count(*) AS n"
-    "    FROM contacts GROUP BY 1, 3, 4"
-    "  UNION ALL SELECT department, 3600, ts - ts % 3600, category, count(*)"
-    "    FROM contacts GROUP BY 1, 3, 4"
-    "  UNION ALL SELECT department, 86400, ts - ts % 86400, category, count(*)"
-    "    FROM contacts GROUP BY 1, 3, 4)"
-    " SELECT coalesce(w.department, k.department), coalesce(w.level, k.level),"
-    "        coalesce(w.bucket, k.bucket), coalesce(w.category, k.category),"
-    "        coalesce(w.n, 0), coalesce(k.n, 0)"
-    "   FROM want w FULL OUTER JOIN dept_counts k"
-    "     ON k.department = w.department AND k.level = w.level AND k.bucket = w.bucket"
-    "    AND k.category = w.category"
-    "  WHERE coalesce(w.n, 0) != coalesce(k.n, 0)";
 
 int cg_sqlite_check(cg_store *st, struct cg_check_counts *n, cg_admin_problem_cb cb, void *arg)
 {
@@ -467,7 +409,7 @@ int cg_sqlite_check(cg_store *st, struct cg_check_counts *n, cg_admin_problem_cb
     if (n->schema_version < 0)
         return -1;
     if (n->schema_version != CG_STORE_SCHEMA_VERSION)
-        problem(cb, arg, &found, "schema version %d, this contactgate writes %d",
+        cg_store_problem(cb, arg, &found, "schema version %d, this contactgate writes %d",
                 n->schema_version, CG_STORE_SCHEMA_VERSION);
     sqlite3_stmt *s = cg_sqlite_prepare(sq, "PRAGMA integrity_check", "integrity check");
     if (!s)
@@ -476,42 +418,23 @@ int cg_sqlite_check(cg_store *st, struct cg_check_counts *n, cg_admin_problem_cb
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *line = cg_sqlite_col_text(s, 0);
         if (line && strcmp(line, "ok") != 0)
-            problem(cb, arg, &found, "integrity: %s", line);
+            cg_store_problem(cb, arg, &found, "integrity: %s", line);
     }
     if (cg_sqlite_finish(sq, s, rc, "integrity check") < 0)
         return -1;
-    static const struct {
-        const char *q;
-        size_t off;
-    } counts[] = {
-        {"SELECT count(*) FROM contacts", offsetof(struct cg_check_counts, contacts)},
-        {"SELECT count(*) FROM decisions", offsetof(struct cg_check_counts, decisions)},
-        {"SELECT count(*) FROM customers", offsetof(struct cg_check_counts, addresses)},
-        {"SELECT count(DISTINCT customer) FROM customers",
-         offsetof(struct cg_check_counts, customers)},
-        {"SELECT count(*) FROM states", offsetof(struct cg_check_counts, states)},
-        {"SELECT count(*) FROM optouts", offsetof(struct cg_check_counts, optouts)},
-        {"SELECT count(*) FROM erasures", offsetof(struct cg_check_counts, erasures)},
-        {"SELECT count(*) FROM deferrals", offsetof(struct cg_check_counts, episodes)},
-        {"SELECT count(*) FROM dept_counts", offsetof(struct cg_check_counts, counter_rows)},
-    };
-    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
-        if (cg_sqlite_count(sq, counts[i].q, 0, 0, (int64_t *)((char *)n + counts[i].off)) < 0)
+    for (size_t i = 0; cg_check_count_queries[i].sql; i++)
+        if (cg_sqlite_count(sq, cg_check_count_queries[i].sql, 0, 0,
+                            (int64_t *)((char *)n + cg_check_count_queries[i].off)) < 0)
             return -1;
-    if (!(s = cg_sqlite_prepare(sq, recount_diff, "counter recount")))
+    if (!(s = cg_sqlite_prepare(sq, cg_store_recount_sql, "counter recount")))
         return -1;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n->counter_mismatches++ < 10)
-            problem(cb, arg, &found,
-                    "department counter %s/%s, %llds bucket at %lld: %lld kept, %lld counted",
-                    cg_sqlite_col_text(s, 0), cg_sqlite_col_text(s, 3),
-                    (long long)sqlite3_column_int64(s, 1), (long long)sqlite3_column_int64(s, 2),
-                    (long long)sqlite3_column_int64(s, 5), (long long)sqlite3_column_int64(s, 4));
-    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        cg_store_counter_problem(cb, arg, &found, n, cg_sqlite_col_text(s, 0),
+                                 cg_sqlite_col_text(s, 3), sqlite3_column_int64(s, 1),
+                                 sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 5),
+                                 sqlite3_column_int64(s, 4));
     if (cg_sqlite_finish(sq, s, rc, "counter recount") < 0)
         return -1;
-    if (n->counter_mismatches > 10)
-        problem(cb, arg, &found, "... %lld department counter buckets disagree in all",
-                (long long)n->counter_mismatches);
+    cg_store_counter_problems_end(cb, arg, &found, n);
     return found;
 }

@@ -16,6 +16,7 @@
 
 #include "cg_store_held.h"
 #include "cg_sqlite_int.h"
+#include "cg_store_sql.h"
 #include "cg_util.h"
 
 /* --- held messages ------------------------------------------------------- */
@@ -68,59 +69,7 @@ int cg_sqlite_lifecycle(cg_store *st, const struct cg_lifecycle_filter *f, cg_li
     if (!f)
         f = &none;
     struct cg_buf q = {0};
-    /* d: the enforced deferrals, each with its group: its deferral episode
-     * (a retry is linked to its first deferral by sender and recipient,
-     * at RCPT already); rows from before episodes were kept: (Message-ID,
-     * recipient), and a row without a Message-ID alone */
-    cg_buf_add(&q, "WITH d AS (SELECT id, ts, message_id, policy, queue_id,"
-                   " coalesce(episode, CASE WHEN message_id IS NOT NULL"
-                   "   THEN message_id || char(1) || recipient END, '#' || id) AS grp"
-                   " FROM decisions WHERE verdict = 'defer' AND monitor = 0");
-    if (f->department)
-        cg_buf_add(&q, " AND department = :dept");
-    if (f->customer)
-        cg_buf_add(&q, " AND customer = :cust");
-    cg_buf_add(&q, "), g AS (SELECT grp, min(ts) AS first_ts, max(ts) AS last_ts,"
-                   " count(*) AS attempts, min(id) AS first_id, max(id) AS last_id,"
-                   " max(message_id) AS mid FROM d GROUP BY grp HAVING 1");
-    if (f->policy)
-        cg_buf_add(&q, " AND sum(policy = :policy) > 0");
-    if (f->queue_id)
-        cg_buf_add(&q, " AND sum(queue_id = :qid) > 0");
-    if (f->since)
-        cg_buf_add(&q, " AND min(ts) >= :since");
-    if (f->until)
-        cg_buf_add(&q, " AND min(ts) < :until");
-    cg_buf_add(&q, ")");
-    /* n: the first decisive decision after the last deferral of the group */
-    cg_buf_add(&q,
-               ", n AS (SELECT g.*, fd.episode AS ep, fd.recipient AS rcpt,"
-               " coalesce((SELECT min(x.id) FROM decisions x WHERE fd.episode IS NOT NULL"
-               "   AND x.episode = fd.episode AND x.id > g.last_id"
-               "   AND x.verdict IN ('accept', 'tag', 'reject', 'hold')),"
-               "  (SELECT min(x.id) FROM decisions x WHERE fd.episode IS NULL AND g.mid IS NOT NULL"
-               "   AND x.message_id = g.mid AND x.recipient = fd.recipient AND x.id > g.last_id"
-               "   AND x.verdict IN ('accept', 'tag', 'reject', 'hold'))) AS next_id"
-               " FROM g JOIN decisions fd ON fd.id = g.first_id)");
-    cg_buf_add(&q,
-               " SELECT coalesce(n.mid, nx.message_id), n.ep, n.rcpt, fd.customer, fd.department,"
-               " fd.sender, fd.category, ld.policy, ld.reason, fd.ref, ld.ref, n.first_ts,"
-               " n.last_ts, n.attempts, ld.retry_after, nx.verdict, nx.ts,"
-               /* let through: when the deciding row let it through; rows from
-                * before episodes: the first contact with that Message-ID */
-               " CASE WHEN nx.verdict IN ('accept', 'tag') THEN nx.ts"
-               "  WHEN n.ep IS NULL AND n.mid IS NOT NULL THEN"
-               "  (SELECT min(c.ts) FROM contacts c WHERE c.customer = fd.customer"
-               "   AND c.message_id = n.mid AND c.ts > n.first_ts) END,"
-               /* what an admin did with the hold that ended it */
-               " (SELECT y.verdict FROM decisions y WHERE nx.verdict = 'hold' AND y.ref = nx.ref"
-               "  AND y.verdict IN ('released', 'dropped') ORDER BY y.id DESC LIMIT 1)"
-               " FROM n JOIN decisions fd ON fd.id = n.first_id"
-               " JOIN decisions ld ON ld.id = n.last_id"
-               " LEFT JOIN decisions nx ON nx.id = n.next_id"
-               " ORDER BY n.first_ts DESC, n.first_id DESC");
-    if (f->limit > 0)
-        cg_buf_printf(&q, " LIMIT %ld", f->limit);
+    cg_store_sql_lifecycle(&q, f);
     sqlite3_stmt *s = cg_sqlite_prepare(sq_of(st), q.s, "deferred messages");
     cg_buf_free(&q);
     if (!s)
@@ -131,6 +80,7 @@ int cg_sqlite_lifecycle(cg_store *st, const struct cg_lifecycle_filter *f, cg_li
     cg_sqlite_bind_named_text(s, ":qid", f->queue_id);
     cg_sqlite_bind_named_int(s, ":since", f->since);
     cg_sqlite_bind_named_int(s, ":until", f->until);
+    cg_sqlite_bind_named_text(s, ":sep", CG_STORE_SQL_SEP);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct cg_lifecycle_row r = {

@@ -16,15 +16,8 @@
 
 #include "cg_sqlite_int.h"
 #include "cg_store_report.h"
+#include "cg_store_sql.h"
 #include "cg_util.h"
-
-/* filter - the WHERE clause every report query starts with */
-static void filter(struct cg_buf *q, const struct cg_report_range *r)
-{
-    cg_buf_add(q, " WHERE ts >= :since AND ts < :until");
-    if (r->department)
-        cg_buf_add(q, " AND department = :dept");
-}
 
 /* prepare - compile q (and free it), bind the range; NULL on error */
 static sqlite3_stmt *prepare(cg_store *st, struct cg_buf *q, const struct cg_report_range *r,
@@ -39,42 +32,16 @@ static sqlite3_stmt *prepare(cg_store *st, struct cg_buf *q, const struct cg_rep
     cg_sqlite_bind_named_int(s, ":day0", r->day0);
     if (r->department)
         cg_sqlite_bind_named_text(s, ":dept", r->department);
+    if (r->relay)
+        cg_sqlite_bind_named_text(s, ":relay", r->relay);
     return s;
 }
 
 int cg_sqlite_report_counts(cg_store *st, const struct cg_report_range *r, enum cg_report_by by,
                            cg_report_counts_cb cb, void *arg)
 {
-    const char *key = by == CG_REPORT_BY_POLICY ? "policy" : "department";
-    const char *day = by == CG_REPORT_BY_DEPARTMENT_DAY ? "(ts - :day0) / 86400" : "-1";
     struct cg_buf q = {0};
-    cg_buf_add(&q, "SELECT k, d, sum(sent), sum(tagged), sum(monitored), sum(deferred),"
-                   " sum(attempts), sum(rejected), sum(held), sum(tempfail) FROM (");
-    /* mail let through: one contact per customer and message */
-    if (by != CG_REPORT_BY_POLICY) {
-        cg_buf_printf(&q, "SELECT department AS k, %s AS d, count(*) AS sent, 0 AS tagged,"
-                          " 0 AS monitored, 0 AS deferred, 0 AS attempts, 0 AS rejected,"
-                          " 0 AS held, 0 AS tempfail FROM contacts", day);
-        filter(&q, r);
-        cg_buf_add(&q, " AND channel = 'email' GROUP BY 1, 2 UNION ALL ");
-    }
-    /* the decision log, one row per recipient and decision */
-    cg_buf_printf(&q, "SELECT %s AS k, %s AS d, 0 AS sent, sum(verdict = 'tag') AS tagged,"
-                      " sum(verdict = 'tag' AND monitor <> 0) AS monitored, 0 AS deferred,"
-                      " 0 AS attempts, sum(verdict = 'reject') AS rejected,"
-                      " sum(verdict = 'hold') AS held, sum(verdict = 'tempfail') AS tempfail"
-                      " FROM decisions", key, day);
-    filter(&q, r);
-    cg_buf_add(&q, " AND verdict IN ('tag', 'reject', 'hold', 'tempfail') GROUP BY 1, 2");
-    /* deferrals: one message per (Message-ID, recipient), however often it
-     * was retried. message_id is TEXT and id an INTEGER, which SQLite never
-     * finds equal, so a deferral without a Message-ID is a group of its own */
-    cg_buf_printf(&q, " UNION ALL SELECT k, d, 0, 0, 0, count(*), sum(n), 0, 0, 0 FROM"
-                      " (SELECT %s AS k, %s AS d, count(*) AS n FROM decisions", key, day);
-    filter(&q, r);
-    cg_buf_add(&q, " AND verdict = 'defer' GROUP BY 1, 2, coalesce(message_id, id), recipient)"
-                   " GROUP BY 1, 2");
-    cg_buf_add(&q, ") GROUP BY 1, 2 ORDER BY 1, 2");
+    cg_store_sql_report_counts(&q, r, by);
     sqlite3_stmt *s = prepare(st, &q, r, "report counts");
     if (!s)
         return -1;
@@ -104,13 +71,7 @@ int cg_sqlite_report_reasons(cg_store *st, const struct cg_report_range *r, int 
                             cg_report_reason_cb cb, void *arg)
 {
     struct cg_buf q = {0};
-    cg_buf_add(&q, "SELECT policy, reason, n FROM (SELECT policy, reason, count(*) AS n,"
-                   " row_number() OVER (PARTITION BY policy ORDER BY count(*) DESC, reason)"
-                   " AS rn FROM decisions");
-    filter(&q, r);
-    cg_buf_add(&q, " AND verdict IN ('tag', 'defer', 'reject', 'hold', 'tempfail')"
-                   " GROUP BY policy, reason)"
-                   " WHERE rn <= :top ORDER BY policy, rn");
+    cg_store_sql_report_reasons(&q, r);
     sqlite3_stmt *s = prepare(st, &q, r, "report reasons");
     if (!s)
         return -1;
@@ -146,12 +107,8 @@ static int two_counts(cg_store *st, struct cg_buf *q, const struct cg_report_ran
 int cg_sqlite_report_histogram(cg_store *st, const struct cg_report_range *r, int cap,
                               cg_report_hist_cb cb, void *arg)
 {
-    /* N = 0: only the customer map knows customers nobody contacted */
     struct cg_buf q = {0};
-    cg_buf_add(&q, "SELECT EXISTS (SELECT 1 FROM customers), (SELECT count(DISTINCT customer)"
-                   " FROM customers WHERE customer NOT IN (SELECT customer FROM contacts");
-    filter(&q, r);
-    cg_buf_add(&q, "))");
+    cg_store_sql_report_zero(&q, r);
     int64_t have_map = 0, zero = 0;
     if (two_counts(st, &q, r, "report histogram", &have_map, &zero) < 0)
         return -1;
@@ -160,9 +117,7 @@ int cg_sqlite_report_histogram(cg_store *st, const struct cg_report_range *r, in
 
     sqlite3_stmt *s;
     int rc;
-    cg_buf_add(&q, "SELECT min(n, :cap), count(*) FROM (SELECT count(*) AS n FROM contacts");
-    filter(&q, r);
-    cg_buf_add(&q, " GROUP BY customer) GROUP BY 1 ORDER BY 1");
+    cg_store_sql_report_histogram(&q, r);
     if (!(s = prepare(st, &q, r, "report histogram")))
         return -1;
     cg_sqlite_bind_named_int(s, ":cap", cap);
@@ -179,9 +134,6 @@ int cg_sqlite_report_held_outcomes(cg_store *st, const struct cg_report_range *r
                                   int64_t *released, int64_t *dropped)
 {
     struct cg_buf q = {0};
-    cg_buf_add(&q, "SELECT count(DISTINCT CASE WHEN verdict = 'released' THEN ref END),"
-                   " count(DISTINCT CASE WHEN verdict = 'dropped' THEN ref END) FROM decisions");
-    filter(&q, r);
-    cg_buf_add(&q, " AND verdict IN ('released', 'dropped')");
+    cg_store_sql_report_held(&q, r);
     return two_counts(st, &q, r, "report held outcomes", released, dropped);
 }

@@ -4,6 +4,7 @@
  * parts every backend shares (error text, counter buckets).
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,12 +43,8 @@ cg_store *cg_store_open(const char *database, int flags, char *err, size_t errle
         cg_errf(err, errlen, "no database given");
         return NULL;
     }
-    if (cg_database_is_pg(database)) {
-        char *shown = cg_database_masked(database);
-        cg_errf(err, errlen, "database %s: PostgreSQL is not available in this build", shown);
-        free(shown);
-        return NULL;
-    }
+    if (cg_database_is_pg(database))
+        return cg_pg_open(database, flags, err, errlen);
     return cg_sqlite_open(database, flags, err, errlen);
 }
 
@@ -68,6 +65,72 @@ const char *cg_store_errmsg(const cg_store *st)
 const char *cg_store_backend(const cg_store *st)
 {
     return st->ops->name;
+}
+
+/* --- integrity checks ------------------------------------------------------- */
+
+void cg_store_problem(cg_admin_problem_cb cb, void *arg, int *found, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    *found = 1;
+    if (cb)
+        cb(line, arg);
+}
+
+const struct cg_check_count_query cg_check_count_queries[] = {
+    {"SELECT count(*) FROM contacts", offsetof(struct cg_check_counts, contacts)},
+    {"SELECT count(*) FROM decisions", offsetof(struct cg_check_counts, decisions)},
+    {"SELECT count(*) FROM customers", offsetof(struct cg_check_counts, addresses)},
+    {"SELECT count(DISTINCT customer) FROM customers", offsetof(struct cg_check_counts, customers)},
+    {"SELECT count(*) FROM states", offsetof(struct cg_check_counts, states)},
+    {"SELECT count(*) FROM optouts", offsetof(struct cg_check_counts, optouts)},
+    {"SELECT count(*) FROM erasures", offsetof(struct cg_check_counts, erasures)},
+    {"SELECT count(*) FROM deferrals", offsetof(struct cg_check_counts, episodes)},
+    {"SELECT count(*) FROM dept_counts", offsetof(struct cg_check_counts, counter_rows)},
+    {NULL, 0},
+};
+
+/* The counters as a recount of the contacts would make them, against the
+ * counters kept: every bucket where the two differ (SQL that SQLite and
+ * PostgreSQL read alike). */
+const char cg_store_recount_sql[] =
+    "WITH want AS ("
+    "  SELECT department, 60 AS level, ts - ts % 60 AS bucket, category, count(*) AS n"
+    "    FROM contacts GROUP BY 1, 3, 4"
+    "  UNION ALL SELECT department, 3600, ts - ts % 3600, category, count(*)"
+    "    FROM contacts GROUP BY 1, 3, 4"
+    "  UNION ALL SELECT department, 86400, ts - ts % 86400, category, count(*)"
+    "    FROM contacts GROUP BY 1, 3, 4)"
+    " SELECT coalesce(w.department, k.department), coalesce(w.level, k.level),"
+    "        coalesce(w.bucket, k.bucket), coalesce(w.category, k.category),"
+    "        coalesce(w.n, 0), coalesce(k.n, 0)"
+    "   FROM want w FULL OUTER JOIN dept_counts k"
+    "     ON k.department = w.department AND k.level = w.level AND k.bucket = w.bucket"
+    "    AND k.category = w.category"
+    "  WHERE coalesce(w.n, 0) != coalesce(k.n, 0)";
+
+void cg_store_counter_problem(cg_admin_problem_cb cb, void *arg, int *found,
+                              struct cg_check_counts *n, const char *department,
+                              const char *category, int64_t level, int64_t bucket, int64_t kept,
+                              int64_t counted)
+{
+    if (n->counter_mismatches++ < 10)
+        cg_store_problem(cb, arg, found,
+                         "department counter %s/%s, %llds bucket at %lld: %lld kept, %lld counted",
+                         department, category, (long long)level, (long long)bucket,
+                         (long long)kept, (long long)counted);
+}
+
+void cg_store_counter_problems_end(cg_admin_problem_cb cb, void *arg, int *found,
+                                   const struct cg_check_counts *n)
+{
+    if (n->counter_mismatches > 10)
+        cg_store_problem(cb, arg, found, "... %lld department counter buckets disagree in all",
+                         (long long)n->counter_mismatches);
 }
 
 /* --- department counter buckets ------------------------------------------ */
@@ -129,6 +192,88 @@ int cg_store_rollback_savepoint(cg_store *st) { return st->ops->rollback_savepoi
 int cg_store_lock_keys(cg_store *st, const char *const *keys, size_t n)
 {
     return n ? st->ops->lock_keys(st, keys, n) : 0;
+}
+
+/* --- batches ---------------------------------------------------------------- */
+
+static int timeout_ms;
+
+void cg_store_set_timeout(int ms)
+{
+    timeout_ms = ms > 0 ? ms : 0;
+}
+
+int cg_store_timeout_ms(void)
+{
+    return timeout_ms ? timeout_ms : 5000;
+}
+
+/* keys_add - append s to a growable array of strings (not copied) */
+static void keys_add(const char ***v, size_t *n, size_t *cap, const char *s)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 8;
+        *v = cg_xrealloc(*v, *cap * sizeof **v);
+    }
+    (*v)[(*n)++] = s;
+}
+
+void cg_store_batch_address(struct cg_store_batch *b, const char *address)
+{
+    if (address)
+        keys_add(&b->addresses, &b->n_addresses, &b->cap_addresses, address);
+}
+
+void cg_store_batch_episode(struct cg_store_batch *b, const char *sender, const char *recipient)
+{
+    if (!recipient)
+        return;
+    /* the two arrays grow in step: one count and capacity */
+    size_t cap = b->cap_pairs, n = b->n_pairs;
+    keys_add(&b->senders, &n, &cap, sender ? sender : "");
+    keys_add(&b->recipients, &b->n_pairs, &b->cap_pairs, recipient);
+}
+
+void cg_store_batch_department(struct cg_store_batch *b, const char *department)
+{
+    if (department)
+        keys_add(&b->departments, &b->n_departments, &b->cap_departments, department);
+}
+
+void cg_store_batch_merge(struct cg_store_batch *to, const struct cg_store_batch *from)
+{
+    for (size_t i = 0; i < from->n_addresses; i++)
+        cg_store_batch_address(to, from->addresses[i]);
+    for (size_t i = 0; i < from->n_pairs; i++)
+        cg_store_batch_episode(to, from->senders[i], from->recipients[i]);
+    for (size_t i = 0; i < from->n_departments; i++)
+        cg_store_batch_department(to, from->departments[i]);
+    if (from->now > to->now)
+        to->now = from->now;
+}
+
+void cg_store_batch_clear(struct cg_store_batch *b)
+{
+    free(b->addresses);
+    free(b->senders);
+    free(b->recipients);
+    free(b->departments);
+    memset(b, 0, sizeof *b);
+}
+
+int cg_store_batch_begin(cg_store *st, const struct cg_store_batch *b)
+{
+    return st->ops->batch_begin(st, b);
+}
+
+int cg_store_batch_join(cg_store *st, const struct cg_store_batch *b)
+{
+    return st->ops->batch_join(st, b);
+}
+
+int cg_store_wants_keys(const cg_store *st)
+{
+    return st->ops->wants_keys;
 }
 
 int cg_store_maintain(cg_store *st, struct cg_store_maint *m) { return st->ops->maintain(st, m); }

@@ -35,7 +35,7 @@ typedef struct cg_store cg_store;
 
 /* The schema version this build writes; older databases are migrated
  * forward on open, newer ones refused. */
-#define CG_STORE_SCHEMA_VERSION 3
+#define CG_STORE_SCHEMA_VERSION 4
 
 /* --- open flags --------------------------------------------------------- */
 #define CG_STORE_READONLY 0x01   /* never create or migrate; refuse an old schema */
@@ -81,6 +81,48 @@ int cg_store_rollback_savepoint(cg_store *st);
  * (BEGIN IMMEDIATE already serialises writers). */
 int cg_store_lock_keys(cg_store *st, const char *const *keys, size_t n);
 
+/* --- batches (the daemon's decider) ---------------------------------------
+ * What the jobs of one batch will read: the recipients' addresses (their
+ * customers are found through the customer map), the (sender, recipient)
+ * pairs of their deferral episodes, and the sending departments. The
+ * strings are not copied: they must outlive the batch's transaction.
+ * cg_store_batch_begin opens the batch's immediate transaction and makes
+ * its check-and-record exclusive for those keys across relays before any
+ * read (PostgreSQL: the customers' and departments' advisory locks in
+ * sorted order, then every read of the batch in the same round trip,
+ * answered from memory by the calls that follow; a read outside them goes
+ * to the server, after locking its key). SQLite: BEGIN IMMEDIATE. */
+struct cg_store_batch {
+    const char **addresses;
+    size_t n_addresses, cap_addresses;
+    const char **senders, **recipients; /* pairs */
+    size_t n_pairs, cap_pairs;
+    const char **departments;
+    size_t n_departments, cap_departments;
+    int64_t now;               /* the batch's time (0: now) */
+};
+void cg_store_batch_address(struct cg_store_batch *b, const char *address);
+void cg_store_batch_episode(struct cg_store_batch *b, const char *sender, const char *recipient);
+void cg_store_batch_department(struct cg_store_batch *b, const char *department);
+/* cg_store_batch_merge - add the keys of `from` to `to` */
+void cg_store_batch_merge(struct cg_store_batch *to, const struct cg_store_batch *from);
+/* cg_store_batch_clear - forget the keys (the arrays are freed, not the strings) */
+void cg_store_batch_clear(struct cg_store_batch *b);
+int cg_store_batch_begin(cg_store *st, const struct cg_store_batch *b);
+/* cg_store_batch_join - a job that comes while a batch runs: 0 it may
+ * join the batch (SQLite: always), 1 it must wait for the next batch
+ * (PostgreSQL: its locks cannot be taken out of order without risking a
+ * deadlock with another relay), -1 error */
+int cg_store_batch_join(cg_store *st, const struct cg_store_batch *b);
+/* cg_store_wants_keys - does the backend use the keys (PostgreSQL)? When
+ * not, the caller may pass empty batches. */
+int cg_store_wants_keys(const cg_store *st);
+/* cg_store_set_timeout - the deadline of one call to a database server,
+ * connecting included, for connections opened after it (the daemon's;
+ * contactgatectl's calls wait longer, the connect alone is bounded). 0:
+ * the default, 5 s. SQLite: its busy wait. */
+void cg_store_set_timeout(int ms);
+
 /* --- maintenance (the daemon) ------------------------------------------- */
 struct cg_store_maint {
     int again;          /* out: call cg_store_maintain again at once */
@@ -122,6 +164,8 @@ struct cg_contact_row {
     const char *message_id;
     const char *queue_id;
     const char *digest;
+    const char *relay;        /* the relay that let it through (NULL: none, e.g.
+                               * another channel or a released hold) */
 };
 /* cg_store_contact_add - record one contact, and count it in the
  * department's counters in the same transaction. The one way a contact
@@ -238,9 +282,10 @@ struct cg_decision_filter {
     int64_t since;            /* 0 = unbounded */
     int64_t until;            /* 0 = unbounded */
     long limit;               /* 0 = no limit */
+    int oldest_first;         /* oldest first instead (copies keep the log's order) */
 };
 typedef int (*cg_store_decision_cb)(const struct cg_decision_row *d, void *arg);
-/* Matching decisions, newest first. */
+/* Matching decisions, newest first (f->oldest_first: oldest first). */
 int cg_store_decisions(cg_store *st, const struct cg_decision_filter *f,
                        cg_store_decision_cb cb, void *arg);
 

@@ -35,6 +35,9 @@ struct cg_store_ops {
     int (*release)(cg_store *st);
     int (*rollback_savepoint)(cg_store *st);
     int (*lock_keys)(cg_store *st, const char *const *keys, size_t n);
+    int (*batch_begin)(cg_store *st, const struct cg_store_batch *b);
+    int (*batch_join)(cg_store *st, const struct cg_store_batch *b);
+    int wants_keys;                          /* data: cg_store_wants_keys */
 
     int (*maintain)(cg_store *st, struct cg_store_maint *m);
     int (*writer_step)(cg_store *st);
@@ -120,7 +123,34 @@ void cg_store_base_init(cg_store *st, const struct cg_store_ops *ops, const char
 /* cg_store_base_free - release the common part (backends call it from close) */
 void cg_store_base_free(cg_store *st);
 
+/* --- shared by the backends' integrity checks (cg_admin_check) --- */
+/* cg_store_problem - one line to the check's callback; *found = 1 */
+void cg_store_problem(cg_admin_problem_cb cb, void *arg, int *found, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The row counts of a check: the same SQL on every backend, each into the
+ * int64_t at `off` in struct cg_check_counts; ended by a NULL sql. */
+struct cg_check_count_query {
+    const char *sql;
+    size_t off;
+};
+extern const struct cg_check_count_query cg_check_count_queries[];
+/* The department counters against a recount of the contacts: one row per
+ * bucket that differs (department, level, bucket, category, counted,
+ * kept). */
+extern const char cg_store_recount_sql[];
+/* cg_store_counter_problem - the line for one counter bucket that differs
+ * from a recount (the first ten; then one line with the total) */
+void cg_store_counter_problem(cg_admin_problem_cb cb, void *arg, int *found,
+                              struct cg_check_counts *n, const char *department,
+                              const char *category, int64_t level, int64_t bucket, int64_t kept,
+                              int64_t counted);
+void cg_store_counter_problems_end(cg_admin_problem_cb cb, void *arg, int *found,
+                                   const struct cg_check_counts *n);
+
 /* The backends' open functions (cg_store_open picks one). */
 cg_store *cg_sqlite_open(const char *path, int flags, char *err, size_t errlen);
+cg_store *cg_pg_open(const char *conninfo, int flags, char *err, size_t errlen);
+/* cg_store_timeout_ms - what cg_store_set_timeout set (the default: 5000) */
+int cg_store_timeout_ms(void);
 
 #endif

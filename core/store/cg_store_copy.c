@@ -76,9 +76,8 @@ static int copy_optout(const struct cg_optout_row *r, void *arg)
     return 0;
 }
 
-/* Decisions are listed newest first; the copy keeps their times, so the
- * order of insertion does not matter to any query (ids are the
- * destination's own). */
+/* Decisions are copied oldest first: ids are the destination's own, and
+ * the lifecycle of deferred messages takes a higher id as later. */
 static int copy_decision(const struct cg_decision_row *r, void *arg)
 {
     struct copy *c = arg;
@@ -137,8 +136,9 @@ int cg_store_copy(cg_store *dst, cg_store *src, struct cg_copy_counts *n,
         rc = cg_store_states(src, NULL, 0, copy_state, &c);
     if (rc == 0 && !c.failed)
         rc = cg_admin_optouts(src, NULL, copy_optout, &c);
+    struct cg_decision_filter in_order = {.oldest_first = 1};
     if (rc == 0 && !c.failed)
-        rc = cg_store_decisions(src, NULL, copy_decision, &c);
+        rc = cg_store_decisions(src, &in_order, copy_decision, &c);
     if (rc == 0 && !c.failed)
         rc = cg_admin_erasures(src, copy_erasure, &c);
     if (rc == 0 && !c.failed)

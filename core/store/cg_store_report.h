@@ -27,6 +27,8 @@ struct cg_report_range {
     int64_t since, until;      /* since <= ts < until */
     int64_t day0;              /* UTC midnight at or before since */
     const char *department;    /* NULL: every department */
+    const char *relay;         /* NULL: every relay; else the decisions and
+                                * contacts of that relay only */
 };
 
 enum cg_report_by {

@@ -44,7 +44,7 @@ ctl() { "$CG_CTL_BIN" -c "$CFG" "$@"; }
 # --- the database, as contactgatectl creates it
 out=$(ctl history nobody@example.com 2>&1)
 t_eq "contactgatectl creates the history database" "$?" 0
-t_eq "at the current schema" "$(sqlite3 "$DB" 'PRAGMA user_version')" 3
+t_eq "at the current schema" "$(sqlite3 "$DB" 'PRAGMA user_version')" 4
 out=$(ctl report 2>&1)
 t_eq "report on an empty history: exit 0" "$?" 0
 t_match "and says there is nothing" "$out" '^\(nothing in this range\)$'

@@ -138,7 +138,7 @@ t_eq "socket mode is 0660 (never world-accessible)" "$(stat -c %a "$sock")" 660
 t_eq "socket group is the MTA's (setgid directory)" "$(stat -c %G "$sock")" postfix
 t_eq "the pid file holds the daemon's pid" "$(cat "$rundir/contactgate.pid" 2>/dev/null)" "$CG_PID"
 t_eq "the database belongs to $CG_USER" "$(stat -c %U "$CG_DB" 2>/dev/null)" "$CG_USER"
-t_eq "start-up migrated it in place to the current schema" "$(sqlite3 "$CG_DB" 'PRAGMA user_version')" 3
+t_eq "start-up migrated it in place to the current schema" "$(sqlite3 "$CG_DB" 'PRAGMA user_version')" 4
 
 # a real Postfix (smtpd runs as user postfix) reaches the socket
 e2e_start_sink

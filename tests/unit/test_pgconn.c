@@ -252,9 +252,9 @@ static void test_pipeline(void)
     CHECK_RC(rc, CG_PGCONN_OK, err);
 
     /* three statements, one sync */
-    s[0] = (struct cg_pgconn_stmt){ "INSERT INTO pipe_t VALUES ($1::bigint, $2)", 2, p1 };
-    s[1] = (struct cg_pgconn_stmt){ "INSERT INTO pipe_t VALUES ($1::bigint, $2)", 2, p2 };
-    s[2] = (struct cg_pgconn_stmt){ "SELECT id, note FROM pipe_t ORDER BY id", 0, NULL };
+    s[0] = (struct cg_pgconn_stmt){ "INSERT INTO pipe_t VALUES ($1::bigint, $2)", 2, p1, 0 };
+    s[1] = (struct cg_pgconn_stmt){ "INSERT INTO pipe_t VALUES ($1::bigint, $2)", 2, p2, 0 };
+    s[2] = (struct cg_pgconn_stmt){ "SELECT id, note FROM pipe_t ORDER BY id", 0, NULL, 0 };
     rc = cg_pgconn_pipeline(c, now_ms() + 5000, s, 3, &r, err, sizeof err);
     CHECK_RC(rc, CG_PGCONN_OK, err);
     CHECK(cg_pgres_count(r) == 3);
@@ -264,9 +264,9 @@ static void test_pipeline(void)
     cg_pgres_free(&r);
 
     /* an error in the middle: the first is rolled back, the third not run */
-    s[0] = (struct cg_pgconn_stmt){ "INSERT INTO pipe_t VALUES ($1::bigint, 'three')", 1, p3 };
-    s[1] = (struct cg_pgconn_stmt){ "INSERT INTO pipe_t VALUES ($1::bigint, $2)", 2, p1 };
-    s[2] = (struct cg_pgconn_stmt){ "SELECT count(*) FROM pipe_t", 0, NULL };
+    s[0] = (struct cg_pgconn_stmt){ "INSERT INTO pipe_t VALUES ($1::bigint, 'three')", 1, p3, 0 };
+    s[1] = (struct cg_pgconn_stmt){ "INSERT INTO pipe_t VALUES ($1::bigint, $2)", 2, p1, 0 };
+    s[2] = (struct cg_pgconn_stmt){ "SELECT count(*) FROM pipe_t", 0, NULL, 0 };
     rc = cg_pgconn_pipeline(c, now_ms() + 5000, s, 3, &r, err, sizeof err);
     CHECK_RC(rc, CG_PGCONN_SQL_ERROR, err);
     CHECK(cg_pgres_status(r, 0) == CG_PGRES_OK);
@@ -283,8 +283,8 @@ static void test_pipeline(void)
     }
 
     /* an explicit transaction across calls */
-    s[0] = (struct cg_pgconn_stmt){ "BEGIN", 0, NULL };
-    s[1] = (struct cg_pgconn_stmt){ "INSERT INTO pipe_t VALUES ($1::bigint, 'three')", 1, p3 };
+    s[0] = (struct cg_pgconn_stmt){ "BEGIN", 0, NULL, 0 };
+    s[1] = (struct cg_pgconn_stmt){ "INSERT INTO pipe_t VALUES ($1::bigint, 'three')", 1, p3, 0 };
     rc = cg_pgconn_pipeline(c, now_ms() + 5000, s, 2, NULL, err, sizeof err);
     CHECK_RC(rc, CG_PGCONN_OK, err);
     CHECK(cg_pgconn_in_transaction(c) == 1);
@@ -293,6 +293,53 @@ static void test_pipeline(void)
     CHECK(cg_pgconn_in_transaction(c) == 0);
     CHECK(cg_pgconn_pipeline(c, now_ms() + 5000, s, 0, &r, err, sizeof err) == CG_PGCONN_MISUSE);
     CHECK(r == NULL);
+    cg_pgconn_free(&c);
+}
+
+/* statements kept prepared: the Parse goes in the same pipeline, results
+ * are the statements' own; a second use runs the prepared one; a text that
+ * does not parse is the statement's error and is tried again next time; a
+ * new connection prepares again */
+static void test_prepared(void)
+{
+    struct cg_pgconn *c = open_uri(uri, 100);
+    struct cg_pgres *r = NULL;
+    char err[512];
+    const char *p1[] = { "41" }, *p2[] = { "42" };
+    struct cg_pgconn_stmt s[3];
+    int rc;
+
+    for (int round = 0; round < 2; round++) {
+        s[0] = (struct cg_pgconn_stmt){ "SELECT $1::int + 1", 1, p1, 1 };
+        s[1] = (struct cg_pgconn_stmt){ "SELECT $1::int + 1", 1, p2, 1 };
+        s[2] = (struct cg_pgconn_stmt){ "SELECT $1::int * 2", 1, p2, 0 };
+        rc = cg_pgconn_pipeline(c, now_ms() + 5000, s, 3, &r, err, sizeof err);
+        CHECK_RC(rc, CG_PGCONN_OK, err);
+        CHECK(cg_pgres_count(r) == 3);
+        CHECK_STR(cg_pgres_value(r, 0, 0, 0), "42");
+        CHECK_STR(cg_pgres_value(r, 1, 0, 0), "43");
+        CHECK_STR(cg_pgres_value(r, 2, 0, 0), "84");
+        cg_pgres_free(&r);
+    }
+    {
+        char *v = one_value(c, "SELECT count(*) FROM pg_prepared_statements", &rc);
+        CHECK_STR(v, "1");
+        free(v);
+    }
+    for (int round = 0; round < 2; round++) {
+        s[0] = (struct cg_pgconn_stmt){ "SELEC $1::int", 1, p1, 1 };
+        rc = cg_pgconn_pipeline(c, now_ms() + 5000, s, 1, &r, err, sizeof err);
+        CHECK_RC(rc, CG_PGCONN_SQL_ERROR, err);
+        CHECK(cg_pgres_count(r) == 1 && cg_pgres_status(r, 0) == CG_PGRES_ERROR);
+        CHECK_STR(cg_pgres_sqlstate(r, 0), "42601");
+        cg_pgres_free(&r);
+    }
+    cg_pgconn_disconnect(c);
+    s[0] = (struct cg_pgconn_stmt){ "SELECT $1::int + 1", 1, p1, 1 };
+    rc = cg_pgconn_pipeline(c, now_ms() + 5000, s, 1, &r, err, sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    CHECK_STR(cg_pgres_value(r, 0, 0, 0), "42");
+    cg_pgres_free(&r);
     cg_pgconn_free(&c);
 }
 
@@ -369,9 +416,9 @@ static void test_statement_deadline(void)
     CHECK(cg_pgconn_generation(c) == 1);
 
     /* in a pipeline: done, cancelled, not run */
-    s[0] = (struct cg_pgconn_stmt){ "SELECT 1", 0, NULL };
-    s[1] = (struct cg_pgconn_stmt){ "SELECT pg_sleep(5)", 0, NULL };
-    s[2] = (struct cg_pgconn_stmt){ "SELECT 3", 0, NULL };
+    s[0] = (struct cg_pgconn_stmt){ "SELECT 1", 0, NULL, 0 };
+    s[1] = (struct cg_pgconn_stmt){ "SELECT pg_sleep(5)", 0, NULL, 0 };
+    s[2] = (struct cg_pgconn_stmt){ "SELECT 3", 0, NULL, 0 };
     t0 = now_ms();
     rc = cg_pgconn_pipeline(c, t0 + 300, s, 3, &r, err, sizeof err);
     el = now_ms() - t0;
@@ -905,6 +952,7 @@ int main(void)
     RUN(test_params);
     RUN(test_sql_error);
     RUN(test_pipeline);
+    RUN(test_prepared);
     RUN(test_notices);
     RUN(test_statement_deadline);
     RUN(test_connect_deadline_and_backoff);
