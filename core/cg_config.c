@@ -100,6 +100,14 @@ static const char *check_socket(const char *s, char *buf, size_t len)
     return buf;
 }
 
+/* check_control_socket - a path a unix socket can have */
+static const char *check_control_socket(const char *s, char *buf, size_t len)
+{
+    if (strlen(s) >= 100)
+        return cg_kt_quoted(buf, len, s, "is longer than a unix socket's path may be (99)");
+    return NULL;
+}
+
 /* conv_socket - "inet:PORT" without a host listens on loopback only
  * (libmilter's own default would be every address): inet:PORT@127.0.0.1,
  * inet6:PORT@::1 */
@@ -408,6 +416,15 @@ static const struct cg_kt_key top_keys[] = {
      .doc = "a group that may read the history (files 0640); default the daemon's user only"},
     {"pid_file", CG_KT_STRING, CFG(pid_file), .def = "/run/contactgate/contactgate.pid",
      .convert = cg_kt_path_in, .doc = "the daemon's pid file, which contactgatectl reload reads"},
+    {"metrics_file", CG_KT_STRING, CFG(metrics_file), .convert = cg_kt_path_in,
+     .none = "none (no metrics)",
+     .doc = "Prometheus textfile for node_exporter, rewritten every metrics_interval"},
+    {"metrics_interval", CG_KT_DURATION, CFG(metrics_interval_secs), .def = "15s",
+     .flags = CG_KT_POSITIVE, .doc = "how often metrics_file is written"},
+    {"control_socket", CG_KT_STRING, CFG(control_socket),
+     .def = "/run/contactgate/control/control.sock", .check = check_control_socket,
+     .convert = cg_kt_path_in,
+     .doc = "unix socket contactgatectl status asks (its directory is made 0700)"},
     {"plugin_dir", CG_KT_STRING, CFG(plugin_dir), .def = "PREFIX/lib/contactgate/plugins",
      .def_fn = default_plugin_dir, .convert = cg_kt_path_in,
      .doc = "directory of the policy plugins NAME.so"},

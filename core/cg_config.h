@@ -100,6 +100,9 @@ struct cg_config {
     int64_t milter_timeout_secs;     /* libmilter's read/write timeout */
     char *database_group;    /* NULL: history files 0600; else 0640 to it */
     char *pid_file;          /* where contactgate writes its pid, ctl reads it */
+    char *metrics_file;      /* the Prometheus textfile, or NULL: none */
+    int64_t metrics_interval_secs; /* how often it is written */
+    char *control_socket;    /* the unix socket contactgatectl status asks */
 
     /* classify */
     char *category_header;   /* "X-Contact-Category" */

@@ -67,9 +67,14 @@ cg_config() {
     mkdir -p "$(dirname "$CG_DB")" "$(dirname "$file")"
     chown "$CG_USER" "$(dirname "$CG_DB")"
     cg_stage
+    # each test's own control socket (the default is the host's)
+    local control=""
+    case $extra in *'"control_socket"'*) ;;
+        *) control="\"control_socket\": \"$(dirname "$CG_DB")/control/control.sock\"," ;; esac
     cat > "$file" <<JSON
 {
   $extra
+  $control
   "socket": "inet:$CG_PORT@127.0.0.1",
   "database": "$CG_DB",
   "plugin_dir": "$E2E_DIR/stage/plugins",
