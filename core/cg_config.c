@@ -303,6 +303,16 @@ static const struct cg_kt_key classify_keys[] = {
 };
 static const struct cg_kt_table classify_table = {.keys = classify_keys, .once = 1, .indent = 2};
 
+static const struct cg_kt_key local_keys[] = {
+    {"max_defer", CG_KT_DURATION, CFG(local_max_defer_secs), .flags = CG_KT_POSITIVE,
+     .none = "none",
+     .doc = "longest a local submission stays deferred, whatever the policy; then on_expiry"},
+    {"clients", CG_KT_CIDRS, CFGN(local_clients, n_local_clients), .none = "none",
+     .doc = "SMTP clients whose mail is local submission too (Sendmail's MSP: 127.0.0.1)"},
+    {NULL},
+};
+static const struct cg_kt_table local_table = {.keys = local_keys, .once = 1, .indent = 2};
+
 static const struct cg_kt_key recipients_keys[] = {
     {"lowercase", CG_KT_BOOL, CFG(fold_local), .def = "true",
      .doc = "fold the local part to lower case (domains always are)"},
@@ -448,6 +458,8 @@ static const struct cg_kt_key top_keys[] = {
     {"include", CG_KT_INCLUDE, CFGN(included, n_included),
      .doc = "further files, read first: their departments and policies come first"},
     {"classify", CG_KT_OBJECT, .sub = &classify_table, .doc = "how a message's category is found"},
+    {"local_submission", CG_KT_OBJECT, .sub = &local_table,
+     .doc = "mail submitted on this host: how long its deferral may last"},
     {"recipients", CG_KT_OBJECT, .sub = &recipients_table,
      .doc = "recipient normalisation and exemptions"},
     {"departments", CG_KT_ITEMS, CFGN(departments, n_departments), .sub = &department_table,

@@ -111,6 +111,12 @@ struct cg_config {
     char *bulk_category;     /* what heuristics imply, "promotional.bulk" */
     char *unknown_category;  /* mail of no department: "promotional.unclassified" */
 
+    /* local_submission: mail submitted on this host (Postfix's sendmail(1)
+     * path; SMTP clients in local_clients, e.g. Sendmail's MSP) */
+    int64_t local_max_defer_secs;    /* 0: no limit of its own */
+    struct cg_cidr *local_clients;
+    size_t n_local_clients;
+
     /* recipients */
     int fold_local;          /* lowercase the local part too */
     int strip_plus;          /* strip +tag */
