@@ -535,6 +535,8 @@ const struct ctl_cmd ctl_cmd_decisions = {
     .help = "SYNOPSIS\n  contactgatectl decisions [--verdict V] [--department D] [--policy P]\n"
             "                          [--customer C] [--queue-id Q] [--since TIME]\n"
             "                          [--until TIME] [--limit N] [--json]\n"
+            "                          [--mta postfix|sendmail] [--postfix-config DIR]\n"
+            "                          [--sendmail-config FILE] [--command-dir DIR]\n"
             "  contactgatectl decisions --lifecycle [--department D] [--policy P]\n"
             "                          [--customer C] [--queue-id Q] [--since TIME]\n"
             "                          [--until TIME] [--limit N] [--json]\n\n"
@@ -564,10 +566,22 @@ const struct ctl_cmd ctl_cmd_decisions = {
             "  the same time are taken as one (the envelope is all a retry shares at\n"
             "  RCPT time).\n"
             "  --since and --until select by first deferral; --policy, --queue-id: any\n"
-            "  attempt of the message. Newest first deferral first.\n\n"
+            "  attempt of the message. Newest first deferral first. A local\n"
+            "  submission's retries have rows for attempts 1-10 and the powers of\n"
+            "  two only; its attempts are counted from its episode, exactly.\n\n"
+            "  --queue-id Q alone, when no decision has Q: the MTA is asked for the\n"
+            "  message it still has under Q (postqueue -j, sendmail -bp; --mta,\n"
+            "  --postfix-config, --sendmail-config, --command-dir as for held). A\n"
+            "  sendmail(1) submission contactgate defers waits in Postfix's maildrop\n"
+            "  (or Sendmail's submission queue, mailq -Ac) under an ID contactgate\n"
+            "  never sees, each attempt under an ID of its own; what is shown is each\n"
+            "  recipient's deferral episode (attempts, policy, retry-after, when\n"
+            "  max_defer or local_submission.max_defer ends it), its rows, and the\n"
+            "  command that removes the message.\n\n"
             "EXIT STATUS\n  0 ok, 1 usage or input error, 2 store error\n\n"
             "EXAMPLES\n  contactgatectl decisions --verdict hold --since -7d\n"
-            "  contactgatectl decisions --lifecycle --department marketing --json\n",
+            "  contactgatectl decisions --lifecycle --department marketing --json\n"
+            "  contactgatectl decisions --queue-id 3F2A41C07B1\n",
     .run = decisions_run,
 };
 CTL_REGISTER(ctl_cmd_history)

@@ -160,6 +160,15 @@ if ! sm_available; then
     exit $?
 fi
 e2e_stop_postfix
+# the README's line for a Sendmail host, pasted into a configuration
+line=$(awk '$0 == "<!-- snippet: sendmail-local -->" { want = 1; next }
+            want && /^```/ { if (inside) exit; inside = 1; next }
+            inside { print }' "$CG_SRC/README.md")
+t_match "the README has the Sendmail line" "$line" '^"local_submission": '
+printf '{\n  %s\n  "database": "%s/pasted.db"\n}\n' "$line" "$E2E_DIR" > "$E2E_DIR/pasted.json"
+out=$("$CG_BIN" -n -c "$E2E_DIR/pasted.json" 2>&1)
+t_match "pasted, it bounds the MSP's submissions: 1d" "$out" 'local_submission.max_defer +1d'
+t_match "from 127.0.0.1" "$out" 'local_submission.clients +127\.0\.0\.1/32'
 write_config 10s '["127.0.0.1/32"]'
 kill -HUP "$CG_PID"
 cg_log_wait "reload: configuration .* loaded" 10
