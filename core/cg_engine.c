@@ -535,7 +535,7 @@ static int rcpt_log(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
         attempt = w->ep.attempts + 1;
         /* a local submission's retry: the episode counts it; a row only now and then */
         if (rc == 0 && attempt > 1 && is_local(cfg, m) &&
-            !cg_episode_row_wanted(attempt, strcmp(w->ep.policy, d->policy->name) != 0))
+            !cg_episode_row_wanted(attempt, !d->policy || strcmp(w->ep.policy, d->policy->name)))
             return 0;
     } else {
         rc = w->ep.found ? cg_episode_end(st, m, r) : 0;

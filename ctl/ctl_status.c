@@ -61,7 +61,12 @@ static char *ask(const char *path, int timeout_ms, struct cg_buf *why, int *rc_r
         cg_buf_printf(why, "socket: %s", strerror(errno));
         return NULL;
     }
-    if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+    int c;
+    /* a full backlog (another client being served) is EAGAIN: try again */
+    while ((c = connect(fd, (struct sockaddr *)&sun, sizeof sun)) < 0 && errno == EAGAIN &&
+           ms_left(&deadline) > 0)
+        nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
+    if (c < 0) {
         int e = errno;
         if (e == EACCES || e == EPERM)
             *rc_r = ST_UNKNOWN;
