@@ -157,11 +157,11 @@ static void test_smtp(void)
     cg_config_unref(&cfg);
 
     /* the same from another client */
-    cfg = h_config(h_subst("{\"plugin_dir\": \"@PLUGINS@\", \"database\": \":memory:\","
-                           " \"local_submission\": {\"max_defer\": \"1h\"},"
-                           " \"policies\": [{\"name\": \"wait-while-complaint\","
-                           " \"plugin\": \"customer_state\", \"action\": \"defer\","
-                           " \"params\": {\"states\": [\"complaint\"]}}]}"));
+    cfg = h_config("{\"plugin_dir\": \"@PLUGINS@\", \"database\": \":memory:\","
+                   " \"local_submission\": {\"max_defer\": \"1h\"},"
+                   " \"policies\": [{\"name\": \"wait-while-complaint\","
+                   " \"plugin\": \"customer_state\", \"action\": \"defer\","
+                   " \"params\": {\"states\": [\"complaint\"]}}]}");
     st = h_store();
     CG_REQUIRE(cfg && st);
     complaint(st, "carl@example.com");
