@@ -165,7 +165,7 @@ line=$(awk '$0 == "<!-- snippet: sendmail-local -->" { want = 1; next }
 t_match "the README has the Sendmail line" "$line" '^"local_submission": '
 printf '{\n  %s\n  "database": "%s/pasted.db"\n}\n' "$line" "$E2E_DIR" > "$E2E_DIR/pasted.json"
 out=$("$CG_BIN" -n -c "$E2E_DIR/pasted.json" 2>&1)
-t_match "pasted, it bounds the MSP's submissions: 1d" "$out" 'local_submission.max_defer +1d'
+t_match "pasted, it bounds the MSP's submissions: 2d" "$out" 'local_submission.max_defer +2d'
 t_match "from 127.0.0.1" "$out" 'local_submission.clients +127\.0\.0\.1/32'
 write_config 10s '["127.0.0.1/32"]'
 kill -HUP "$CG_PID"
