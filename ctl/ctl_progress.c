@@ -77,6 +77,7 @@ static void show(struct ctl_progress *p, int final)
     p->shown = 1;
 }
 
+/* ctl_progress_start - see ctl_progress.h */
 struct ctl_progress *ctl_progress_start(const char *what, const char *unit)
 {
     struct ctl_progress *p = cg_xcalloc(1, sizeof *p);
@@ -103,16 +104,19 @@ static void update(struct ctl_progress *p, int64_t done, int64_t total, double p
         show(p, 0);
 }
 
+/* s - see ctl_progress.h */
 void ctl_progress(struct ctl_progress *p, int64_t done, int64_t total)
 {
     update(p, done, total, -1);
 }
 
+/* t - see ctl_progress.h */
 void ctl_progress_part(struct ctl_progress *p, int64_t done, double part)
 {
     update(p, done, 0, part < 0 ? 0 : part);
 }
 
+/* d - see ctl_progress.h */
 void ctl_progress_end(struct ctl_progress **pp)
 {
     struct ctl_progress *p = pp ? *pp : NULL;
@@ -124,6 +128,7 @@ void ctl_progress_end(struct ctl_progress **pp)
     *pp = NULL;
 }
 
+/* y - see ctl_progress.h */
 void ctl_progress_copy(const struct cg_copy_counts *n, void *arg)
 {
     ctl_progress(arg, n->addresses + n->contacts + n->states + n->optouts + n->decisions +

@@ -164,6 +164,7 @@ struct ctl_queued {
     struct cg_buf err;
 };
 
+/* ctl_queued_find - see ctl.h */
 struct ctl_queued *ctl_queued_find(const char *qid, const struct ctl_mta_opts *mo, int explicit)
 {
     struct ctl_queued *x = cg_xcalloc(1, sizeof *x);
@@ -177,6 +178,7 @@ struct ctl_queued *ctl_queued_find(const char *qid, const struct ctl_mta_opts *m
     return x;
 }
 
+/* e - see ctl.h */
 void ctl_queued_free(struct ctl_queued **xp)
 {
     struct ctl_queued *x = xp ? *xp : NULL;
@@ -190,6 +192,7 @@ void ctl_queued_free(struct ctl_queued **xp)
     *xp = NULL;
 }
 
+/* w - see ctl.h */
 int ctl_queued_show(struct ctl *c, struct ctl_queued *x)
 {
     const char *cmd = "decisions";

@@ -89,6 +89,7 @@ static json_t *jtime(int64_t ts)
     return ts ? json_string(cg_format_time(ts, buf, sizeof buf)) : json_null();
 }
 
+/* cg_control_status - see cg_control.h */
 json_t *cg_control_status(void)
 {
     struct cg_metrics_snap s;
@@ -364,6 +365,7 @@ static int make_dir(const char *path, char *err, size_t errlen)
     return rc;
 }
 
+/* t - see cg_control.h */
 int cg_control_start(const char *path, char *err, size_t errlen)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -417,6 +419,7 @@ int cg_control_start(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* p - see cg_control.h */
 void cg_control_stop(void)
 {
     pthread_mutex_lock(&C.lock);

@@ -113,6 +113,7 @@ static void names_free(struct names *t)
     atomic_store(&t->n, 0);
 }
 
+/* t - see cg_metrics.h */
 void cg_metrics_init(void)
 {
     pthread_mutex_lock(&R.lock);
@@ -162,6 +163,7 @@ static void name_add(struct names *t, const char *name)
     atomic_store_explicit(&t->n, n + 1, memory_order_release);
 }
 
+/* g - see cg_metrics.h */
 void cg_metrics_config(const struct cg_config *cfg)
 {
     pthread_mutex_lock(&R.lock);
@@ -193,6 +195,7 @@ static void add(_Atomic uint64_t *c)
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
+/* d - see cg_metrics.h */
 void cg_metrics_decided(const struct cg_msg *m, const struct cg_decision *d, int rcpt, double secs,
                         int plugin_error)
 {
@@ -218,6 +221,7 @@ void cg_metrics_decided(const struct cg_msg *m, const struct cg_decision *d, int
         cg_metrics_error(CG_MC_PLUGIN, v == CG_MV_TEMPFAIL);
 }
 
+/* r - see cg_metrics.h */
 void cg_metrics_error(enum cg_metrics_cause cause, int tempfail)
 {
     if ((int)cause < 0 || cause >= CG_MC_N)
@@ -227,12 +231,14 @@ void cg_metrics_error(enum cg_metrics_cause cause, int tempfail)
         add(&R.tempfails[cause]);
 }
 
+/* h - see cg_metrics.h */
 void cg_metrics_batch(size_t n, double commit_secs)
 {
     observe(&R.hist[CG_MH_BATCH], (double)n);
     observe(&R.hist[CG_MH_COMMIT], commit_secs);
 }
 
+/* e - see cg_metrics.h */
 void cg_metrics_store(int ok, const char *why)
 {
     if (ok) {
@@ -251,11 +257,13 @@ void cg_metrics_store(int ok, const char *why)
     pthread_mutex_unlock(&R.lock);
 }
 
+/* e - see cg_metrics.h */
 void cg_metrics_queue(long delta)
 {
     atomic_fetch_add_explicit(&R.queue, delta, memory_order_relaxed);
 }
 
+/* d - see cg_metrics.h */
 void cg_metrics_reload(int ok, const char *why)
 {
     pthread_mutex_lock(&R.lock);
@@ -280,6 +288,7 @@ static void hist_read(const struct hist *h, struct cg_metrics_hist *o)
     o->sum = (double)atomic_load_explicit(&h->sum, memory_order_relaxed) / h->scale;
 }
 
+/* t - see cg_metrics.h */
 void cg_metrics_snapshot(struct cg_metrics_snap *s)
 {
     memset(s, 0, sizeof *s);
@@ -311,6 +320,7 @@ void cg_metrics_snapshot(struct cg_metrics_snap *s)
     pthread_mutex_unlock(&R.lock);
 }
 
+/* n - see cg_metrics.h */
 void cg_metrics_each_decision(void (*fn)(const char *verdict, const char *policy,
                                          const char *department, uint64_t n, void *arg),
                               void *arg)

@@ -28,6 +28,7 @@
 
 /* --- the text format ------------------------------------------------------ */
 
+/* e - see cg_metrics.h */
 void cg_metrics_prom_escape(struct cg_buf *b, const char *s)
 {
     for (const char *p = s ? s : ""; *p; p++) {
@@ -124,6 +125,7 @@ static void decision_line(const char *verdict, const char *policy, const char *d
     cg_buf_add(b, "\n");
 }
 
+/* r - see cg_metrics.h */
 void cg_metrics_prom_render(struct cg_buf *b)
 {
     struct cg_metrics_snap s;
@@ -184,6 +186,7 @@ void cg_metrics_prom_render(struct cg_buf *b)
 
 /* --- the file ------------------------------------------------------------- */
 
+/* e - see cg_metrics.h */
 int cg_metrics_prom_write(const char *path, char *err, size_t errlen)
 {
     const char *slash = strrchr(path, '/');
@@ -233,6 +236,7 @@ static struct {
     pthread_t thread;
 } W = {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
+/* g - see cg_metrics.h */
 void cg_metrics_prom_config(const char *path, int64_t interval_secs)
 {
     pthread_mutex_lock(&W.lock);
@@ -294,6 +298,7 @@ static void *writer(void *arg)
     return NULL;
 }
 
+/* t - see cg_metrics.h */
 int cg_metrics_prom_start(char *err, size_t errlen)
 {
     pthread_mutex_lock(&W.lock);
@@ -306,6 +311,7 @@ int cg_metrics_prom_start(char *err, size_t errlen)
     return 0;
 }
 
+/* p - see cg_metrics.h */
 void cg_metrics_prom_stop(void)
 {
     pthread_mutex_lock(&W.lock);
