@@ -50,7 +50,8 @@ t_eq "a broken copy is refused (exit 1)" "$rc" 1
 t_match "naming the key path" "$out" 'bad.json: policies\[1\]\.params\.window: "7x" is not a duration'
 
 # --- make install puts it under share/contactgate/examples, and it loads there
-dest=$E2E_DIR/dest
+# plugins load only from a trusted directory (not under /tmp): cg.sh's
+dest=$(cg_trusted_dir)/dest
 out=$(make -C "$CG_SRC" --no-print-directory BUILD="$CG_BUILD" install DESTDIR="$dest" PREFIX=/usr 2>&1)
 t_eq "make install DESTDIR=... succeeds" "$?" 0
 inst=$dest/usr/share/contactgate/examples/contactgate.minimal.json
