@@ -302,7 +302,7 @@ static void test_check_finds_corruption(void)
     CG_REQUIRE(st);
     CG_CHECK_INT(cg_store_begin(st, 1), 0);
     for (int i = 0; i < 3000; i++) {
-        char cust[32];
+        char cust[48];
         snprintf(cust, sizeof cust, "customer-%06d@example.com", i);
         add_contact(st, cust, T0 - i);
     }
