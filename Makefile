@@ -24,7 +24,7 @@
 #   ctl/         contactgatectl
 #   plugins/     one folder per policy plugin; sees only include/contactgate/plugin.h
 # Libraries: libcgcore.a (core/ + core/store/), libcgd.a (the daemon's
-# decider, which contactgatectl does not link).
+# decider and its metrics, which contactgatectl does not link).
 
 PREFIX  ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
@@ -55,7 +55,7 @@ LIBS_spf := -lspf2
 CORE_SRC := $(wildcard core/*.c core/store/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 LIBCG    := $(BUILD)/libcgcore.a
-DAEMON_LIB_SRC := milter/cg_decider.c
+DAEMON_LIB_SRC := milter/cg_decider.c milter/cg_metrics.c milter/cg_metrics_prom.c
 DAEMON_LIB_OBJ := $(DAEMON_LIB_SRC:%.c=$(BUILD)/%.o)
 LIBCGD   := $(BUILD)/libcgd.a
 MILTER_SRC := $(filter-out $(DAEMON_LIB_SRC),$(wildcard milter/*.c))

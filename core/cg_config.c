@@ -100,6 +100,14 @@ static const char *check_socket(const char *s, char *buf, size_t len)
     return buf;
 }
 
+/* check_control_socket - a path a unix socket can have */
+static const char *check_control_socket(const char *s, char *buf, size_t len)
+{
+    if (strlen(s) >= 100)
+        return cg_kt_quoted(buf, len, s, "is longer than a unix socket's path may be (99)");
+    return NULL;
+}
+
 /* conv_socket - "inet:PORT" without a host listens on loopback only
  * (libmilter's own default would be every address): inet:PORT@127.0.0.1,
  * inet6:PORT@::1 */
@@ -295,6 +303,16 @@ static const struct cg_kt_key classify_keys[] = {
 };
 static const struct cg_kt_table classify_table = {.keys = classify_keys, .once = 1, .indent = 2};
 
+static const struct cg_kt_key local_keys[] = {
+    {"max_defer", CG_KT_DURATION, CFG(local_max_defer_secs), .flags = CG_KT_POSITIVE,
+     .none = "none",
+     .doc = "longest a local submission stays deferred, whatever the policy; then on_expiry"},
+    {"clients", CG_KT_CIDRS, CFGN(local_clients, n_local_clients), .none = "none",
+     .doc = "SMTP clients whose mail is local submission too (Sendmail's MSP: 127.0.0.1)"},
+    {NULL},
+};
+static const struct cg_kt_table local_table = {.keys = local_keys, .once = 1, .indent = 2};
+
 static const struct cg_kt_key recipients_keys[] = {
     {"lowercase", CG_KT_BOOL, CFG(fold_local), .def = "true",
      .doc = "fold the local part to lower case (domains always are)"},
@@ -411,6 +429,15 @@ static const struct cg_kt_key top_keys[] = {
      .doc = "a group that may read the history (files 0640); default the daemon's user only"},
     {"pid_file", CG_KT_STRING, CFG(pid_file), .def = "/run/contactgate/contactgate.pid",
      .convert = cg_kt_path_in, .doc = "the daemon's pid file, which contactgatectl reload reads"},
+    {"metrics_file", CG_KT_STRING, CFG(metrics_file), .convert = cg_kt_path_in,
+     .none = "none (no metrics)",
+     .doc = "Prometheus textfile for node_exporter, rewritten every metrics_interval"},
+    {"metrics_interval", CG_KT_DURATION, CFG(metrics_interval_secs), .def = "15s",
+     .flags = CG_KT_POSITIVE, .doc = "how often metrics_file is written"},
+    {"control_socket", CG_KT_STRING, CFG(control_socket),
+     .def = "/run/contactgate/control/control.sock", .check = check_control_socket,
+     .convert = cg_kt_path_in,
+     .doc = "unix socket contactgatectl status asks (its directory is made 0700)"},
     {"plugin_dir", CG_KT_STRING, CFG(plugin_dir), .def = "PREFIX/lib/contactgate/plugins",
      .def_fn = default_plugin_dir, .convert = cg_kt_path_in,
      .doc = "directory of the policy plugins NAME.so"},
@@ -434,6 +461,8 @@ static const struct cg_kt_key top_keys[] = {
     {"include", CG_KT_INCLUDE, CFGN(included, n_included),
      .doc = "further files, read first: their departments and policies come first"},
     {"classify", CG_KT_OBJECT, .sub = &classify_table, .doc = "how a message's category is found"},
+    {"local_submission", CG_KT_OBJECT, .sub = &local_table,
+     .doc = "mail submitted on this host: how long its deferral may last"},
     {"recipients", CG_KT_OBJECT, .sub = &recipients_table,
      .doc = "recipient normalisation and exemptions"},
     {"departments", CG_KT_ITEMS, CFGN(departments, n_departments), .sub = &department_table,

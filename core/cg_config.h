@@ -101,6 +101,9 @@ struct cg_config {
     int64_t milter_timeout_secs;     /* libmilter's read/write timeout */
     char *database_group;    /* NULL: history files 0600; else 0640 to it */
     char *pid_file;          /* where contactgate writes its pid, ctl reads it */
+    char *metrics_file;      /* the Prometheus textfile, or NULL: none */
+    int64_t metrics_interval_secs; /* how often it is written */
+    char *control_socket;    /* the unix socket contactgatectl status asks */
 
     /* classify */
     char *category_header;   /* "X-Contact-Category" */
@@ -108,6 +111,12 @@ struct cg_config {
     int heuristics;          /* List-Unsubscribe / Precedence: bulk */
     char *bulk_category;     /* what heuristics imply, "promotional.bulk" */
     char *unknown_category;  /* mail of no department: "promotional.unclassified" */
+
+    /* local_submission: mail submitted on this host (Postfix's sendmail(1)
+     * path; SMTP clients in local_clients, e.g. Sendmail's MSP) */
+    int64_t local_max_defer_secs;    /* 0: no limit of its own */
+    struct cg_cidr *local_clients;
+    size_t n_local_clients;
 
     /* recipients */
     int fold_local;          /* lowercase the local part too */

@@ -313,23 +313,56 @@ static void hits_summary(const struct hits *hs, struct cg_buf *b)
         cg_buf_add(b, "]");
 }
 
+/* is_local - m was submitted on this host: Postfix's sendmail(1) path, or
+ * an SMTP client in local_submission.clients (Sendmail's MSP);
+ * local_cap - local_submission.max_defer for such a message, else 0 */
+static int is_local(const struct cg_config *cfg, const struct cg_msg *m)
+{
+    int local = m->non_smtp;
+    for (size_t i = 0; !local && m->client_addr && i < cfg->n_local_clients; i++)
+        local = cg_cidr_match(&cfg->local_clients[i], m->client_addr);
+    return local;
+}
+
+static int64_t local_cap(const struct cg_config *cfg, const struct cg_msg *m)
+{
+    return cfg->local_max_defer_secs && is_local(cfg, m) ? cfg->local_max_defer_secs : 0;
+}
+
 /* expire - turn the enforced deferrals of policies with max_defer into
  * their on_expiry action when the recipient's episode began longer ago
- * than max_defer; 1 if one was turned */
-static int expire(const struct cg_msg *m, const struct cg_ep *ep, struct hits *hs)
+ * than max_defer; for a local submission also when it began longer ago
+ * than local_submission.max_defer, or when its retry-after lies beyond
+ * that (it could never get through in time: it is refused at once, not
+ * retried for nothing); 1 if one was turned */
+static int expire(const struct cg_config *cfg, const struct cg_msg *m, const struct cg_ep *ep,
+                  struct hits *hs)
 {
     int any = 0;
-    for (size_t i = 0; ep->found && i < hs->n; i++) {
+    int64_t local = local_cap(cfg, m), first = ep->found ? ep->first_ts : m->now;
+    for (size_t i = 0; (ep->found || local) && i < hs->n; i++) {
         struct hit *h = &hs->v[i];
         const struct cg_policy *p = h->policy;
-        if (h->error || h->monitor || h->action != CG_ACT_DEFER || !p->max_defer ||
-            m->now - ep->first_ts < p->max_defer)
+        if (h->error || h->monitor || h->action != CG_ACT_DEFER)
             continue;
-        char when[32];
+        int by_policy = ep->found && p->max_defer && m->now - ep->first_ts >= p->max_defer;
+        int by_local = local && (m->now - first >= local || h->retry_after > first + local);
+        if (!by_policy && !by_local)
+            continue;
+        char when[32], cap[32];
         struct cg_buf why = {0};
-        cg_format_time(ep->first_ts, when, sizeof when);
-        cg_buf_printf(&why, "deferred since %s, longer than this policy allows (%s)", when,
-                      h->reason);
+        cg_format_time(first, when, sizeof when);
+        cg_format_duration(local, cap, sizeof cap);
+        if (by_policy)
+            cg_buf_printf(&why, "deferred since %s, longer than this policy allows (%s)", when,
+                          h->reason);
+        else if (m->now - first >= local)
+            cg_buf_printf(&why, "a local submission deferred since %s, longer than "
+                          "local_submission.max_defer (%s) allows (%s)", when, cap, h->reason);
+        else
+            cg_buf_printf(&why, "a local submission would wait until %s, longer than "
+                          "local_submission.max_defer (%s) allows (%s)",
+                          cg_format_time(h->retry_after, (char[32]){0}, 32), cap, h->reason);
         cg_reply_sanitize(h->reason, sizeof h->reason, why.s);
         cg_buf_free(&why);
         h->action = p->on_expiry;
@@ -378,12 +411,13 @@ static int rcpt_identify(const struct cg_config *cfg, cg_store *st, struct cg_ms
 
 /* rcpt_expired - an expiry left for this recipient's next attempt (see
  * eom_combine): refused here, for this recipient alone */
-static int rcpt_expired(const struct cg_config *cfg, struct rcpt_work *w, struct cg_decision *d)
+static int rcpt_expired(const struct cg_config *cfg, const struct cg_msg *m, struct rcpt_work *w,
+                        struct cg_decision *d)
 {
     const struct cg_policy *p = w->ep.found && w->ep.expired == CG_ACT_REJECT
                                     ? policy_named(cfg, w->ep.policy)
                                     : NULL;
-    if (!p || !p->max_defer || p->on_expiry != CG_ACT_REJECT)
+    if (!p || (!p->max_defer && !local_cap(cfg, m)) || p->on_expiry != CG_ACT_REJECT)
         return 0;
     struct hit *h = hits_add(&w->hits);
     char when[32];
@@ -409,7 +443,7 @@ static int rcpt_decide(const struct cg_config *cfg, cg_store *st, struct cg_msg 
         return rc;
     if (cg_episode_read(st, m, r, &w->ep) < 0)
         return -1;
-    if (rcpt_expired(cfg, w, d))
+    if (rcpt_expired(cfg, m, w, d))
         return 0;
     struct cg_query_ctx ctx = {.st = st, .m = m};
     struct cg_message_view v;
@@ -450,7 +484,7 @@ static int rcpt_decide(const struct cg_config *cfg, cg_store *st, struct cg_msg 
         }
     }
     cg_query_ctx_clear(&ctx);
-    if (sure == CG_ACT_DEFER && expire(m, &w->ep, &w->hits)) {
+    if (sure == CG_ACT_DEFER && expire(cfg, m, &w->ep, &w->hits)) {
         sure = CG_ACT_ACCEPT;
         for (size_t i = 0; i < w->hits.n; i++)
             if (w->hits.v[i].action > sure)
@@ -471,6 +505,23 @@ static int rcpt_decide(const struct cg_config *cfg, cg_store *st, struct cg_msg 
     return 0;
 }
 
+/* episode_note - a decision row's note on its deferral episode: a local
+ * submission's retry says which attempt it is (attempt > 1), the row that
+ * ends an episode how many deferrals it had (closed > 0) */
+static void episode_note(struct cg_buf *detail, int verdict, int64_t attempt, int64_t closed)
+{
+    const char *sep = detail->len ? "; " : "";
+    if (attempt > 1)
+        cg_buf_printf(detail, "%sattempt %lld of a local submission (its retries are logged "
+                      "1 to %d, then at powers of two)", sep, (long long)attempt,
+                      CG_EPISODE_ROWS_ALL);
+    else if (closed > 0)
+        cg_buf_printf(detail, "%s%s " CG_EPISODE_AFTER, sep,
+                      verdict <= CG_ACT_TAG ? "let through" : verdict == CG_ACT_HOLD ? "held"
+                                                                                      : "refused",
+                      (long long)closed, closed == 1 ? "" : "s");
+}
+
 /* rcpt_log - the episode, syslog and decision log of a settled verdict */
 static int rcpt_log(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
                     struct cg_rcpt *r, struct rcpt_work *w, struct cg_decision *d)
@@ -478,8 +529,14 @@ static int rcpt_log(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
     cg_declog_line(cfg, m, d, "rcpt", r->addr, 1);
     char episode[24] = "";
     int rc;
+    int64_t attempt = 0;
     if (d->verdict == CG_ACT_DEFER) {
         rc = cg_episode_defer(st, m, r, d, &w->ep, 0, episode);
+        attempt = w->ep.attempts + 1;
+        /* a local submission's retry: the episode counts it; a row only now and then */
+        if (rc == 0 && attempt > 1 && is_local(cfg, m) &&
+            !cg_episode_row_wanted(attempt, !d->policy || strcmp(w->ep.policy, d->policy->name)))
+            return 0;
     } else {
         rc = w->ep.found ? cg_episode_end(st, m, r) : 0;
         cg_strlcpy(episode, w->ep.found ? w->ep.first_ref : "", sizeof episode);
@@ -492,6 +549,8 @@ static int rcpt_log(const struct cg_config *cfg, cg_store *st, struct cg_msg *m,
     for (size_t i = 0; i < w->n_cands; i++)
         cg_buf_printf(&cat, "%s%s", i ? "|" : "", w->cands[i]);
     hits_summary(&w->hits, &detail);
+    episode_note(&detail, d->verdict, attempt > 1 && is_local(cfg, m) ? attempt : 0,
+                 d->verdict != CG_ACT_DEFER && w->ep.found ? w->ep.attempts : 0);
     rc = cg_declog_row(st, cfg, m, r, d, "rcpt", NULL, cat.s, detail.s, 0, episode);
     cg_buf_free(&cat);
     cg_buf_free(&detail);
@@ -617,6 +676,8 @@ struct eom {
     size_t n;
     char (*episode)[24];     /* per recipient: the episode its row belongs to */
     int *closed;             /* per recipient: an episode ended with this message */
+    int64_t *attempt;        /* per recipient deferred: the episode's attempt */
+    int *changed;            /* per recipient deferred: by another policy than before */
 };
 
 /* eom_identify - department (headers included), category, content digests */
@@ -655,6 +716,8 @@ static int eom_customers(const struct cg_config *cfg, cg_store *st, struct cg_ms
     e->cs = cg_xcalloc(m->n_rcpts ? m->n_rcpts : 1, sizeof *e->cs);
     e->episode = cg_xcalloc(m->n_rcpts ? m->n_rcpts : 1, sizeof *e->episode);
     e->closed = cg_xcalloc(m->n_rcpts ? m->n_rcpts : 1, sizeof *e->closed);
+    e->attempt = cg_xcalloc(m->n_rcpts ? m->n_rcpts : 1, sizeof *e->attempt);
+    e->changed = cg_xcalloc(m->n_rcpts ? m->n_rcpts : 1, sizeof *e->changed);
     for (size_t i = 0; i < m->n_rcpts; i++) {
         struct cg_rcpt *r = &m->rcpts[i];
         if (!r->looked_up && cg_ident_recipient(cfg, st, m, r) < 0)
@@ -708,7 +771,7 @@ static int eom_decide_customer(const struct cg_config *cfg, cg_store *st, struct
     struct cg_ep ep;
     if (cg_episode_read(st, m, c->r, &ep) < 0)
         return -1;
-    expire(m, &ep, &c->hits);
+    expire(cfg, m, &ep, &c->hits);
     for (size_t i = 0; i < c->hits.n; i++) {
         const struct hit *h = &c->hits.v[i];
         if (!h->error)
@@ -813,6 +876,8 @@ static int eom_episodes(const struct cg_config *cfg, cg_store *st, struct cg_msg
             if (cg_episode_defer(st, m, r, d, &ep, c && c->expire_later ? CG_ACT_REJECT : 0,
                               e->episode[i]) < 0)
                 return -1;
+            e->attempt[i] = ep.attempts + 1;
+            e->changed[i] = !d->policy || strcmp(ep.policy, d->policy->name) != 0;
         } else if (ep.found && !d->error) {
             if (cg_episode_end(st, m, r) < 0)
                 return -1;
@@ -848,15 +913,17 @@ static int eom_log_rows(const struct cg_config *cfg, cg_store *st, struct cg_msg
         if (m->category_claim)
             cg_buf_printf(&detail, "%sclaimed category \"%s\" not allowed for department %s",
                           detail.len ? "; " : "", m->category_claim, m->department);
-        if (e->closed[i] && d->verdict <= CG_ACT_TAG)
-            cg_buf_printf(&detail, "%slet through after %d deferral%s", detail.len ? "; " : "",
-                          e->closed[i], e->closed[i] == 1 ? "" : "s");
+        int local_retry = e->attempt[i] > 1 && is_local(cfg, m);
+        episode_note(&detail, d->verdict, local_retry ? e->attempt[i] : 0, e->closed[i]);
         int monitor_only = c->hits.n > 0 && d->verdict <= CG_ACT_TAG;
         for (size_t k = 0; k < c->hits.n && monitor_only; k++)
             if (!c->hits.v[k].monitor)
                 monitor_only = 0;
         int wanted = d->verdict != CG_ACT_ACCEPT || c->hits.n > 0 || m->category_claim ||
                      e->closed[i];
+        /* a local submission's retry: the episode counts it; a row only now and then */
+        if (local_retry && !cg_episode_row_wanted(e->attempt[i], e->changed[i]))
+            wanted = 0;
         if (wanted)
             rc = cg_declog_row(st, cfg, m, r, d, "eom", NULL, m->category, detail.s, monitor_only,
                          e->episode[i]);
@@ -891,6 +958,8 @@ static void eom_free(struct eom *e)
     free(e->cs);
     free(e->episode);
     free(e->closed);
+    free(e->attempt);
+    free(e->changed);
 }
 
 int cg_engine_eom(const struct cg_config *cfg, cg_store *st, struct cg_msg *m, int record,

@@ -70,3 +70,9 @@ int cg_episode_end(cg_store *st, const struct cg_msg *m, const struct cg_rcpt *r
     }
     return 0;
 }
+
+/* cg_episode_row_wanted - see cg_episode.h */
+int cg_episode_row_wanted(int64_t attempt, int policy_changed)
+{
+    return policy_changed || attempt <= CG_EPISODE_ROWS_ALL || (attempt & (attempt - 1)) == 0;
+}

@@ -39,4 +39,19 @@ int cg_episode_defer(cg_store *st, const struct cg_msg *m, const struct cg_rcpt 
 /* cg_episode_end - r's mail was let through, refused or held. 0 or -1 */
 int cg_episode_end(cg_store *st, const struct cg_msg *m, const struct cg_rcpt *r);
 
+/* A local submission is retried by the MTA, not by a person: Postfix's
+ * pickup offers a deferred sendmail(1) submission again about once a
+ * minute, with no end of its own. Its episode counts every attempt, but
+ * the decision log keeps a row only for the first CG_EPISODE_ROWS_ALL
+ * attempts, then for every attempt whose number is a power of two (16,
+ * 32, 64, ...) and whenever the deciding policy changes: at most about
+ * 10 + log2(attempts) rows however long it goes on. */
+#define CG_EPISODE_ROWS_ALL 10
+/* cg_episode_row_wanted - does attempt `attempt` (1 the first deferral)
+ * of a local submission's episode get its decision row */
+int cg_episode_row_wanted(int64_t attempt, int policy_changed);
+/* The words of the row that ends an episode for its count, e.g. "let
+ * through after 3 deferrals" (contactgatectl reads the number back). */
+#define CG_EPISODE_AFTER "after %lld deferral%s"
+
 #endif

@@ -128,6 +128,26 @@ struct ctl_table {
 void ctl_table_row(struct ctl_table *t, const char *const *cells);
 void ctl_table_print(struct ctl_table *t);
 
+/* The decision log as the listings show it (ctl_query.c):
+ * ctl_collect_decision - a cg_store_decision_cb appending one row as JSON
+ * to the json_t array arg; ctl_decisions_table - such rows as the
+ * `decisions` table */
+int ctl_collect_decision(const struct cg_decision_row *d, void *arg);
+void ctl_decisions_table(json_t *rows);
+/* `decisions --queue-id QID` when no decision has that ID (ctl_queued.c):
+ * the message the MTA still has under it, what contactgate decided about
+ * its recipients (their deferral episodes) and how to remove it.
+ * ctl_queued_find asks the MTA (before the store is opened: the listing
+ * may need root); mta: the MTA options; explicit: they were given (an MTA
+ * that cannot be asked is then an error, else it is just not asked).
+ * ctl_queued_show prints it (or that nothing matches) and returns the
+ * exit status. */
+struct ctl_mta_opts;
+struct ctl_queued;
+struct ctl_queued *ctl_queued_find(const char *qid, const struct ctl_mta_opts *mta, int explicit);
+int ctl_queued_show(struct ctl *c, struct ctl_queued *q);
+void ctl_queued_free(struct ctl_queued **q);
+
 /* ctl_err - print "contactgatectl: CMD: message" to stderr, return rc */
 int ctl_err(int rc, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Times and durations of options, with the one parser (cg_time.h) and its

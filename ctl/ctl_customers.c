@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cg_csv.h"
 #include "cg_store_admin.h"
@@ -20,6 +21,7 @@
 #include "cg_ident.h"
 #include "cg_util.h"
 #include "ctl.h"
+#include "ctl_progress.h"
 
 #define CMD "customers import"
 #define MAX_ID 255 /* customer id length */
@@ -92,6 +94,11 @@ struct imp {
     const char *file;
     struct zones zones;
     long rows;
+    struct ctl_progress *progress; /* shown on a terminal */
+    FILE *fp;                 /* a CSV file being read: its position is the
+                                 progress; NULL otherwise */
+    double size;              /* the file's bytes (a JSON array: its items);
+                                 0 not known (standard input) */
 };
 
 /* put - validate and store one mapping. Returns CTL_OK, or prints the
@@ -122,6 +129,12 @@ static int put(struct imp *im, const char *where, const char *sep, const char *a
     if (rc < 0)
         return ctl_err(CTL_STORE, CMD, "%s: %s", im->file, cg_store_errmsg(im->st));
     im->rows++;
+    /* now and then (ftell costs a system call); a JSON array's import
+     * counts its items itself */
+    if (im->rows % 1024 == 0 && im->fp)
+        ctl_progress_part(im->progress, im->rows, (double)ftell(im->fp) / im->size);
+    else if (im->rows % 1024 == 0 && im->size == 0)
+        ctl_progress(im->progress, im->rows, 0);
     return CTL_OK;
 }
 
@@ -243,8 +256,11 @@ static int import_json(struct imp *im, FILE *fp)
     char where[4096 + 32];
     size_t i;
     json_t *o;
+    im->fp = NULL; /* the file is read: count the array instead */
+    im->size = (double)json_array_size(root);
     json_array_foreach(root, i, o)
     {
+        ctl_progress_part(im->progress, im->rows, (double)i / im->size);
         snprintf(where, sizeof where, "%s: [%zu]", im->file, i);
         if (!json_is_object(o)) {
             rc = ctl_err(CTL_USAGE, CMD, "%s: is %s, not an object", where, jtype(o));
@@ -339,7 +355,18 @@ static int customers_import(struct ctl *c, int argc, char **argv)
         rc = ctl_err(CTL_STORE, CMD, "%s", cg_store_errmsg(im.st));
         goto out;
     }
+    struct stat sb;
+    im.fp = fp;
+    im.size = fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode) ? (double)sb.st_size : 0;
+    if (im.size == 0)
+        im.fp = NULL; /* standard input: rows only */
+    im.progress = ctl_progress_start(CMD, "rows");
     rc = format[0] == 'c' ? import_csv(&im, fp) : import_json(&im, fp);
+    if (im.size > 0)
+        ctl_progress_part(im.progress, im.rows, 1);
+    else
+        ctl_progress(im.progress, im.rows, 0);
+    ctl_progress_end(&im.progress);
     if (rc == CTL_OK && (cg_admin_customer_count(im.st, &after, NULL) < 0 ||
                          cg_store_commit(im.st) < 0))
         rc = ctl_err(CTL_STORE, CMD, "%s", cg_store_errmsg(im.st));

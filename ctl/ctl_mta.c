@@ -66,6 +66,7 @@ void ctl_mta_queue_free(struct ctl_mta_queue *q)
         free(m->rcpts);
         free(m->hold_reason);
         free(m->queue_dir);
+        free(m->queue);
     }
     free(q->v);
     q->v = NULL;
@@ -296,6 +297,12 @@ int ctl_mta_list(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *err)
 {
     memset(q, 0, sizeof *q);
     return m->ops->list(m, q, err);
+}
+
+int ctl_mta_queued(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *err)
+{
+    memset(q, 0, sizeof *q);
+    return m->ops->queued(m, q, err);
 }
 
 /* --- the root helper --------------------------------------------------------- */

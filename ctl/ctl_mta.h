@@ -43,6 +43,9 @@ struct ctl_mta_msg {
                              * NULL where it keeps none (Postfix) */
     long size;              /* bytes; -1 unknown */
     char *queue_dir;        /* Sendmail: the queue directory it is in */
+    char *queue;            /* which queue (ops->queued): Postfix's queue name
+                             * ("maildrop", "deferred", "hold", ...), Sendmail's
+                             * "mta" or "msp" (the submission queue) */
 };
 struct ctl_mta_queue {
     struct ctl_mta_msg *v;
@@ -85,6 +88,14 @@ struct ctl_mta_ops {
     int (*setup)(struct ctl_mta *m, struct cg_buf *err);
     /* list - every message the MTA holds; -1 with the reason in err */
     int (*list)(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *err);
+    /* queued - every message waiting anywhere, held or not: Postfix's
+     * maildrop (sendmail(1) submissions not yet taken in), incoming,
+     * active, deferred and hold queues; Sendmail's queue and, when
+     * submit.cf is next to sendmail.cf, its submission (MSP) queue */
+    int (*queued)(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *err);
+    /* remove - the command an admin runs to delete message msg for good
+     * (printed, not run): into text */
+    void (*remove)(const struct ctl_mta *m, const struct ctl_mta_msg *msg, struct cg_buf *text);
     /* act - op on queue ID qid (validated); what the MTA said goes to text */
     enum ctl_mta_rc (*act)(struct ctl_mta *m, enum ctl_mta_op op, const char *qid,
                            struct cg_buf *text);
@@ -107,8 +118,9 @@ struct ctl_mta {
 struct ctl_mta *ctl_mta_open(const struct ctl_mta_opts *o, struct cg_buf *err);
 /* ctl_mta_free - stop the helper, free; NULL-safe, sets *m to NULL */
 void ctl_mta_free(struct ctl_mta **m);
-/* ctl_mta_list - ops->list */
+/* ctl_mta_list - ops->list; ctl_mta_queued - ops->queued */
 int ctl_mta_list(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *err);
+int ctl_mta_queued(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *err);
 /* ctl_mta_helper_start - fork the root helper (before root is given up) */
 int ctl_mta_helper_start(struct ctl_mta *m, struct cg_buf *err);
 /* ctl_mta_act - op on qid through the helper; what the MTA said in text */

@@ -37,15 +37,17 @@ static int pf_setup(struct ctl_mta *m, struct cg_buf *err)
     return 0;
 }
 
-/* pf_message - one line of postqueue -j as a held message; 0 not held */
-static int pf_message(json_t *o, struct ctl_mta_queue *q)
+/* pf_message - one line of postqueue -j as a message (held only, or any);
+ * 0 when it is not taken */
+static int pf_message(json_t *o, struct ctl_mta_queue *q, int held_only)
 {
     const char *qn = json_string_value(json_object_get(o, "queue_name"));
     const char *qid = json_string_value(json_object_get(o, "queue_id"));
-    if (!qn || strcmp(qn, "hold") || !qid || !ctl_mta_qid_ok(qid))
+    if (!qn || (held_only && strcmp(qn, "hold")) || !qid || !ctl_mta_qid_ok(qid))
         return 0;
     struct ctl_mta_msg *m = ctl_mta_msg_add(q);
     m->queue_id = cg_xstrdup(qid);
+    m->queue = cg_xstrdup(qn);
     m->arrival = (int64_t)json_integer_value(json_object_get(o, "arrival_time"));
     m->rows_since = m->arrival > ARRIVAL_SLACK ? m->arrival - ARRIVAL_SLACK : 0;
     const char *s = json_string_value(json_object_get(o, "sender"));
@@ -63,7 +65,9 @@ static int pf_message(json_t *o, struct ctl_mta_queue *q)
     return 1;
 }
 
-static int pf_list(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *err)
+/* pf_listing - postqueue -j: the held messages, or all */
+static int pf_listing(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *err,
+                      int held_only)
 {
     char *argv[] = {"postqueue", "-c", m->config, "-j", NULL};
     struct ctl_mta_run r;
@@ -90,7 +94,7 @@ static int pf_list(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *er
                           line);
             rc = -1;
         } else {
-            pf_message(o, q);
+            pf_message(o, q, held_only);
         }
         json_decref(o);
     }
@@ -98,6 +102,24 @@ static int pf_list(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *er
     if (rc < 0)
         ctl_mta_queue_free(q);
     return rc;
+}
+
+static int pf_list(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *err)
+{
+    return pf_listing(m, q, err, 1);
+}
+
+static int pf_queued(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *err)
+{
+    return pf_listing(m, q, err, 0);
+}
+
+/* pf_remove - postsuper -d names the queue: the maildrop is not among the
+ * ones it looks in by default */
+static void pf_remove(const struct ctl_mta *m, const struct ctl_mta_msg *msg, struct cg_buf *text)
+{
+    cg_buf_printf(text, "postsuper -c %s -d %s %s", m->config, msg->queue_id,
+                  msg->queue ? msg->queue : "");
 }
 
 /* postsuper_says - postsuper's summary ("Released from hold: 1 message",
@@ -159,6 +181,8 @@ const struct ctl_mta_ops ctl_mta_postfix = {
     .default_config = "/etc/postfix",
     .setup = pf_setup,
     .list = pf_list,
+    .queued = pf_queued,
+    .remove = pf_remove,
     .act = pf_act,
     .command = pf_command,
 };

@@ -196,26 +196,62 @@ static int parse_listing(char *text, struct ctl_mta_queue *q, struct cg_buf *err
     return rc;
 }
 
-/* sm_list - the listing, run as whoever runs contactgatectl (root in the helper) */
-static int sm_list(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *err)
+/* sm_listing - sendmail -C CF -bp -v (-qQ: the quarantined ones) into q,
+ * each message marked as of `queue`; run as whoever runs contactgatectl
+ * (root in the helper) */
+static int sm_listing(struct ctl_mta *m, const char *cf, int quarantined, const char *queue,
+                      struct ctl_mta_queue *q, struct cg_buf *err)
 {
-    char *argv[] = {"sendmail", "-C", m->config, "-bp", "-qQ", "-v", NULL};
+    char *argv[] = {"sendmail", "-C", (char *)cf, "-bp", "-v", quarantined ? "-qQ" : NULL, NULL};
     struct ctl_mta_run r;
     if (ctl_mta_exec(m, argv, &r) < 0 || r.code != 0) {
         char *e = ctl_mta_oneline(r.err.s);
         char *o = ctl_mta_oneline(r.out.s);
-        cg_buf_printf(err, "sendmail -C %s -bp -qQ failed%s%s%s%s", m->config,
+        cg_buf_printf(err, "sendmail -C %s -bp%s failed%s%s%s%s", cf, quarantined ? " -qQ" : "",
                       *e || *o ? ": " : "", e, *e && *o ? "; " : "", o);
         free(e);
         free(o);
         ctl_mta_run_free(&r);
         return -1;
     }
+    size_t before = q->n;
     int rc = parse_listing(r.out.s, q, err);
     ctl_mta_run_free(&r);
+    for (size_t i = before; i < q->n; i++)
+        q->v[i].queue = cg_xstrdup(queue);
     if (rc < 0)
         ctl_mta_queue_free(q);
     return rc;
+}
+
+static int sm_list(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *err)
+{
+    return sm_listing(m, m->config, 1, "mta", q, err);
+}
+
+/* sm_queued - the MTA's queue, then the submission queue of the MSP whose
+ * submit.cf is next to sendmail.cf (Debian: /etc/mail/submit.cf), where a
+ * sendmail(1) submission waits while the MTA defers it */
+static int sm_queued(struct ctl_mta *m, struct ctl_mta_queue *q, struct cg_buf *err)
+{
+    if (sm_listing(m, m->config, 0, "mta", q, err) < 0)
+        return -1;
+    const char *slash = strrchr(m->config, '/');
+    char *submit = cg_xasprintf("%.*ssubmit.cf", slash ? (int)(slash - m->config + 1) : 0,
+                                m->config);
+    struct stat sb;
+    int rc = stat(submit, &sb) == 0 ? sm_listing(m, submit, 0, "msp", q, err) : 0;
+    free(submit);
+    return rc;
+}
+
+/* sm_remove - Sendmail has no delete command: the queue files go */
+static void sm_remove(const struct ctl_mta *m, const struct ctl_mta_msg *msg, struct cg_buf *text)
+{
+    (void)m;
+    const char *d = msg->queue_dir ? msg->queue_dir : "QUEUE-DIRECTORY";
+    cg_buf_printf(text, "rm %s/qf%s %s/df%s (while no queue run has it; the qf/ and df/ "
+                  "subdirectories if the queue has them)", d, msg->queue_id, d, msg->queue_id);
 }
 
 /* --- release, flush ------------------------------------------------------------ */
@@ -409,6 +445,8 @@ const struct ctl_mta_ops ctl_mta_sendmail = {
     .default_config = "/etc/mail/sendmail.cf",
     .setup = sm_setup,
     .list = sm_list,
+    .queued = sm_queued,
+    .remove = sm_remove,
     .act = sm_act,
     .command = sm_command,
 };

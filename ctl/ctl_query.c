@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_episode.h"
 #include "cg_store_held.h"
 #include "cg_util.h"
 #include "ctl.h"
+#include "ctl_mta.h"
 
 /* event_json - a timeline event of `kind` at ts, as JSON */
 static json_t *event_json(const char *kind, int64_t ts)
@@ -57,6 +59,7 @@ static json_t *decision_json(const struct cg_decision_row *d)
     json_object_set_new(o, "queue_id", ctl_jstr(d->queue_id));
     json_object_set_new(o, "config_version", ctl_jstr(d->config_version));
     json_object_set_new(o, "relay", ctl_jstr(d->relay));
+    json_object_set_new(o, "episode", ctl_jstr(d->episode));
     json_object_set_new(o, "retry_after",
                         d->retry_after ? json_string(cg_format_time(d->retry_after, ra, sizeof ra))
                                        : json_null());
@@ -70,7 +73,8 @@ static int collect_contact(const struct cg_contact_row *r, void *arg)
     return 0;
 }
 
-static int collect_decision(const struct cg_decision_row *d, void *arg)
+/* ctl_collect_decision - see ctl.h */
+int ctl_collect_decision(const struct cg_decision_row *d, void *arg)
 {
     json_array_append_new((json_t *)arg, decision_json(d));
     return 0;
@@ -147,7 +151,7 @@ static int history_run(struct ctl *c, int argc, char **argv)
     json_t *rows = json_array();
     struct cg_decision_filter f = {.customer = cust};
     if (cg_store_contacts(st, cust, 0, INT64_MAX, collect_contact, rows) < 0 ||
-        cg_store_decisions(st, &f, collect_decision, rows) < 0) {
+        cg_store_decisions(st, &f, ctl_collect_decision, rows) < 0) {
         rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));
         json_decref(rows);
         free(cust);
@@ -245,6 +249,7 @@ static int life_cb(const struct cg_lifecycle_row *r, void *arg)
     json_object_set_new(o, "category", ctl_jstr(r->category));
     json_object_set_new(o, "policy", ctl_jstr(r->policy));
     json_object_set_new(o, "reason", ctl_jstr(r->reason));
+    json_object_set_new(o, "episode", ctl_jstr(r->episode));
     json_object_set_new(o, "first_ref", ctl_jstr(r->first_ref));
     json_object_set_new(o, "last_ref", ctl_jstr(r->last_ref));
     json_object_set_new(o, "first_deferral", json_string(cg_format_time(r->first_ts, t1, sizeof t1)));
@@ -260,8 +265,79 @@ static int life_cb(const struct cg_lifecycle_row *r, void *arg)
     json_object_set_new(o, "outcome_time", outcome_ts ? json_string(cg_format_time(outcome_ts, t4, sizeof t4))
                                                       : json_null());
     json_object_set_new(o, "after_hold", ctl_jstr(r->final_verdict));
+    json_object_set_new(o, "ended_ts", r->next_verdict ? json_integer(r->next_ts) : json_null());
     json_array_append_new(la->arr, o);
     return 0;
+}
+
+/* ended_after - the count in the row that ended episode ep (CG_EPISODE_AFTER
+ * in its detail), or 0 */
+static int64_t ended_after(cg_store *st, json_t *o)
+{
+    struct cg_decision_filter f = {
+        .customer = json_string_value(json_object_get(o, "customer")),
+        .since = json_integer_value(json_object_get(o, "ended_ts")),
+    };
+    f.until = f.since + 1;
+    json_t *rows = json_array();
+    int64_t n = 0;
+    if (f.customer && cg_store_decisions(st, &f, ctl_collect_decision, rows) == 0) {
+        size_t i;
+        json_t *d;
+        json_array_foreach(rows, i, d)
+        {
+            const char *ep = json_string_value(json_object_get(d, "episode"));
+            const char *detail = json_string_value(json_object_get(d, "detail"));
+            const char *a = detail ? strstr(detail, "after ") : NULL;
+            long long k;
+            if (ep && !strcmp(ep, str_of(o, "episode")) && a && sscanf(a, "after %lld", &k) == 1)
+                n = k;
+        }
+    }
+    json_decref(rows);
+    return n;
+}
+
+/* exact_attempts - a local submission's episode logs only some of its
+ * retries (cg_episode.h): its attempts, last attempt and retry-after are
+ * the episode's own while it is open (so is whether it is still deferred),
+ * the count in the row that ended it once it is over */
+static void exact_attempts(cg_store *st, json_t *arr, int64_t now)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(arr, i, o)
+    {
+        const char *ep = json_string_value(json_object_get(o, "episode"));
+        if (!ep || json_integer_value(json_object_get(o, "attempts")) < CG_EPISODE_ROWS_ALL)
+            continue;
+        int64_t n = 0, last = 0;
+        struct cg_episode e;
+        if (json_is_null(json_object_get(o, "ended_ts"))) {
+            const char *snd = json_string_value(json_object_get(o, "sender"));
+            const char *rcp = json_string_value(json_object_get(o, "recipient"));
+            if (rcp && cg_store_episode_get(st, snd ? snd : "", rcp, &e) == 1 &&
+                e.first_ref && !strcmp(e.first_ref, ep))
+                n = e.attempts, last = e.last_ts;
+            int64_t end = e.retry_after > e.last_ts ? e.retry_after : e.last_ts;
+            if (n && end + LIFECYCLE_GRACE > now) {
+                char t[32];
+                json_object_set_new(o, "outcome", json_string("still deferred"));
+                if (e.retry_after)
+                    json_object_set_new(o, "retry_after", json_string(cg_format_time(
+                                                               e.retry_after, t, sizeof t)));
+            }
+        } else {
+            n = ended_after(st, o);
+        }
+        if (n > json_integer_value(json_object_get(o, "attempts")))
+            json_object_set_new(o, "attempts", json_integer(n));
+        if (last) {
+            char t[32];
+            json_object_set_new(o, "last_attempt", json_string(cg_format_time(last, t, sizeof t)));
+            json_object_set_new(o, "last_attempt_ts", json_integer(last));
+        }
+    }
 }
 
 /* lifecycle - decisions --lifecycle: deferred messages and their outcome */
@@ -285,6 +361,7 @@ static int lifecycle(struct ctl *c, const struct cg_decision_filter *f)
         json_decref(la.arr);
         return ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));
     }
+    exact_attempts(st, la.arr, c->now);
     if (c->json) {
         ctl_json_print(la.arr);
         return CTL_OK;
@@ -313,7 +390,7 @@ static int lifecycle(struct ctl *c, const struct cg_decision_filter *f)
 
 /* decisions_args - the options of decisions into a filter */
 static int decisions_args(struct ctl *c, int argc, char **argv, struct cg_decision_filter *f,
-                          char **cust_r, int *life_r)
+                          char **cust_r, int *life_r, struct ctl_mta_opts *mo)
 {
     const char *cmd = "decisions";
     const char *customer = NULL, *since_s = NULL, *until_s = NULL, *limit_s = NULL;
@@ -323,6 +400,10 @@ static int decisions_args(struct ctl *c, int argc, char **argv, struct cg_decisi
         {"--customer", &customer, NULL},    {"--since", &since_s, NULL},
         {"--until", &until_s, NULL},        {"--limit", &limit_s, NULL},
         {"--lifecycle", NULL, life_r},      {"--relay", &f->relay, NULL},
+        {"--mta", &mo->mta, NULL},
+        {"--postfix-config", &mo->postfix_config, NULL},
+        {"--sendmail-config", &mo->sendmail_config, NULL},
+        {"--command-dir", &mo->command_dir, NULL},
         {NULL, NULL, NULL},
     };
     if (ctl_args(cmd, argc, argv, opts, NULL, 0, NULL) != CTL_OK)
@@ -361,11 +442,19 @@ static int decisions_run(struct ctl *c, int argc, char **argv)
 {
     const char *cmd = "decisions";
     struct cg_decision_filter f = {0};
+    struct ctl_mta_opts mo = {0};
     char *cust = NULL;
     int life = 0;
-    int rc = decisions_args(c, argc, argv, &f, &cust, &life);
+    int rc = decisions_args(c, argc, argv, &f, &cust, &life, &mo);
     if (rc != CTL_OK)
         return rc;
+    int explicit_mta = mo.mta || mo.postfix_config || mo.sendmail_config;
+    /* a queue ID alone: the MTA is asked now, while root may still be
+     * needed for it, in case the log does not have the ID */
+    struct ctl_queued *queued = NULL;
+    if (f.queue_id && !life && !f.verdict && !f.department && !f.policy && !cust && !f.since &&
+        !f.until)
+        queued = ctl_queued_find(f.queue_id, &mo, explicit_mta);
     if (life) {
         rc = lifecycle(c, &f);
         free(cust);
@@ -373,40 +462,57 @@ static int decisions_run(struct ctl *c, int argc, char **argv)
     }
     cg_store *st = ctl_store(c);
     if (!st) {
+        ctl_queued_free(&queued);
         free(cust);
         return CTL_STORE;
     }
     json_t *rows = json_array();
-    if (cg_store_decisions(st, &f, collect_decision, rows) < 0) {
+    if (cg_store_decisions(st, &f, ctl_collect_decision, rows) < 0) {
         rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));
         json_decref(rows);
+        ctl_queued_free(&queued);
         free(cust);
         return rc;
     }
+    if (!json_array_size(rows) && queued) {
+        /* not in the log under that ID: perhaps the MTA still has it under
+         * an ID contactgate never saw (a sendmail(1) submission it defers) */
+        json_decref(rows);
+        rc = ctl_queued_show(c, queued);
+        ctl_queued_free(&queued);
+        return rc;
+    }
+    ctl_queued_free(&queued);
     if (c->json) {
         ctl_json_print(rows);
     } else {
-        size_t n = json_array_size(rows);
-        static const char *const head[] = {"TIME",   "VERDICT",   "REF",   "DEPT",
-                                           "POLICY", "RECIPIENT", "REASON"};
-        struct ctl_table t = {.ncols = 7, .head = head};
-        for (size_t i = 0; i < n; i++) {
-            json_t *o = json_array_get(rows, i);
-            char *policy = policy_of(o);
-            const char *cells[] = {str_of(o, "time"),       str_of(o, "verdict"),
-                                   str_of(o, "ref"),        str_of(o, "department"),
-                                   policy,                  str_of(o, "recipient"),
-                                   reason_of(o)};
-            ctl_table_row(&t, cells);
-            free(policy);
-        }
-        ctl_table_print(&t);
-        if (!n)
+        ctl_decisions_table(rows);
+        if (!json_array_size(rows))
             printf("no decisions match\n");
         json_decref(rows);
     }
     free(cust);
     return rc;
+}
+
+/* ctl_decisions_table - see ctl.h */
+void ctl_decisions_table(json_t *rows)
+{
+    size_t n = json_array_size(rows);
+    static const char *const head[] = {"TIME",   "VERDICT",   "REF",   "DEPT",
+                                       "POLICY", "RECIPIENT", "REASON"};
+    struct ctl_table t = {.ncols = 7, .head = head};
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(rows, i);
+        char *policy = policy_of(o);
+        const char *cells[] = {str_of(o, "time"),       str_of(o, "verdict"),
+                               str_of(o, "ref"),        str_of(o, "department"),
+                               policy,                  str_of(o, "recipient"),
+                               reason_of(o)};
+        ctl_table_row(&t, cells);
+        free(policy);
+    }
+    ctl_table_print(&t);
 }
 
 const struct ctl_cmd ctl_cmd_history = {
@@ -433,6 +539,8 @@ const struct ctl_cmd ctl_cmd_decisions = {
     .help = "SYNOPSIS\n  contactgatectl decisions [--verdict V] [--department D] [--policy P]\n"
             "                          [--customer C] [--queue-id Q] [--relay R]\n"
             "                          [--since TIME] [--until TIME] [--limit N] [--json]\n"
+            "                          [--mta postfix|sendmail] [--postfix-config DIR]\n"
+            "                          [--sendmail-config FILE] [--command-dir DIR]\n"
             "  contactgatectl decisions --lifecycle [--department D] [--policy P]\n"
             "                          [--customer C] [--queue-id Q] [--since TIME]\n"
             "                          [--until TIME] [--limit N] [--json]\n\n"
@@ -463,10 +571,22 @@ const struct ctl_cmd ctl_cmd_decisions = {
             "  the same time are taken as one (the envelope is all a retry shares at\n"
             "  RCPT time).\n"
             "  --since and --until select by first deferral; --policy, --queue-id: any\n"
-            "  attempt of the message. Newest first deferral first.\n\n"
+            "  attempt of the message. Newest first deferral first. A local\n"
+            "  submission's retries have rows for attempts 1-10 and the powers of\n"
+            "  two only; its attempts are counted from its episode, exactly.\n\n"
+            "  --queue-id Q alone, when no decision has Q: the MTA is asked for the\n"
+            "  message it still has under Q (postqueue -j, sendmail -bp; --mta,\n"
+            "  --postfix-config, --sendmail-config, --command-dir as for held). A\n"
+            "  sendmail(1) submission contactgate defers waits in Postfix's maildrop\n"
+            "  (or Sendmail's submission queue, mailq -Ac) under an ID contactgate\n"
+            "  never sees, each attempt under an ID of its own; what is shown is each\n"
+            "  recipient's deferral episode (attempts, policy, retry-after, when\n"
+            "  max_defer or local_submission.max_defer ends it), its rows, and the\n"
+            "  command that removes the message.\n\n"
             "EXIT STATUS\n  0 ok, 1 usage or input error, 2 store error\n\n"
             "EXAMPLES\n  contactgatectl decisions --verdict hold --since -7d\n"
-            "  contactgatectl decisions --lifecycle --department marketing --json\n",
+            "  contactgatectl decisions --lifecycle --department marketing --json\n"
+            "  contactgatectl decisions --queue-id 3F2A41C07B1\n",
     .run = decisions_run,
 };
 CTL_REGISTER(ctl_cmd_history)

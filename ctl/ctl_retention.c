@@ -5,13 +5,59 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cg_store_admin.h"
 #include "cg_tz.h"
 #include "cg_util.h"
 #include "ctl.h"
+#include "ctl_progress.h"
 
 #define PRUNE_BATCH 1000
+/* a prune shown on a terminal goes in slices of about this many batches */
+#define PRUNE_SLICE_BATCHES 10
+#define PRUNE_MAX_SLICES 1000
+
+/* oldest_cb - the first (oldest) contact's time; stop */
+static int oldest_cb(const struct cg_contact_row *r, void *arg)
+{
+    *(int64_t *)arg = r->ts;
+    return 1;
+}
+
+/* prune_shown - the prune with its progress: the dry run's counts are the
+ * total, then the time from the oldest contact to `before` is cut into
+ * slices, each pruned (in batches) on its own, oldest first, so the line
+ * moves as rows go. Rows older than the oldest contact (decisions) go
+ * with the first slice. The counts add up in n, also on an error. */
+static int prune_shown(cg_store *st, int64_t before, int batch, struct cg_prune_counts *n)
+{
+    memset(n, 0, sizeof *n);
+    struct cg_prune_counts all;
+    int64_t start = before;
+    if (cg_admin_prune(st, before, batch, 1, &all) < 0 ||
+        cg_store_contacts_all(st, 0, before, oldest_cb, &start) < 0)
+        return -1;
+    int64_t total = all.contacts + all.decisions;
+    int64_t slices = total / ((int64_t)batch * PRUNE_SLICE_BATCHES);
+    if (slices < 1 || start >= before)
+        slices = 1;
+    if (slices > PRUNE_MAX_SLICES)
+        slices = PRUNE_MAX_SLICES;
+    struct ctl_progress *p = ctl_progress_start("prune", "rows");
+    int rc = 0;
+    for (int64_t i = 1; i <= slices && rc == 0; i++) {
+        int64_t cut = i == slices ? before : start + (before - start) / slices * i;
+        struct cg_prune_counts s = {0};
+        rc = cg_admin_prune(st, cut, batch, 0, &s);
+        n->contacts += s.contacts;
+        n->decisions += s.decisions;
+        n->batches += s.batches;
+        ctl_progress(p, n->contacts + n->decisions, total);
+    }
+    ctl_progress_end(&p);
+    return rc;
+}
 
 static int prune_run(struct ctl *c, int argc, char **argv)
 {
@@ -46,7 +92,9 @@ static int prune_run(struct ctl *c, int argc, char **argv)
         return CTL_STORE;
     int64_t before = c->now - age;
     struct cg_prune_counts n;
-    if (cg_admin_prune(st, before, batch, dry, &n) < 0)
+    /* on a terminal, in slices that show how far it is; else in one go */
+    int shown = !dry && isatty(STDERR_FILENO);
+    if ((shown ? prune_shown(st, before, batch, &n) : cg_admin_prune(st, before, batch, dry, &n)) < 0)
         /* whole batches already committed stay deleted: say how far it got */
         return ctl_err(CTL_STORE, cmd, "%s (deleted before the error: %lld contacts, "
                        "%lld decisions)", cg_store_errmsg(st), (long long)n.contacts,

@@ -18,6 +18,7 @@
 #include "cg_store_sim.h"
 #include "cg_util.h"
 #include "ctl.h"
+#include "ctl_progress.h"
 
 enum { O_SENT, O_DEFER, O_REJECT, O_HOLD, O_TEMPFAIL, N_OUT };
 static const char *const out_names[N_OUT] = {"sent", "deferred", "rejected", "held",
@@ -49,6 +50,8 @@ struct sim {
     size_t n_depts;
     struct change chg[N_OUT][N_OUT];
     long messages, other_channels, errors;
+    struct ctl_progress *progress; /* the replay's, on a terminal */
+    int64_t since, until;
 };
 
 /* outcome_index - a recorded outcome */
@@ -121,6 +124,8 @@ static void note_change(struct change *ch, const char *policy, const char *custo
 static int replay_one(const struct cg_sim_event *e, void *arg)
 {
     struct sim *s = arg;
+    ctl_progress_part(s->progress, s->messages + s->other_channels + 1,
+                      (double)(e->ts - s->since) / (double)(s->until - s->since));
     if (strcmp(e->channel, "email") != 0) {
         /* another channel's contact is history, not a message to decide */
         struct cg_contact_row row = {.ts = e->ts, .customer = e->customer,
@@ -305,8 +310,11 @@ static int simulate_run(struct ctl *c, int argc, char **argv)
     } else if (cg_store_sim_seed(sim, st, since - history, since) < 0) {
         rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(sim));
     } else {
-        struct sim s = {.c = c, .cfg = cfg, .st = sim};
-        if (cg_store_sim_events(st, since, until, replay_one, &s) < 0)
+        struct sim s = {.c = c, .cfg = cfg, .st = sim, .since = since, .until = until};
+        s.progress = ctl_progress_start(cmd, "messages");
+        int src = cg_store_sim_events(st, since, until, replay_one, &s);
+        ctl_progress_end(&s.progress);
+        if (src < 0)
             rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));
         else if (c->json)
             print_json(&s, since, until);

@@ -14,6 +14,7 @@
 #include "cg_store_sim.h"
 #include "cg_util.h"
 #include "ctl.h"
+#include "ctl_progress.h"
 
 /* --- store check ----------------------------------------------------------------- */
 
@@ -76,14 +77,19 @@ static int check_run(struct ctl *c, cg_store *st)
 
 /* --- store copy ------------------------------------------------------------------ */
 
-/* progress_cb - on a terminal only: what was copied so far */
+/* the progress of a copy: rows copied of the rows the source holds */
+struct copy_progress {
+    struct ctl_progress *p;
+    int64_t total;
+};
+
+/* progress_cb - what was copied so far (ctl_progress: a terminal only) */
 static void progress_cb(const struct cg_copy_counts *n, void *arg)
 {
-    (void)arg;
-    fprintf(stderr, "\rcopied %lld addresses, %lld contacts, %lld states, %lld opt-outs, "
-            "%lld decisions ...", (long long)n->addresses, (long long)n->contacts,
-            (long long)n->states, (long long)n->optouts, (long long)n->decisions);
-    fflush(stderr);
+    struct copy_progress *cp = arg;
+    ctl_progress(cp->p, n->addresses + n->contacts + n->states + n->optouts + n->decisions +
+                            n->erasures + n->relays,
+                 cp->total);
 }
 
 /* same - one count of the source and the destination agree, else say so */
@@ -125,15 +131,16 @@ static int copy_run(struct ctl *c, cg_store *src, const char *to)
         goto out;
     }
     struct cg_copy_counts n;
-    int tty = isatty(STDERR_FILENO) && !c->json;
-    if (cg_store_copy(dst, src, &n, tty ? progress_cb : NULL, NULL, err, sizeof err) < 0) {
-        if (tty)
-            fputc('\n', stderr);
+    struct copy_progress cp = {
+        .p = c->json ? NULL : ctl_progress_start(cmd, "rows"),
+        .total = s.addresses + s.contacts + s.states + s.optouts + s.decisions + s.erasures,
+    };
+    int copied = cg_store_copy(dst, src, &n, progress_cb, &cp, err, sizeof err);
+    ctl_progress_end(&cp.p);
+    if (copied < 0) {
         ctl_err(CTL_STORE, cmd, "%s (nothing was copied)", err);
         goto out;
     }
-    if (tty)
-        fputc('\n', stderr);
     /* what arrived is what was there: counted again on both sides */
     if (cg_admin_check(dst, &d, NULL, NULL) < 0) {
         ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(dst));

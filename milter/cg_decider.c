@@ -28,6 +28,7 @@
 
 #include "cg_decider.h"
 #include "cg_log.h"
+#include "cg_metrics.h"
 #include "cg_util.h"
 
 #define CG_BATCH_MAX 256
@@ -39,10 +40,6 @@
 /* a database that went away is looked for again this often */
 #define CG_REOPEN_SECS 1
 
-#ifndef CG_VERSION
-#define CG_VERSION "3.0"
-#endif
-
 struct job {
     struct job *next;
     const struct cg_config *cfg;
@@ -51,6 +48,7 @@ struct job {
     struct cg_decision *d;
     int failed;               /* its own step failed: it has the on_error decision */
     struct cg_store_batch keys; /* what it will read (a keyed store only) */
+    int errored;              /* job_error gave it the on_error decision (counted) */
     int queued;               /* in the decider's queue (its lock) */
     pthread_mutex_t mu;       /* guards done and lead */
     pthread_cond_t cv;
@@ -87,9 +85,11 @@ struct cg_decider {
 /* job_error - a job that could not be decided: at end of message the
  * on_error decision; at RCPT no verdict (an internal error there only
  * postpones the decision to end of message) */
-static void job_error(struct job *j, const char *why)
+static void job_error(struct job *j, enum cg_metrics_cause cause, const char *why)
 {
     cg_engine_error(j->cfg, j->d, why);
+    j->errored = 1;
+    cg_metrics_error(cause, !j->r && j->d->verdict == CG_ACT_DEFER);
     cg_log(LOG_ERR, "%s: ref=%s stage=%s verdict=%s reason=\"%s\"",
            j->m->queue_id ? j->m->queue_id : "NOQUEUE", j->d->ref, j->r ? "rcpt" : "eom",
            j->r ? "none(decided at end of message)"
@@ -140,8 +140,10 @@ static struct job *take(cg_decider *dc, size_t max)
     if (!dc->head)
         dc->tail = NULL;
     last->next = NULL;
-    for (struct job *j = first; j; j = j->next)
+    long n = 0;
+    for (struct job *j = first; j; j = j->next, n++)
         j->queued = 0;
+    cg_metrics_queue(-n);
     return first;
 }
 
@@ -183,7 +185,7 @@ static void fail_all(struct job *list, const char *why)
 {
     for (struct job *j = list; j; j = j->next)
         if (!j->failed)
-            job_error(j, why);
+            job_error(j, CG_MC_STORE, why);
 }
 
 /* run_job - one job in a savepoint of its own: a job whose step fails is
@@ -206,7 +208,7 @@ static int run_job(cg_decider *dc, struct job *j)
         cg_log(LOG_ERR, "%s", cg_store_errmsg(dc->st));
         return -1;
     }
-    job_error(j, "contact history unavailable");
+    job_error(j, CG_MC_STORE, "contact history unavailable");
     j->failed = 1;
     return 0;
 }
@@ -257,10 +259,13 @@ static void run_batch(cg_decider *dc, struct job **batchp, const struct job *sel
         jp = &j->next;
     }
     release_chain(early, self);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!lost && cg_store_commit(dc->st) < 0) {
         cg_log(LOG_ERR, "store: commit failed: %s", cg_store_errmsg(dc->st));
         lost = "contact history unavailable";
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     /* what was committed to a file nobody will read again must not be
      * acknowledged: the MTA retries it once the database is back */
     if (!lost && cg_store_present(dc->st) != 1) {
@@ -277,6 +282,10 @@ static void run_batch(cg_decider *dc, struct job **batchp, const struct job *sel
     if (lost) {
         cg_store_rollback(dc->st);
         fail_all(*batchp, lost);
+        cg_metrics_store(0, lost == dc->gone_why || !dc->st ? lost : cg_store_errmsg(dc->st));
+    } else {
+        cg_metrics_batch(n, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+        cg_metrics_store(1, NULL);
     }
 }
 
@@ -331,6 +340,7 @@ static void reopen(cg_decider *dc)
         dc->maint = m;
     }
     cg_log(LOG_INFO, "store: database %s is back: deciding mail again", dc->database);
+    cg_metrics_store(1, NULL);
 }
 
 /* maint_main - background maintenance on a connection of its own, so no
@@ -541,9 +551,10 @@ static void submit(cg_decider *dc, struct job *j)
     pthread_mutex_lock(&dc->lock);
     if (dc->stopping) {
         pthread_mutex_unlock(&dc->lock);
-        job_error(j, "contactgate is stopping");
+        job_error(j, CG_MC_STOPPING, "contactgate is stopping");
         return;
     }
+    cg_metrics_queue(1);
     if (dc->tail)
         dc->tail->next = j;
     else
@@ -573,6 +584,8 @@ static void submit(cg_decider *dc, struct job *j)
 static void decide(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m,
                    struct cg_rcpt *r, struct cg_decision *d)
 {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     /* what may block (DNS) runs here, before the job is queued */
     cg_engine_prepare(cfg, m, r, r ? CG_STAGE_RCPT : CG_STAGE_EOM);
     struct job j = {.cfg = cfg, .m = m, .r = r, .d = d};
@@ -587,6 +600,10 @@ static void decide(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m
     cg_store_batch_clear(&j.keys);
     pthread_cond_destroy(&j.cv);
     pthread_mutex_destroy(&j.mu);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cg_metrics_decided(m, d, r != NULL,
+                       (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
+                       !r && d->error && !j.errored);
     cg_engine_syslog(cfg, m, d);
 }
 

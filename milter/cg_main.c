@@ -43,11 +43,13 @@
 #include <unistd.h>
 
 #include "cg_config.h"
+#include "cg_control.h"
 #include "cg_dbfile.h"
 #include "cg_database.h"
 #include "cg_decider.h"
 #include "cg_engine.h"
 #include "cg_log.h"
+#include "cg_metrics.h"
 #include "cg_milter.h"
 #include "cg_priv.h"
 #include "cg_supervise.h"
@@ -59,6 +61,7 @@ static char *config_path;
 static char *running_database;
 static cg_decider *running_dc;
 static char *running_socket;
+static char *running_control;
 static int64_t running_timeout_secs;
 
 /* usage - print the synopsis and exit 1 */
@@ -104,6 +107,7 @@ static void reload(void)
     struct cg_config *cfg = cg_config_load(config_path, 0, err, sizeof err);
     if (!cfg) {
         cg_log(LOG_ERR, "reload: %s; keeping the running configuration", err);
+        cg_metrics_reload(0, err);
         return;
     }
     if (strcmp(cfg->database, running_database) != 0) {
@@ -116,6 +120,9 @@ static void reload(void)
     if (strcmp(cfg->socket, running_socket) != 0)
         cg_log(LOG_WARNING, "reload: socket changed to %s; that takes a restart, "
                "still serving on %s", cfg->socket, running_socket);
+    if (strcmp(cfg->control_socket, running_control) != 0)
+        cg_log(LOG_WARNING, "reload: control_socket changed to %s; that takes a restart, "
+               "still answering on %s", cfg->control_socket, running_control);
     if (cfg->milter_timeout_secs != running_timeout_secs)
         cg_log(LOG_WARNING, "reload: milter_timeout changed to %llds; that takes a restart, "
                "still %llds", (long long)cfg->milter_timeout_secs,
@@ -124,6 +131,9 @@ static void reload(void)
            cfg->version, cfg->n_policies);
     cg_decider_config(running_dc, cfg);
     cg_engine_coverage(cfg, coverage_line, NULL);
+    cg_metrics_config(cfg);
+    cg_metrics_reload(1, NULL);
+    cg_metrics_prom_config(cfg->metrics_file, cfg->metrics_interval_secs);
     cg_milter_config_swap(cfg);
 }
 
@@ -183,6 +193,7 @@ static int serve(void *arg, int first, void (*ready)(void *), void *ready_arg)
         return 1;
     }
     cg_store_set_timeout((int)cfg->database_timeout_secs * 1000);
+    cg_metrics_init();
     cg_decider *dc = cg_decider_start(cfg->database,
                                       cfg->durability_power ? CG_STORE_SYNC_FULL : 0, err,
                                       sizeof err);
@@ -199,6 +210,15 @@ static int serve(void *arg, int first, void (*ready)(void *), void *ready_arg)
     running_database = cg_xstrdup(cfg->database);
     running_socket = cg_xstrdup(cfg->socket);
     running_timeout_secs = cfg->milter_timeout_secs;
+    running_control = cg_xstrdup(cfg->control_socket);
+    cg_metrics_config(cfg);
+    cg_metrics_prom_config(cfg->metrics_file, cfg->metrics_interval_secs);
+    if (cg_metrics_prom_start(err, sizeof err) < 0)
+        cg_log(LOG_ERR, "%s", err);
+    /* status is not mail: without its socket the daemon still serves (and
+     * contactgatectl status says it is down, which alerts) */
+    if (cg_control_start(cfg->control_socket, err, sizeof err) < 0)
+        cg_log(LOG_ERR, "%s; contactgatectl status cannot ask this process", err);
     cg_milter_config_swap(cfg);
 
     pthread_t rt;
@@ -217,11 +237,14 @@ static int serve(void *arg, int first, void (*ready)(void *), void *ready_arg)
     cg_config_unref(&c);
     cg_log(LOG_INFO, "stopping (%s)", rc == 0 ? "signal" : "error");
     free(shown);
+    cg_control_stop();
+    cg_metrics_prom_stop();
     running_dc = NULL;
     cg_decider_stop(&dc);
     cg_milter_config_swap(NULL);
     free(running_database);
     free(running_socket);
+    free(running_control);
     return rc;
 }
 

@@ -44,6 +44,7 @@
 #include "cg_ident.h"
 #include "cg_gate.h"
 #include "cg_log.h"
+#include "cg_metrics.h"
 #include "cg_milter.h"
 #include "cg_priv.h"
 #include "cg_util.h"
@@ -319,6 +320,7 @@ static sfsistat cb_eom(SMFICTX *ctx)
             /* cannot hold: never deliver what should be held */
             cg_log(LOG_ERR, "%s: ref=%s hold failed (quarantine refused by the MTA): deferring",
                    c->m.queue_id ? c->m.queue_id : "NOQUEUE", d.ref);
+            cg_metrics_error(CG_MC_HOLD, 1);
             smfi_setreply(ctx, "451", "4.3.0", "contact strategy: message could not be held "
                           "for review, try again later");
             return SMFIS_TEMPFAIL;

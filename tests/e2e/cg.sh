@@ -11,6 +11,8 @@
 #   cg_contacts CUSTOMER            how many contacts the history has for CUSTOMER
 #   cg_refusal JSON                 the first reply that is not 2xx in smtpc.py's output
 #   cg_serving_pid                  the serving process under the supervisor
+#   cg_stage_test_plugin NAME       tests/plugins/NAME.so next to the staged plugins
+#   cg_reply_code JSON              the first reply code that is not 2xx (else DATA's)
 #
 # contactgate listens on inet:$CG_PORT@127.0.0.1 (loopback only).
 
@@ -67,9 +69,14 @@ cg_config() {
     mkdir -p "$(dirname "$CG_DB")" "$(dirname "$file")"
     chown "$CG_USER" "$(dirname "$CG_DB")"
     cg_stage
+    # each test's own control socket (the default is the host's)
+    local control=""
+    case $extra in *'"control_socket"'*) ;;
+        *) control="\"control_socket\": \"$(dirname "$CG_DB")/control/control.sock\"," ;; esac
     cat > "$file" <<JSON
 {
   $extra
+  $control
   "socket": "inet:$CG_PORT@127.0.0.1",
   "database": "$CG_DB",
   "plugin_dir": "$E2E_DIR/stage/plugins",
@@ -113,6 +120,22 @@ cg_stop() {
 }
 
 cg_ctl() { "$CG_CTL_BIN" -c "$CG_CONFIG" "$@"; }
+
+# cg_stage_test_plugin NAME - a test plugin (build/tests/plugins/NAME.so)
+# where plugin_dir finds the shipped ones
+cg_stage_test_plugin() {
+    cg_stage || return 1
+    install -m 755 "$CG_BUILD/tests/plugins/$1.so" "$CG_TRUSTED/plugins/"
+}
+
+# cg_reply_code JSON - in what tests/e2e/smtpc.py printed: the code of the
+# first RCPT reply that is not 2xx, else DATA's
+cg_reply_code() {
+    /usr/bin/python3 -c 'import json, sys
+r = json.loads(sys.argv[1])
+x = [x for x in r["rcpt"] if x["code"] // 100 != 2]
+print(x[0]["code"] if x else r["data"]["code"])' "$1" 2>/dev/null
+}
 
 # cg_serving_pid - the serving process (libmilter, decider, store) under
 # the supervisor $CG_PID: what does the work, for CPU and memory figures
