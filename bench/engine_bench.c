@@ -218,6 +218,22 @@ static void remove_db(const char *path)
     unlink(p);
 }
 
+/* fresh_db - path made anew with the real schema (cg_store_open), then
+ * opened directly for a bulk fill */
+static sqlite3 *fresh_db(const char *path)
+{
+    char err[512];
+    remove_db(path);
+    cg_store *st = cg_store_open(path, 0, err, sizeof err);
+    if (!st)
+        die("%s", err);
+    cg_store_free(&st);
+    sqlite3 *db = raw_open(path);
+    if (!db)
+        die("cannot open %s", path);
+    return db;
+}
+
 /* cleanup - forget what a run added: contacts beyond the pre-fill,
  * every decision; empty the WAL */
 static void cleanup(const char *path, long n)
@@ -296,16 +312,7 @@ static void fill_counters(sqlite3 *db)
  * opt-out of promotional.*. */
 static void prefill(const char *path, long n)
 {
-    char err[512];
-    remove_db(path);
-    cg_store *st = cg_store_open(path, 0, err, sizeof err);
-    if (!st)
-        die("%s", err);
-    cg_store_free(&st);
-
-    sqlite3 *db = raw_open(path);
-    if (!db)
-        die("cannot open %s", path);
+    sqlite3 *db = fresh_db(path);
     sql_exec(db, "PRAGMA journal_mode = DELETE");
     sql_exec(db, "PRAGMA journal_mode = OFF");
     sql_exec(db, "PRAGMA synchronous = OFF");
@@ -947,15 +954,7 @@ static void median_of(const struct result *rk, int n, struct result *out)
  * all */
 static void prefill_dept(const char *path, long volume, long total, long n_cust)
 {
-    char err[512];
-    remove_db(path);
-    cg_store *st = cg_store_open(path, 0, err, sizeof err);
-    if (!st)
-        die("%s", err);
-    cg_store_free(&st);
-    sqlite3 *db = raw_open(path);
-    if (!db)
-        die("cannot open %s", path);
+    sqlite3 *db = fresh_db(path);
     sql_exec(db, "PRAGMA synchronous = OFF");
     sql_exec(db, "PRAGMA cache_size = -262144");
     int64_t now = (int64_t)time(NULL);
@@ -1178,6 +1177,7 @@ static void run_stall(const char *dir, const char *build, const char *policy, lo
     remove_db(path);
     unlink(cpath);
     fflush(stdout);
+}
 
 /* print_rounds - the rounds' single-thread p99 and threaded ops/s */
 static void print_rounds(const struct result *r1k, const struct result *rnk, int rounds, int nt)

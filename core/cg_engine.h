@@ -121,8 +121,4 @@ void cg_engine_error(const struct cg_config *cfg, struct cg_decision *d, const c
 int cg_engine_coverage(const struct cg_config *cfg, void (*cb)(const char *line, void *arg),
                        void *arg);
 
-/* Deferral episodes whose last deferral is this long past its retry-after
- * (or, without one, its time) are stale: a new deferral starts afresh. */
-#define CG_EPISODE_STALE_SECS (5 * 86400)
-
 #endif

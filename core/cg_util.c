@@ -73,16 +73,25 @@ char *cg_xstrndup(const char *s, size_t n)
     return p;
 }
 
+/* xvasprintf - formatted allocation or die; its length in *n_r */
+static char *xvasprintf(size_t *n_r, const char *fmt, va_list ap)
+{
+    char *p = NULL;
+    int n = vasprintf(&p, fmt, ap);
+    if (n < 0)
+        cg_oom(strlen(fmt));
+    *n_r = (size_t)n;
+    return p;
+}
+
 /* cg_xasprintf - formatted allocation or die */
 char *cg_xasprintf(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *p = NULL;
-    int n = vasprintf(&p, fmt, ap);
+    size_t n;
+    char *p = xvasprintf(&n, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        cg_oom(strlen(fmt));
     return p;
 }
 
@@ -330,12 +339,10 @@ void cg_buf_printf(struct cg_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *p = NULL;
-    int n = vasprintf(&p, fmt, ap);
+    size_t n;
+    char *p = xvasprintf(&n, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        cg_oom(strlen(fmt));
-    cg_buf_addn(b, p, (size_t)n);
+    cg_buf_addn(b, p, n);
     free(p);
 }
 

@@ -128,10 +128,6 @@ static int prune_table(cg_store *st, const char *table, int64_t before, int batc
     return ret;
 }
 
-/* Deferral episodes this long past their last deferral or retry time are
- * stale (as cg_engine.c and the SQLite backend take them). */
-#define EPISODE_STALE_SECS (5 * 86400)
-
 int cg_pg_prune(cg_store *st, int64_t before, int batch, int dry_run,
                 struct cg_prune_counts *n)
 {
@@ -152,7 +148,7 @@ int cg_pg_prune(cg_store *st, int64_t before, int batch, int dry_run,
         prune_table(st, "decisions", before, batch, &n->decisions, &n->batches) < 0)
         return -1;
     struct pgq s = {0};
-    pgq_int(&s, cg_now() - EPISODE_STALE_SECS);
+    pgq_int(&s, cg_now() - CG_EPISODE_STALE_SECS);
     return pg_exec(p, "deferral episodes", "DELETE FROM deferrals"
                    " WHERE greatest(last_ts, retry_after) < $1", &s, NULL);
 }

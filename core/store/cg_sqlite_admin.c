@@ -169,10 +169,6 @@ out:
     return ret;
 }
 
-/* Deferral episodes whose last deferral is this long past its retry time
- * are stale (cg_engine.c ignores them too): prune removes them. */
-#define EPISODE_STALE_SECS (5 * 86400)
-
 int cg_sqlite_prune(cg_store *st, int64_t before, int batch, int dry_run,
                     struct cg_prune_counts *n)
 {
@@ -194,7 +190,7 @@ int cg_sqlite_prune(cg_store *st, int64_t before, int batch, int dry_run,
                                         " WHERE max(last_ts, retry_after) < ?1", "deferral episodes");
     if (!s)
         return -1;
-    sqlite3_bind_int64(s, 1, cg_now() - EPISODE_STALE_SECS);
+    sqlite3_bind_int64(s, 1, cg_now() - CG_EPISODE_STALE_SECS);
     return cg_sqlite_finish(sq, s, sqlite3_step(s), "deferral episodes");
 }
 

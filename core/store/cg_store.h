@@ -294,6 +294,10 @@ int cg_store_decisions(cg_store *st, const struct cg_decision_filter *f,
  * deferrals of one (sender, recipient) until the mail is let through,
  * refused or held (or the episode goes stale), so a retry is linked to
  * its first deferral at RCPT time already, when there is no Message-ID. */
+/* Episodes whose last deferral is this long past its retry-after (or,
+ * without one, its time) are stale: a new deferral starts afresh (the
+ * engine) and prune removes them (every backend). */
+#define CG_EPISODE_STALE_SECS (5 * 86400)
 struct cg_episode {
     const char *sender;       /* normalised envelope sender ("" null sender) */
     const char *recipient;    /* normalised recipient address */
