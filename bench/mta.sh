@@ -27,6 +27,8 @@
 # Afterwards every run is checked: delivered + deferred by contactgate =
 # messages sent, and contactgate's own decision log agrees with Postfix.
 #
+# BENCH_PERF=VARIANT records that variant's milter with perf (call graphs)
+# into BENCH_PERF_OUT (/var/tmp)/perf.VARIANT.ROUND.data.
 # Environment: BENCH_ROUNDS (3), BENCH_MSGS (10000), BENCH_SESSIONS (20),
 # BENCH_CONTACTS (10000000), BENCH_CACHE (/var/tmp/contactgate-bench: the
 # pre-filled history is built once and reused).
@@ -164,6 +166,11 @@ run() {
     # since_start PATTERN - matching log lines written during this run
     since_start() { tail -n +"$((lines0 + 1))" "$E2E_MAILLOG" | grep -c -- "$1"; }
     cpu0=$([ -n "$pid" ] && proc_cpu "$pid" || echo 0)
+    local perf_pid=""
+    if [ -n "${BENCH_PERF:-}" ] && [ "$v" = "$BENCH_PERF" ] && [ -n "$pid" ]; then
+        perf record -q -g -p "$pid" -o "$E2E_DIR/perf.$v.$r.data" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     t0=$(date +%s.%N)
     smtp-source -A -s "$SESSIONS" -m "$MSGS" -l 1024 -N -f offers@offers.bank.example \
         -t "c@r$r.bench.example" 127.0.0.1:$SMTP_PORT >"$E2E_DIR/source.$v.$r" 2>&1
@@ -175,6 +182,10 @@ run() {
     done
     t1=$(date +%s.%N)
     cpu1=$([ -n "$pid" ] && proc_cpu "$pid" || echo 0)
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null
+        cp "$E2E_DIR/perf.$v.$r.data" "${BENCH_PERF_OUT:-/var/tmp}/perf.$v.$r.data"
+    fi
     deferred=$(since_start 'milter-reject: RCPT from .*451 4\.7\.1')
     local hwm=0
     [ -n "$pid" ] && hwm=$(proc_hwm "$pid")
