@@ -10,29 +10,20 @@
 
 #include "cg_tz.h"
 
-/* The calendars are kept per thread, one per zone last used: opening an
- * ICU calendar (and checking its zone) costs far more than using it, and
- * evaluate() asks for the same zone many times per message. A calendar is
- * used by its thread only; the thread's calendar is closed when it ends. */
+/* Opening an ICU calendar (and checking its zone) costs far more than
+ * using it, and evaluate() asks for the same zones for every message. The
+ * calendars are not thread-safe, and the threads that ask are libmilter's,
+ * one per MTA connection, which come and go with every SMTP session: so
+ * idle calendars wait in one small pool of the process, each borrowed by
+ * one caller at a time (cal_get) and given back (cal_put). */
+#define CAL_POOL 32
 struct cal_slot {
     char zone[80];
     UCalendar *cal;
 };
-static pthread_key_t cal_key;
-static pthread_once_t cal_once = PTHREAD_ONCE_INIT;
-
-static void cal_slot_free(void *p)
-{
-    struct cal_slot *slot = p;
-    if (slot && slot->cal)
-        ucal_close(slot->cal);
-    free(slot);
-}
-
-static void cal_key_init(void)
-{
-    pthread_key_create(&cal_key, cal_slot_free);
-}
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cal_slot pool[CAL_POOL];
+static size_t n_pool;
 
 /* open_cal - a new ICU calendar in zone; NULL for a zone ICU does not know */
 static UCalendar *open_cal(const char *zone)
@@ -57,37 +48,54 @@ static UCalendar *open_cal(const char *zone)
     return c;
 }
 
-/* cal_get - this thread's calendar in zone (not to be closed), reset to the
- * default attributes; NULL for an unknown zone */
+/* cal_get - a calendar in zone, the caller's alone until cal_put, reset to
+ * the default attributes; NULL for an unknown zone */
 static UCalendar *cal_get(const char *zone)
 {
-    pthread_once(&cal_once, cal_key_init);
-    struct cal_slot *slot = pthread_getspecific(cal_key);
-    if (!slot) {
-        slot = calloc(1, sizeof *slot);
-        if (!slot || pthread_setspecific(cal_key, slot) != 0) {
-            free(slot);
-            return NULL;
+    if (!zone || strlen(zone) >= sizeof pool[0].zone)
+        return NULL;
+    UCalendar *c = NULL;
+    pthread_mutex_lock(&pool_lock);
+    for (size_t i = n_pool; i-- > 0;)
+        if (strcmp(pool[i].zone, zone) == 0) {
+            c = pool[i].cal;
+            pool[i] = pool[--n_pool];
+            break;
         }
+    pthread_mutex_unlock(&pool_lock);
+    if (!c && !(c = open_cal(zone)))
+        return NULL;
+    ucal_setAttribute(c, UCAL_LENIENT, 1);
+    ucal_setAttribute(c, UCAL_SKIPPED_WALL_TIME, UCAL_WALLTIME_LAST);
+    ucal_setAttribute(c, UCAL_REPEATED_WALL_TIME, UCAL_WALLTIME_LAST);
+    return c;
+}
+
+/* cal_put - give a calendar of cal_get back (the oldest idle one goes when
+ * the pool is full); NULL-safe */
+static void cal_put(const char *zone, UCalendar *c)
+{
+    if (!c)
+        return;
+    UCalendar *drop = NULL;
+    pthread_mutex_lock(&pool_lock);
+    if (n_pool == CAL_POOL) {
+        drop = pool[0].cal;
+        memmove(&pool[0], &pool[1], (CAL_POOL - 1) * sizeof pool[0]);
+        n_pool--;
     }
-    if (!slot->cal || !zone || strcmp(slot->zone, zone) != 0) {
-        UCalendar *c = open_cal(zone);
-        if (!c)
-            return NULL;
-        if (slot->cal)
-            ucal_close(slot->cal);
-        slot->cal = c;
-        snprintf(slot->zone, sizeof slot->zone, "%s", zone);
-    }
-    ucal_setAttribute(slot->cal, UCAL_LENIENT, 1);
-    ucal_setAttribute(slot->cal, UCAL_SKIPPED_WALL_TIME, UCAL_WALLTIME_LAST);
-    ucal_setAttribute(slot->cal, UCAL_REPEATED_WALL_TIME, UCAL_WALLTIME_LAST);
-    return slot->cal;
+    snprintf(pool[n_pool].zone, sizeof pool[n_pool].zone, "%s", zone);
+    pool[n_pool++].cal = c;
+    pthread_mutex_unlock(&pool_lock);
+    if (drop)
+        ucal_close(drop);
 }
 
 int cg_tz_valid(const char *zone)
 {
-    return cal_get(zone) != NULL;
+    UCalendar *c = cal_get(zone);
+    cal_put(zone, c);
+    return c != NULL;
 }
 
 /* to_midnight - move the calendar to the start of its local day */
@@ -118,6 +126,7 @@ int cg_tz_period(const char *zone, int unit, int64_t t, int64_t *start, int64_t 
     ucal_add(c, unit == CG_TZ_MONTH ? UCAL_MONTH : UCAL_DATE, unit == CG_TZ_WEEK ? 7 : 1, &st);
     to_midnight(c);
     UDate n = ucal_getMillis(c, &st);
+    cal_put(zone, c);
     if (U_FAILURE(st))
         return -1;
     *start = (int64_t)(s / 1000.0);
@@ -141,6 +150,7 @@ int cg_tz_local(const char *zone, int64_t t, struct cg_tz_local *out)
     out->second = ucal_get(c, UCAL_SECOND, &st);
     out->offset_secs = (ucal_get(c, UCAL_ZONE_OFFSET, &st) + ucal_get(c, UCAL_DST_OFFSET, &st)) /
                        1000;
+    cal_put(zone, c);
     return U_FAILURE(st) ? -1 : 0;
 }
 
@@ -156,6 +166,7 @@ int cg_tz_instant(const char *zone, int year, int month, int day, int minute_of_
     ucal_clear(c);
     ucal_setDateTime(c, year, month - 1, day, minute_of_day / 60, minute_of_day % 60, 0, &st);
     UDate ms = ucal_getMillis(c, &st);
+    cal_put(zone, c);
     if (U_FAILURE(st))
         return -1;
     *t_r = (int64_t)(ms / 1000.0);
