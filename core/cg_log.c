@@ -12,13 +12,16 @@
  * Everything it does happens under one mutex, taken only for warnings and
  * worse; the lines themselves are written outside it.
  */
+#include <paths.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cg_log.h"
 
@@ -57,10 +60,29 @@ static const char *cg_level_name(int level)
     }
 }
 
-/* emit - write one finished line to the destinations */
+static int64_t mono_ms(void);
+
+/* syslog_there - is there a syslog daemon's socket (_PATH_LOG)? Looked at
+ * once every 10 s. Without one, glibc's syslog() makes, connects and
+ * closes a socket for every line in vain (three system calls per
+ * decision: a container, or the test and bench harnesses) */
+static int syslog_there(void)
+{
+    static _Atomic int64_t next_ms;
+    static _Atomic int there = 1;
+    int64_t now = mono_ms();
+    if (now >= atomic_load(&next_ms)) {
+        atomic_store(&next_ms, now + 10000);
+        atomic_store(&there, access(_PATH_LOG, W_OK) == 0);
+    }
+    return atomic_load(&there);
+}
+
+/* emit - write one finished line to the destinations: syslog, unless the
+ * line goes to stderr and no syslog daemon is there to take it */
 static void emit(int level, const char *line)
 {
-    if (log_syslog)
+    if (log_syslog && (level > log_stderr || syslog_there()))
         syslog(level, "%s%s", level <= LOG_ERR || level == LOG_WARNING ? cg_level_name(level) : "",
                line);
     if (level <= log_stderr) {
