@@ -1117,10 +1117,14 @@ static void *staller_main(void *arg)
 static void run_stall(const char *dir, const char *build, const char *policy, long pace,
                       int rounds)
 {
-    /* the real plugins and the slow test plugin, copied into one directory */
+    /* the real plugins and the slow test plugin, copied into one directory
+     * of the build tree (plugins load only from directories no one else
+     * can write: not from under /var/tmp) */
     char pdir[PATH_MAX + 32], cpath[PATH_MAX + 32], path[PATH_MAX + 32], err[1024];
-    char cmd[8 * PATH_MAX];
-    snprintf(pdir, sizeof pdir, "%s/plugins-stall", dir);
+    char cmd[8 * PATH_MAX], absb[PATH_MAX];
+    if (!realpath(build, absb))
+        die("%s: %s", build, strerror(errno));
+    snprintf(pdir, sizeof pdir, "%s/bench/plugins-stall", absb);
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s'/plugins/*.so"
              " '%s'/tests/plugins/slow.so '%s'/ && chmod 755 '%s' '%s'/*.so", pdir, pdir, build,
              build, pdir, pdir, pdir);
