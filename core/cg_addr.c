@@ -130,7 +130,11 @@ static void lower_in_place(char *s, size_t n)
 
 /* idna_to_ascii - a domain with U-labels to its A-label form (UTS #46
  * non-transitional, as Postfix 3.7 by default); NULL if it is not a valid
- * internationalised domain name */
+ * internationalised domain name. Without the STD3 rules UTS #46 maps some
+ * characters to ones no host name has (U+02DC SMALL TILDE becomes a space
+ * and a combining tilde): like Postfix, which checks the A-label form with
+ * valid_hostname(), only letters, digits, '-' and '.' may come out (found
+ * by tests/fuzz/fuzz_addr.c). */
 static char *idna_to_ascii(const char *d, size_t n)
 {
     pthread_once(&icu_once, icu_init);
@@ -143,6 +147,9 @@ static char *idna_to_ascii(const char *d, size_t n)
     if (U_FAILURE(e) || info.errors || len <= 0 || len >= (int32_t)sizeof out)
         return NULL;
     out[len] = 0;
+    for (int32_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)out[i]) && out[i] != '-' && out[i] != '.')
+            return NULL;
     lower_in_place(out, (size_t)len);
     return cg_xstrdup(out);
 }

@@ -307,6 +307,9 @@ static void test_malformed(void)
         {"ann@[1.2.3.4", "unterminated address literal"},
         {"ann@b\xc3\xbc\xff.example", "IDNA"},
         {"ann@-b\xc3\xbc.example", "IDNA"},
+        /* UTS #46 maps U+02DC to a space and U+0303: no host name (fuzz_addr) */
+        {"ann@e\xcb\x9cr.example", "IDNA"},
+        {"\"||@e\xcb\x9cR\"", "IDNA"},
         {"@a.example ann@x.example", "source route does not end in ':'"},
         {"@a..example:ann@x.example", "source route has a malformed domain"},
         {"ann,bob@x.example", "not allowed outside quotes"},
