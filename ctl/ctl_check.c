@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cg_engine.h"
+#include "cg_ident.h"
 #include "cg_util.h"
 #include "ctl.h"
 
