@@ -10,12 +10,15 @@
  * setting is silently overridden.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cg_config.h"
 #include "cg_plugin.h"
@@ -28,6 +31,7 @@
 #define CG_DEFAULT_SOCKET "unix:/run/contactgate/contactgate.sock"
 #define CG_DEFAULT_DATABASE "/var/lib/contactgate/history.db"
 #define CG_MAX_INCLUDE_DEPTH 4
+#define CG_MAX_CONFIG_BYTES (16 * 1024 * 1024) /* per file */
 
 static const char *const action_names[] = {"accept", "tag", "hold", "defer", "reject"};
 
@@ -718,6 +722,43 @@ static int load_doc(struct loader *L, json_t *doc)
     return 0;
 }
 
+/* read_file - the bytes of one configuration file into b. Only a regular
+ * file of at most CG_MAX_CONFIG_BYTES is read: a path naming /dev/zero
+ * or a FIFO (an include, or -c) used to exhaust memory and abort, or block
+ * the start or a reload forever (found by tests/fuzz/fuzz_config.c).
+ * O_NONBLOCK keeps the open of a FIFO from waiting for a writer. */
+static int read_file(const char *path, struct cg_buf *b, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return cg_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    const char *why = NULL;
+    if (fstat(fd, &st) < 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    for (char chunk[8192]; !why;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            why = "read error";
+        else if (n == 0)
+            break;
+        else if (b->len + (size_t)n > CG_MAX_CONFIG_BYTES)
+            why = "larger than 16 MiB: not a configuration file";
+        else
+            cg_buf_addn(b, chunk, (size_t)n);
+    }
+    close(fd);
+    if (why) {
+        cg_buf_free(b);
+        return cg_errf(err, errlen, "%s: %s", path, why);
+    }
+    return 0;
+}
+
 /* load_file - read, hash and merge one file */
 static int load_file(struct loader *L, const char *path)
 {
@@ -728,20 +769,9 @@ static int load_file(struct loader *L, const char *path)
         if (!strcmp(json_string_value(json_array_get(pair, 0)), path))
             return lerr(L, "include", "\"%s\" is included twice (or in a cycle)", path);
     }
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return cg_errf(L->err, L->errlen, "%s: cannot open: %m", path);
     struct cg_buf b = {0};
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
-        cg_buf_addn(&b, chunk, n);
-    int rerr = ferror(fp);
-    fclose(fp);
-    if (rerr) {
-        cg_buf_free(&b);
-        return cg_errf(L->err, L->errlen, "%s: read error", path);
-    }
+    if (read_file(path, &b, L->err, L->errlen) < 0)
+        return -1;
     L->hash = cg_fnv64(b.s ? b.s : "", b.len, L->hash);
     json_error_t je;
     json_t *doc = json_loadb(b.s ? b.s : "", b.len, JSON_REJECT_DUPLICATES, &je);

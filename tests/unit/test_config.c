@@ -4,9 +4,11 @@
  * rule with the error it must give (file and key path named).
  */
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cg_config.h"
@@ -209,6 +211,39 @@ static void test_includes(void)
     cg_config_unref(&c);
 }
 
+/* only regular files of at most 16 MiB are read: an include of
+ * /dev/zero ran out of memory (abort), one of a FIFO blocked forever, a
+ * huge file was read whole (found by tests/fuzz/fuzz_config.c). The
+ * alarm turns a hang back into a failure. */
+static void test_special_files(void)
+{
+    char err[1024] = "", fifo[PATH_MAX + 16], big[PATH_MAX + 16];
+    alarm(30);
+    struct cg_config *c = load_text("{\"include\": [\"/dev/zero\"]}", CG_CONFIG_NO_PLUGINS, err,
+                                    sizeof err);
+    CG_CHECK(c == NULL);
+    CG_CHECK_CONTAINS(err, "/dev/zero: not a regular file");
+    snprintf(fifo, sizeof fifo, "%s/fifo.json", tmpdir);
+    CG_CHECK(mkfifo(fifo, 0600) == 0);
+    c = load_text("{\"include\": [\"fifo.json\"]}", CG_CONFIG_NO_PLUGINS, err, sizeof err);
+    CG_CHECK(c == NULL);
+    CG_CHECK_CONTAINS(err, "fifo.json: not a regular file");
+    c = load_text("{\"include\": [\".\"]}", CG_CONFIG_NO_PLUGINS, err, sizeof err);
+    CG_CHECK(c == NULL);
+    CG_CHECK_CONTAINS(err, "/.: not a regular file");
+    snprintf(big, sizeof big, "%s/big.json", tmpdir);
+    CG_CHECK(truncate(write_file("big.json", "{}"), 16 * 1024 * 1024 + 1) == 0);
+    c = load_text("{\"include\": [\"big.json\"]}", CG_CONFIG_NO_PLUGINS, err, sizeof err);
+    CG_CHECK(c == NULL);
+    CG_CHECK_CONTAINS(err, "big.json: larger than 16 MiB");
+    c = cg_config_load("/dev/null", CG_CONFIG_NO_PLUGINS, err, sizeof err);
+    CG_CHECK(c == NULL);
+    CG_CHECK_CONTAINS(err, "/dev/null: not a regular file");
+    alarm(0);
+    unlink(fifo);
+    unlink(big);
+}
+
 /* plugin errors at load: unknown plugin, bad params (key path inside
  * params, with the file name) */
 static void test_plugin_errors(void)
@@ -255,6 +290,7 @@ int main(void)
     CG_RUN(test_bad_configs);
     CG_RUN(test_includes);
     CG_RUN(test_plugin_errors);
+    CG_RUN(test_special_files);
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
