@@ -5,6 +5,8 @@
 #                 Sendmail for its tests), build, run every test
 #   make demo     install missing Debian packages, build, run the demo
 #   make asan     build and run the unit tests under ASan/UBSan
+#   make fuzz     libFuzzer targets (clang, ASan/UBSan) for a while each;
+#                 make tsan: the decider's test under ThreadSanitizer
 #   make layering check the source layering rules (run by make test)
 #   make bench    the benchmark (bench/): Postfix alone, a pass-through
 #                 milter and contactgate side by side, and the engine alone
@@ -169,7 +171,7 @@ install: all
 	chmod 644 $(DESTDIR)$(SYSCONFDIR)/contactgate/contactgate.json
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan $(FUZZ_BUILD) $(TSAN_BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
@@ -193,9 +195,14 @@ FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 TSAN_BUILD ?= build-tsan
 
+# the flags of WARN clang knows: a gcc-only warning flag would fail every
+# clang compile under -Werror (probed when fuzz-build runs)
+FUZZ_WARN = $(strip $(foreach f,$(WARN),$(shell $(FUZZ_CC) -Werror $(f) -fsyntax-only -x c /dev/null \
+	>/dev/null 2>&1 && echo '$(f)')))
+
 .PHONY: fuzz fuzz-build fuzz-bins tsan
 fuzz-build:
-	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_BUILD) \
+	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_BUILD) WARN="$(FUZZ_WARN)" \
 		OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
 		PLUGIN_LDFLAGS=-shared fuzz-bins
 

@@ -10,6 +10,10 @@ set -eu
 
 PKGS="build-essential pkg-config libmilter-dev libsqlite3-dev sqlite3 libjansson-dev
 libspf2-dev libicu-dev postfix swaks python3 util-linux procps chromium"
+# the fuzz targets (make fuzz, and their smoke test in make test): clang,
+# libFuzzer and the ASan/UBSan runtimes (libclang-rt-14-dev), and
+# llvm-symbolizer-14 (llvm-14) for readable stacks in sanitizer reports
+PKGS="$PKGS clang-14 libclang-rt-14-dev llvm-14"
 [ "${CG_DEPS_EXTRA:-}" ] && PKGS="$PKGS $CG_DEPS_EXTRA"
 
 missing=""

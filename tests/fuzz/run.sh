@@ -30,6 +30,10 @@ else
     for t in "$@"; do targets="$targets fuzz_${t#fuzz_}"; done
 fi
 mkdir -p "$fb/fuzz/logs" "$fb/fuzz/artifacts"
+# readable stacks in sanitizer reports (llvm-14 has no unversioned name)
+if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && [ -x /usr/bin/llvm-symbolizer-14 ]; then
+    export ASAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14
+fi
 
 # one TARGET - fuzz it; the summary line goes to the log's .sum file
 one() {
