@@ -19,7 +19,8 @@
  *    (NUL-separated argv for MAIL and RCPT, "name\0value\0" for a header,
  *    host, family, port and address for CONNECT), macros kept per stage
  *    and cleared when it clears them, abort and close when the stream
- *    ends. Written from libmilter's documented behaviour, not its code.
+ *    ends. It behaves as libmilter 8.17's engine.c does (written anew from
+ *    what that does, not copied).
  *
  * smfi_getsymval is what libmilter's should be: in a macro packet whose
  * last name has no value (the defect that makes libmilter's read past
@@ -131,6 +132,7 @@ static char sockspec[PATH_MAX + 8];
 
 /* --- helpers --------------------------------------------------------- */
 
+/* macros_clear - forget the macros of stage `from` and every later one */
 static void macros_clear(SMFICTX *ctx, int from)
 {
     for (int i = from < 0 ? 0 : from; i < CI_N; i++) {
@@ -140,6 +142,7 @@ static void macros_clear(SMFICTX *ctx, int from)
     }
 }
 
+/* headers_clear - a new transaction: no header sent yet */
 static void headers_clear(SMFICTX *ctx)
 {
     for (size_t i = 0; i < ctx->n_hdr; i++)
@@ -206,7 +209,9 @@ static int sendok(SMFICTX *ctx, unsigned long flag)
     return ctx->state == ST_ENDM;
 }
 
-/* --- libmilter's API, as cg_milter.c sees it ------------------------- */
+/* --- libmilter's API, as cg_milter.c sees it ------------------------- *
+ * Each function answers as libmilter's does (MI_SUCCESS / MI_FAILURE for
+ * the same reasons); what our code must never ask for is an fz_fail. */
 
 int smfi_register(struct smfiDesc d)
 {
