@@ -217,28 +217,28 @@ static void test_includes(void)
  * alarm turns a hang back into a failure. */
 static void test_special_files(void)
 {
+    static const char *const cases[][2] = {
+        {"{\"include\": [\"/dev/zero\"]}", "/dev/zero: not a regular file"},
+        {"{\"include\": [\"fifo.json\"]}", "fifo.json: not a regular file"},
+        {"{\"include\": [\".\"]}", "/.: not a regular file"},
+        {"{\"include\": [\"big.json\"]}", "big.json: larger than 16 MiB"},
+    };
     char err[1024] = "", fifo[PATH_MAX + 16], big[PATH_MAX + 16];
-    alarm(30);
-    struct cg_config *c = load_text("{\"include\": [\"/dev/zero\"]}", CG_CONFIG_NO_PLUGINS, err,
-                                    sizeof err);
-    CG_CHECK(c == NULL);
-    CG_CHECK_CONTAINS(err, "/dev/zero: not a regular file");
     snprintf(fifo, sizeof fifo, "%s/fifo.json", tmpdir);
     CG_CHECK(mkfifo(fifo, 0600) == 0);
-    c = load_text("{\"include\": [\"fifo.json\"]}", CG_CONFIG_NO_PLUGINS, err, sizeof err);
-    CG_CHECK(c == NULL);
-    CG_CHECK_CONTAINS(err, "fifo.json: not a regular file");
-    c = load_text("{\"include\": [\".\"]}", CG_CONFIG_NO_PLUGINS, err, sizeof err);
-    CG_CHECK(c == NULL);
-    CG_CHECK_CONTAINS(err, "/.: not a regular file");
     snprintf(big, sizeof big, "%s/big.json", tmpdir);
     CG_CHECK(truncate(write_file("big.json", "{}"), 16 * 1024 * 1024 + 1) == 0);
-    c = load_text("{\"include\": [\"big.json\"]}", CG_CONFIG_NO_PLUGINS, err, sizeof err);
-    CG_CHECK(c == NULL);
-    CG_CHECK_CONTAINS(err, "big.json: larger than 16 MiB");
-    c = cg_config_load("/dev/null", CG_CONFIG_NO_PLUGINS, err, sizeof err);
+    alarm(30);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct cg_config *c = load_text(cases[i][0], CG_CONFIG_NO_PLUGINS, err, sizeof err);
+        CG_CHECK(c == NULL);
+        CG_CHECK_CONTAINS(err, cases[i][1]);
+        cg_config_unref(&c);
+    }
+    struct cg_config *c = cg_config_load("/dev/null", CG_CONFIG_NO_PLUGINS, err, sizeof err);
     CG_CHECK(c == NULL);
     CG_CHECK_CONTAINS(err, "/dev/null: not a regular file");
+    cg_config_unref(&c);
     alarm(0);
     unlink(fifo);
     unlink(big);
