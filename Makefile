@@ -171,7 +171,7 @@ install: all
 	chmod 644 $(DESTDIR)$(SYSCONFDIR)/contactgate/contactgate.json
 
 clean:
-	rm -rf $(BUILD) build-asan $(FUZZ_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) build-asan $(FUZZ_BUILD) $(TSAN_BUILD) $(FUZZ_COV_BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
@@ -228,3 +228,13 @@ tsan:
 		$(TSAN_BUILD)/tests/test_decider $(PLUGIN_NAMES:%=$(TSAN_BUILD)/plugins/%.so)
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" CG_BUILD_DIR=$(TSAN_BUILD) \
 		$(TSAN_BUILD)/tests/test_decider
+
+# make fuzz-cov: line and branch coverage of what each target is about,
+# reached by its seeds and what make fuzz found (clang source-based
+# coverage, build-fuzz-cov/; tests/fuzz/coverage.sh)
+FUZZ_COV_BUILD ?= build-fuzz-cov
+.PHONY: fuzz-cov
+fuzz-cov:
+	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_COV_BUILD) WARN="$(FUZZ_WARN)" \
+		OPT="-O0 -g -fprofile-instr-generate -fcoverage-mapping" PLUGIN_LDFLAGS=-shared fuzz-bins
+	@sh tests/fuzz/coverage.sh $(FUZZ_COV_BUILD) $(FUZZ_BUILD) $(FUZZ_TARGETS)

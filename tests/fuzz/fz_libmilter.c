@@ -132,6 +132,22 @@ static char sockspec[PATH_MAX + 8];
 
 /* --- helpers --------------------------------------------------------- */
 
+/* trace - with CG_FUZZ_VERBOSE, what the filter asked of the MTA */
+__attribute__((format(printf, 1, 2))) static void trace(const char *fmt, ...)
+{
+    static int verbose = -1;
+    if (verbose < 0)
+        verbose = getenv("CG_FUZZ_VERBOSE") != NULL;
+    if (!verbose)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("libmilter: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
 /* macros_clear - forget the macros of stage `from` and every later one */
 static void macros_clear(SMFICTX *ctx, int from)
 {
@@ -361,6 +377,7 @@ int smfi_setreply(SMFICTX *ctx, char *rcode, char *xcode, char *message)
     free(ctx->reply);
     ctx->reply = cg_xasprintf("%s %s %s", rcode, xcode ? xcode : "", message ? message : "");
     ctx->reply_fresh = 1;
+    trace("reply %s", ctx->reply);
     return MI_SUCCESS;
 }
 
@@ -396,6 +413,7 @@ int smfi_addheader(SMFICTX *ctx, char *name, char *value)
         fz_fail("adds a header with the name \"%s\"", name);
     if (!one_line(value, 1))
         fz_fail("adds header %s with a broken line: \"%s\"", name, value);
+    trace("add header %s: %s", name, value);
     return MI_SUCCESS;
 }
 
@@ -419,6 +437,7 @@ int smfi_chgheader(SMFICTX *ctx, char *name, int idx, char *value)
         if (idx < 1 || idx > count)
             fz_fail("deletes header %s #%d; the MTA sent %d", name, idx, count);
     }
+    trace("change header %s #%d to %s", name, idx, value ? value : "(deleted)");
     return MI_SUCCESS;
 }
 
@@ -428,6 +447,7 @@ int smfi_quarantine(SMFICTX *ctx, char *reason)
         return MI_FAILURE;
     if (!one_line(reason, 0))
         fz_fail("quarantine reason with CR or LF: \"%s\"", reason);
+    trace("quarantine: %s", reason);
     return MI_SUCCESS;
 }
 
@@ -515,6 +535,8 @@ static sfsistat status(SMFICTX *ctx, const char *cb, sfsistat r, int use)
     if (ctx->reply_fresh && ctx->reply)
         fz_fail("%s set the reply \"%s\" and returned %d: it is never sent", cb, ctx->reply, r);
     ctx->reply_fresh = 0;
+    if (use != IGNORED)
+        trace("%s: %d", cb, r);
     return r;
 }
 
