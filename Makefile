@@ -183,6 +183,9 @@ clean:
 #                    set; FUZZ_TARGETS picks some, FUZZ_JOBS runs them
 #                    side by side (tests/fuzz/run.sh)
 #   make fuzz-build  only build them (make test's smoke test runs them)
+#   make fuzz-cov    line and branch coverage of what each target is about,
+#                    reached by its seeds and what make fuzz found (clang
+#                    source-based coverage, build-fuzz-cov/; coverage.sh)
 #   make tsan        the decider's unit test under ThreadSanitizer (build-tsan/)
 FUZZ_CC    ?= clang-14
 FUZZ_BUILD ?= build-fuzz
@@ -194,13 +197,14 @@ FUZZ_TARGETS ?=
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 TSAN_BUILD ?= build-tsan
+FUZZ_COV_BUILD ?= build-fuzz-cov
 
 # the flags of WARN clang knows: a gcc-only warning flag would fail every
 # clang compile under -Werror (probed when fuzz-build runs)
 FUZZ_WARN = $(strip $(foreach f,$(WARN),$(shell $(FUZZ_CC) -Werror $(f) -fsyntax-only -x c /dev/null \
 	>/dev/null 2>&1 && echo '$(f)')))
 
-.PHONY: fuzz fuzz-build fuzz-bins tsan
+.PHONY: fuzz fuzz-build fuzz-bins fuzz-cov tsan
 fuzz-build:
 	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_BUILD) WARN="$(FUZZ_WARN)" \
 		OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
@@ -229,11 +233,6 @@ tsan:
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" CG_BUILD_DIR=$(TSAN_BUILD) \
 		$(TSAN_BUILD)/tests/test_decider
 
-# make fuzz-cov: line and branch coverage of what each target is about,
-# reached by its seeds and what make fuzz found (clang source-based
-# coverage, build-fuzz-cov/; tests/fuzz/coverage.sh)
-FUZZ_COV_BUILD ?= build-fuzz-cov
-.PHONY: fuzz-cov
 fuzz-cov:
 	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_COV_BUILD) WARN="$(FUZZ_WARN)" \
 		OPT="-O0 -g -fprofile-instr-generate -fcoverage-mapping" PLUGIN_LDFLAGS=-shared fuzz-bins
