@@ -1,8 +1,8 @@
 /*
  * fuzz_addr.c - libFuzzer target: the address helpers every envelope goes
  * through. cg_addr_normalise (MAIL FROM and RCPT TO as the MTA hands them
- * over, and every address of an import), cg_addr_domain, the sender globs
- * (cg_glob_match) and the client CIDRs (cg_cidr_parse / cg_cidr_match).
+ * over, and every address of an import), the sender globs (cg_glob_match)
+ * and the client CIDRs (cg_cidr_parse / cg_cidr_match).
  *
  * Input: one flag byte, then the text. Bit 0 fold_local, bit 1
  * strip_plus, bit 2 allow_null. A NUL in the text splits it in two: the
@@ -10,7 +10,7 @@
  * text the pattern and CIDR are matched against.
  *
  * Invariants besides the sanitizers: a refusal says why; a normalised
- * address is no longer than the input, has no blank or control character
+ * address is at most 254 octets, has no blank or control character
  * outside a quoted local part, a non-empty local part and domain, a
  * lower-case domain, and normalising it again gives it back unchanged
  * (the customer map stores normalised addresses and RCPT TO is
@@ -25,31 +25,37 @@
 #include <sys/socket.h>
 
 #include "fz_common.h"
-/* the address normaliser: one include here when it moves out of cg_util */
+#include "cg_util.h" /* globs, CIDRs */
+/* the normaliser's header: this line and its one call in normalise()
+ * change when it moves (cg_addr.h; cg_addr_normalise(raw, flags, why)
+ * with the flag bits of the input byte: then just `flags`) */
 #include "cg_util.h"
 
-/* normalise - the function under test. CG_FUZZ_SELFTEST=1 puts a broken
+#define ADDR_MAX 254 /* octets of a whole address */
+
+/* normalise - the function under test (flags: 1 fold the local part, 2
+ * strip +tag, 4 the null sender is ""). CG_FUZZ_SELFTEST=1 puts a broken
  * one in its place (it returns the input as it is), which the invariants
  * must catch: tests/e2e/test_fuzz_smoke.sh checks that they do. */
-static char *normalise(const char *raw, int fold, int strip, int null_ok, const char **why)
+static char *normalise(const char *raw, unsigned flags, const char **why)
 {
     static int selftest = -1;
     if (selftest < 0)
         selftest = getenv("CG_FUZZ_SELFTEST") != NULL;
     if (selftest && raw)
         return cg_xstrdup(raw);
-    return cg_addr_normalise(raw, fold, strip, null_ok, why);
+    return cg_addr_normalise(raw, flags & 1, (flags >> 1) & 1, (flags >> 2) & 1, why);
 }
 
 /* check_normalised - what a normalised address must look like */
-static void check_normalised(const char *in, const char *a, int fold, int strip, int null_ok)
+static void check_normalised(const char *in, const char *a, unsigned flags)
 {
     size_t len = strlen(a);
-    if (len > strlen(in))
-        fz_fail("normalised \"%s\" is longer than the input \"%s\"", a, in);
+    if (len > ADDR_MAX)
+        fz_fail("normalised \"%s\" is longer than %d octets", a, ADDR_MAX);
     if (!len) {
-        if (!null_ok)
-            fz_fail("empty address from \"%s\" without allow_null", in);
+        if (!(flags & 4))
+            fz_fail("empty address from \"%s\" without the null sender allowed", in);
         return;
     }
     size_t qend = 0;
@@ -66,18 +72,17 @@ static void check_normalised(const char *in, const char *a, int fold, int strip,
     const char *at = strrchr(a, '@');
     if (!at || at == a || at < a + qend)
         fz_fail("normalised \"%s\" has no local part before '@'", a);
-    const char *dom = cg_addr_domain(a);
-    if (dom != at + 1 || !*dom)
-        fz_fail("normalised \"%s\": cg_addr_domain gives \"%s\"", a, dom);
-    for (const char *p = dom; *p; p++)
+    if (!at[1])
+        fz_fail("normalised \"%s\" has no domain", a);
+    for (const char *p = at + 1; *p; p++)
         if (isupper((unsigned char)*p))
             fz_fail("normalised \"%s\": domain not lower case", a);
-    if (fold)
+    if (flags & 1)
         for (const char *p = a; p < at; p++)
             if (isupper((unsigned char)*p))
                 fz_fail("normalised \"%s\": local part not folded", a);
     const char *why = NULL;
-    char *again = normalise(a, fold, strip, null_ok, &why);
+    char *again = normalise(a, flags, &why);
     if (!again)
         fz_fail("normalised \"%s\" (from \"%s\") is refused when normalised again: %s", a, in,
                 why ? why : "(no reason)");
@@ -113,7 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    int fold = data[0] & 1, strip = (data[0] >> 1) & 1, null_ok = (data[0] >> 2) & 1;
+    unsigned flags = data[0] & 7;
     const uint8_t *text = data + 1;
     size_t n = size - 1;
     const uint8_t *nul = memchr(text, 0, n);
@@ -121,13 +126,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *second = nul ? fz_strndup(nul + 1, n - (size_t)(nul + 1 - text)) : cg_xstrdup("");
 
     const char *why = NULL;
-    char *a = normalise(first, fold, strip, null_ok, &why);
+    char *a = normalise(first, flags, &why);
     if (a)
-        check_normalised(first, a, fold, strip, null_ok);
+        check_normalised(first, a, flags);
     else if (!why || !*why)
         fz_fail("\"%s\" refused without a reason", first);
-    (void)cg_addr_domain(first);
-    (void)cg_addr_normalise(NULL, fold, strip, null_ok, NULL);
 
     /* sender globs: the pattern matches its own text, "*" matches all */
     if (cg_glob_match(first, first) != 1)

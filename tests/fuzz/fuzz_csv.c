@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "fz_common.h"
+/* the reader's header (one line to change when it moves: cg_csv.h) */
 #include "cg_store_admin.h"
 
 /* utf8_len - length of the UTF-8 sequence at s, 0 if malformed (a
