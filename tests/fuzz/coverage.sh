@@ -21,9 +21,9 @@ cov=$(command -v llvm-cov-14 || command -v llvm-cov)
 # subject TARGET - "file[:function,function...]" per line
 subject() {
     case $1 in
-    addr) echo core/cg_util.c:cg_addr_normalise,cg_addr_domain,cg_glob_match,cg_cidr_parse,cg_cidr_match ;;
-    header) printf '%s\n' core/cg_ident.c core/cg_msg.c \
-        core/cg_util.c:cg_category_valid,cg_category_match,cg_category_subsumes ;;
+    addr) echo core/cg_util.c:cg_addr_normalise,cg_glob_match,cg_cidr_parse,cg_cidr_match ;;
+    header) printf '%s\n' core/cg_ident.c:cg_ident_department,cg_ident_category,cg_ident_candidates,list_has,client_trusted,trim_dup,dept_envelope_match,dept_allows,looks_bulk,heuristic_category \
+        core/cg_msg.c core/cg_util.c:cg_category_valid,cg_category_match,cg_category_subsumes ;;
     config) printf '%s\n' core/cg_config.c core/cg_param.c core/cg_plugin.c ;;
     csv) echo core/store/cg_store_admin.c:cg_csv_init,cg_csv_next,cg_csv_free,utf8_ok,rec_add,read_record ;;
     milter) printf '%s\n' milter/cg_milter.c core/cg_engine.c core/cg_ident.c milter/cg_decider.c ;;
