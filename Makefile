@@ -5,6 +5,8 @@
 #                 Sendmail for its tests), build, run every test
 #   make demo     install missing Debian packages, build, run the demo
 #   make asan     build and run the unit tests under ASan/UBSan
+#   make fuzz     libFuzzer targets (clang, ASan/UBSan) for a while each;
+#                 make tsan: the decider's test under ThreadSanitizer
 #   make layering check the source layering rules (run by make test)
 #   make bench    the benchmark (bench/): Postfix alone, a pass-through
 #                 milter and contactgate side by side, and the engine alone
@@ -241,6 +243,71 @@ deb: deps-deb
 	@ls -1 $(DEB_DIR)/*.deb
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan $(FUZZ_BUILD) $(TSAN_BUILD) $(FUZZ_COV_BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# --- fuzzing and ThreadSanitizer (README "Fuzzing") ----------------------
+#   make fuzz        build the libFuzzer targets tests/fuzz/fuzz_*.c with
+#                    clang, ASan and UBSan into build-fuzz/ (the core, the
+#                    decider, cg_milter.o and the plugins too) and run each
+#                    for FUZZ_SECS seconds, or FUZZ_RUNS executions when
+#                    set; FUZZ_TARGETS picks some, FUZZ_JOBS runs them
+#                    side by side (tests/fuzz/run.sh)
+#   make fuzz-build  only build them (make test's smoke test runs them)
+#   make fuzz-cov    line and branch coverage of what each target is about,
+#                    reached by its seeds and what make fuzz found (clang
+#                    source-based coverage, build-fuzz-cov/; coverage.sh)
+#   make tsan        the decider's unit test under ThreadSanitizer (build-tsan/)
+FUZZ_CC    ?= clang-14
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SECS  ?= 120
+FUZZ_RUNS  ?= 0
+FUZZ_JOBS  ?= 1
+FUZZ_TARGETS ?=
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+TSAN_BUILD ?= build-tsan
+FUZZ_COV_BUILD ?= build-fuzz-cov
+
+# the flags of WARN clang knows: a gcc-only warning flag would fail every
+# clang compile under -Werror (probed when fuzz-build runs)
+FUZZ_WARN = $(strip $(foreach f,$(WARN),$(shell $(FUZZ_CC) -Werror $(f) -fsyntax-only -x c /dev/null \
+	>/dev/null 2>&1 && echo '$(f)')))
+
+.PHONY: fuzz fuzz-build fuzz-bins fuzz-cov tsan
+fuzz-build:
+	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_BUILD) WARN="$(FUZZ_WARN)" \
+		OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+		PLUGIN_LDFLAGS=-shared fuzz-bins
+
+fuzz: deps-test fuzz-build
+	@FUZZ_SECS=$(FUZZ_SECS) FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_JOBS=$(FUZZ_JOBS) \
+		sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TARGETS)
+
+# (with BUILD=$(FUZZ_BUILD), from fuzz-build) the ASan runtime is in the
+# fuzz binary, so the plugins link without -z defs
+fuzz-bins: $(FUZZ_BIN) $(PLUGINS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fz_common.h $(LIBCGD) $(LIBCG)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Imilter -Itests/fuzz $(CFLAGS) -fsanitize=fuzzer $(DEPFLAGS) \
+		-DCG_FUZZ_SRCDIR='"$(CURDIR)"' -DCG_FUZZ_BUILDDIR='"$(abspath $(BUILD))"' \
+		-o $@ $< $(filter %.o,$^) $(LIBCGD) $(LIBCG) $(LDLIBS_CORE)
+
+# the milter harness links the daemon's callbacks and a libmilter of its own
+$(BUILD)/fuzz/fuzz_milter: $(BUILD)/milter/cg_milter.o $(BUILD)/milter/cg_gate.o \
+	$(BUILD)/tests/fuzz/fz_libmilter.o
+
+tsan:
+	@$(MAKE) --no-print-directory BUILD=$(TSAN_BUILD) OPT="-O1 -g -fsanitize=thread" \
+		$(TSAN_BUILD)/tests/test_decider $(PLUGIN_NAMES:%=$(TSAN_BUILD)/plugins/%.so) \
+		$(TEST_PLUGINS:$(BUILD)/%=$(TSAN_BUILD)/%)
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" CG_BUILD_DIR=$(TSAN_BUILD) \
+		$(TSAN_BUILD)/tests/test_decider
+
+fuzz-cov:
+	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_COV_BUILD) WARN="$(FUZZ_WARN)" \
+		OPT="-O0 -g -fprofile-instr-generate -fcoverage-mapping" PLUGIN_LDFLAGS=-shared fuzz-bins
+	@sh tests/fuzz/coverage.sh $(FUZZ_COV_BUILD) $(FUZZ_BUILD) $(FUZZ_TARGETS)

@@ -16,6 +16,8 @@
  * include order, then the including file's own; a scalar key set in two
  * files is an error, so no setting is silently overridden.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cg_addr.h"
@@ -37,6 +40,7 @@
 #define CG_PLUGIN_DIR "/usr/local/lib/contactgate/plugins"
 #endif
 #define CG_MAX_INCLUDE_DEPTH 4
+#define CG_MAX_CONFIG_BYTES (16 * 1024 * 1024) /* per file */
 #define CG_RELAY_MAX 64
 #define CG_RELAY_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 
@@ -299,7 +303,7 @@ static const struct cg_kt_key classify_keys[] = {
     {"unknown_category", CG_KT_STRING, CFG(unknown_category), .def = "promotional.unclassified",
      .check = check_category,
      .doc = "category of mail from a sender that matches no department"},
-    {NULL},
+    {.name = NULL},
 };
 static const struct cg_kt_table classify_table = {.keys = classify_keys, .once = 1, .indent = 2};
 
@@ -309,7 +313,7 @@ static const struct cg_kt_key local_keys[] = {
      .doc = "longest a local submission stays deferred, whatever the policy; then on_expiry"},
     {"clients", CG_KT_CIDRS, CFGN(local_clients, n_local_clients), .none = "none",
      .doc = "SMTP clients whose mail is local submission too (Sendmail's MSP: 127.0.0.1)"},
-    {NULL},
+    {.name = NULL},
 };
 static const struct cg_kt_table local_table = {.keys = local_keys, .once = 1, .indent = 2};
 
@@ -320,7 +324,7 @@ static const struct cg_kt_key recipients_keys[] = {
      .doc = "strip +tag from the local part (ann+promo@x is ann@x)"},
     {"exempt", CG_KT_STRLIST, CFGN(exempt, n_exempt), .check = check_pattern,
      .convert = conv_address_pattern, .doc = "address globs that are not customers (never limited, never counted)"},
-    {NULL},
+    {.name = NULL},
 };
 static const struct cg_kt_table recipients_table = {
     .keys = recipients_keys, .once = 1, .indent = 2};
@@ -337,7 +341,7 @@ static const struct cg_kt_key match_keys[] = {
      .doc = "the MTA's {daemon_name} values"},
     {"header", CG_KT_STRLIST, DEPN(header_values, n_header_values), .flags = CG_KT_QUIET,
      .doc = "X-Department values, believed from trusted_clients only"},
-    {NULL},
+    {.name = NULL},
 };
 static const struct cg_kt_table match_table = {.keys = match_keys, .indent = 4};
 
@@ -355,7 +359,7 @@ static const struct cg_kt_key department_keys[] = {
      .doc = "category of its mail when none is claimed"},
     {"allowed_categories", CG_KT_STRLIST, DEPN(allowed, n_allowed), .check = check_category_pattern,
      .none = "any", .doc = "category patterns it may claim (absent: any)"},
-    {NULL},
+    {.name = NULL},
 };
 static const struct cg_kt_table department_table = {
     .note = ", first match wins; otherwise \"unknown\"",
@@ -371,7 +375,7 @@ static const struct cg_kt_key applies_keys[] = {
      .doc = "department names, or unknown (absent: every department)"},
     {"categories", CG_KT_STRLIST, POLN(categories, n_categories), .check = check_category_pattern,
      .none = "all", .doc = "category patterns (absent: every category)"},
-    {NULL},
+    {.name = NULL},
 };
 static const struct cg_kt_table applies_table = {.keys = applies_keys, .indent = 5};
 
@@ -396,7 +400,7 @@ static const struct cg_kt_key policy_keys[] = {
      .doc = "a deferring policy: longest a message stays deferred (from its first deferral)"},
     {"on_expiry", CG_KT_ENUM, POL(on_expiry), .choices = expiries, .def = "reject",
      .flags = CG_KT_QUIET, .doc = "the verdict once max_defer is over"},
-    {NULL},
+    {.name = NULL},
 };
 static const struct cg_kt_table policy_table = {
     .note = ", in order",
@@ -469,7 +473,7 @@ static const struct cg_kt_key top_keys[] = {
      .doc = "the sending departments and how their mail is recognised"},
     {"policies", CG_KT_ITEMS, CFGN(policies, n_policies), .sub = &policy_table,
      .doc = "the contact strategy: policies, in order"},
-    {NULL},
+    {.name = NULL},
 };
 static const struct cg_kt_table top_table = {.keys = top_keys, .once = 1, .indent = 2};
 
@@ -558,21 +562,39 @@ static void policy_heading(FILE *fp, size_t i, const void *item)
 
 /* --- loading --------------------------------------------------------------- */
 
-/* read_all - a file's bytes */
+/* read_all - the bytes of one configuration file into b. Only a regular
+ * file of at most CG_MAX_CONFIG_BYTES is read: a path naming /dev/zero or
+ * a FIFO (an include, or -c) used to exhaust memory and abort, or block the
+ * start or a reload forever (found by tests/fuzz/fuzz_config.c). O_NONBLOCK
+ * keeps the open of a FIFO from waiting for a writer. */
 static int read_all(const char *path, struct cg_buf *b, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return cg_errf(err, errlen, "%s: cannot open: %m", path);
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
-        cg_buf_addn(b, chunk, n);
-    int rerr = ferror(fp);
-    fclose(fp);
-    if (rerr) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return cg_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    const char *why = NULL;
+    if (fstat(fd, &st) < 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    for (char chunk[8192]; !why;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            why = "read error";
+        else if (n == 0)
+            break;
+        else if (b->len + (size_t)n > CG_MAX_CONFIG_BYTES)
+            why = "larger than 16 MiB: not a configuration file";
+        else
+            cg_buf_addn(b, chunk, (size_t)n);
+    }
+    close(fd);
+    if (why) {
         cg_buf_free(b);
-        return cg_errf(err, errlen, "%s: read error", path);
+        return cg_errf(err, errlen, "%s: %s", path, why);
     }
     return 0;
 }

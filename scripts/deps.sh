@@ -6,7 +6,10 @@
 #   build  what `make` needs to compile (make deps)
 #   test   build + the tools the tests and the demo run (make deps-test,
 #          make test): Postfix, Sendmail's m4, swaks, python3, chromium,
-#          and the Debian tooling tests/e2e/test_deb.sh builds the package with
+#          the Debian tooling tests/e2e/test_deb.sh builds the package with,
+#          and for the fuzz targets (make fuzz, their smoke test in make test)
+#          clang-14, libFuzzer and the sanitizer runtimes (libclang-rt-14-dev),
+#          llvm-14 (llvm-symbolizer, llvm-cov for make fuzz-cov)
 #   deb    build + Debian's packaging tools (make deb)
 #
 # One package a line in the lists below: adding a package is adding one
@@ -40,6 +43,9 @@ postgresql-15
 postgresql-client-15
 debhelper
 lintian
+clang-14
+libclang-rt-14-dev
+llvm-14
 "
 
 DEB_PKGS="

@@ -7,9 +7,11 @@
  * printout (every key shown, nothing shown that is not a key).
  */
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cg_config.h"
@@ -223,6 +225,39 @@ static void test_includes(void)
     c = load_text("{\"include\": \"e.json\"}", CG_CONFIG_NO_PLUGINS, err, sizeof err);
     CG_CHECK(c && strcmp(c->version, v1) != 0);
     cg_config_unref(&c);
+}
+
+/* only regular files of at most 16 MiB are read: an include of
+ * /dev/zero ran out of memory (abort), one of a FIFO blocked forever, a
+ * huge file was read whole (found by tests/fuzz/fuzz_config.c). The
+ * alarm turns a hang back into a failure. */
+static void test_special_files(void)
+{
+    static const char *const cases[][2] = {
+        {"{\"include\": [\"/dev/zero\"]}", "/dev/zero: not a regular file"},
+        {"{\"include\": [\"fifo.json\"]}", "fifo.json: not a regular file"},
+        {"{\"include\": [\".\"]}", "/.: not a regular file"},
+        {"{\"include\": [\"big.json\"]}", "big.json: larger than 16 MiB"},
+    };
+    char err[1024] = "", fifo[PATH_MAX + 16], big[PATH_MAX + 16];
+    snprintf(fifo, sizeof fifo, "%s/fifo.json", tmpdir);
+    CG_CHECK(mkfifo(fifo, 0600) == 0);
+    snprintf(big, sizeof big, "%s/big.json", tmpdir);
+    CG_CHECK(truncate(write_file("big.json", "{}"), 16 * 1024 * 1024 + 1) == 0);
+    alarm(30);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct cg_config *c = load_text(cases[i][0], CG_CONFIG_NO_PLUGINS, err, sizeof err);
+        CG_CHECK(c == NULL);
+        CG_CHECK_CONTAINS(err, cases[i][1]);
+        cg_config_unref(&c);
+    }
+    struct cg_config *c = cg_config_load("/dev/null", CG_CONFIG_NO_PLUGINS, err, sizeof err);
+    CG_CHECK(c == NULL);
+    CG_CHECK_CONTAINS(err, "/dev/null: not a regular file");
+    cg_config_unref(&c);
+    alarm(0);
+    unlink(fifo);
+    unlink(big);
 }
 
 /* plugin errors at load: unknown plugin, bad params (key path inside
@@ -600,6 +635,7 @@ int main(void)
     CG_RUN(test_window_bound);
     CG_RUN(test_keys_in_man_page);
     CG_RUN(test_keys_in_printout);
+    CG_RUN(test_special_files);
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
