@@ -1191,27 +1191,6 @@ static int call_outcome(const struct cg_pgres *r, char *err, size_t errlen)
     return CG_PGCONN_OK;
 }
 
-/* after_deadline - why a call whose deadline passed ended as it did, once
- * the cancel was sent (cok: cancel_finish's answer) and the server's
- * answer read for the grace (answered: it came); without an answer the
- * connection is dropped */
-static void after_deadline(struct cg_pgconn *c, const struct cg_pgres *r, int answered, int cok,
-                           const char *cerr, char *err, size_t errlen)
-{
-    if (!answered) {
-        drop(c);
-        seterr(err, errlen, "deadline passed; no answer to the cancel within %d ms "
-               "(%s): connection dropped; outcome unknown", c->o.cancel_grace_ms,
-               cok == 1 ? "cancel sent" : cerr);
-    } else if (r->syncrep_cancelled) {
-        seterr(err, errlen, "deadline passed while the commit waited for synchronous "
-               "replication: committed locally, maybe not replicated");
-    } else {
-        seterr(err, errlen, "deadline passed; cancelled (%s)",
-               cok == 1 ? "the statements may or may not have taken effect" : cerr);
-    }
-}
-
 /* call_end - every call's end: the transaction state, the results handed
  * over (res_r) or freed; returns rc */
 static int call_end(struct cg_pgconn *c, struct cg_pgres *r, struct cg_pgres **res_r, int rc)
@@ -1227,6 +1206,40 @@ static int call_end(struct cg_pgconn *c, struct cg_pgres *r, struct cg_pgres **r
     else
         cg_pgres_free(&r);
     return rc;
+}
+
+/* deadline_start - a call's deadline passed: a cancel started (NULL when
+ * none could be) and the grace for the server's answer (*grace_r) */
+static struct cancel_job *deadline_start(struct cg_pgconn *c, struct cg_pgres *r,
+                                         int64_t *grace_r)
+{
+    *grace_r = cg_pgconn_now_ms() + c->o.cancel_grace_ms;
+    r->deadline_hit = 1;
+    return cancel_start(c->pg);
+}
+
+/* deadline_finish - the cancel's end and the call's (answered: the server
+ * answered within the grace); without an answer the connection is dropped */
+static int deadline_finish(struct cg_pgconn *c, struct cg_pgres *r, struct cancel_job *j,
+                           int64_t grace, int answered, struct cg_pgres **res_r, char *err,
+                           size_t errlen)
+{
+    char cerr[256] = "could not start a cancel";
+    int cok = j != NULL ? cancel_finish(j, grace, cerr, sizeof cerr) : -1;
+
+    if (!answered) {
+        drop(c);
+        seterr(err, errlen, "deadline passed; no answer to the cancel within %d ms "
+               "(%s): connection dropped; outcome unknown", c->o.cancel_grace_ms,
+               cok == 1 ? "cancel sent" : cerr);
+    } else if (r->syncrep_cancelled) {
+        seterr(err, errlen, "deadline passed while the commit waited for synchronous "
+               "replication: committed locally, maybe not replicated");
+    } else {
+        seterr(err, errlen, "deadline passed; cancelled (%s)",
+               cok == 1 ? "the statements may or may not have taken effect" : cerr);
+    }
+    return call_end(c, r, res_r, CG_PGCONN_TIMEOUT);
 }
 
 /* call_broken - the connection broke during a call (sent: after something
@@ -1299,19 +1312,13 @@ int cg_pgconn_pipeline(struct cg_pgconn *c, int64_t deadline_ms,
     io = pump(c, r, &p, deadline_ms);
     if (io == PUMP_TIMEOUT) {
         /* our deadline: cancel, then give the server the grace to answer */
-        int64_t grace = cg_pgconn_now_ms() + c->o.cancel_grace_ms;
-        struct cancel_job *j = cancel_start(c->pg);
-        char cerr[256] = "could not start a cancel";
-        int cok = -1;
+        int64_t grace;
+        struct cancel_job *j = deadline_start(c, r, &grace);
 
-        r->deadline_hit = 1;
         io = j ? pump(c, r, &p, grace) : PUMP_TIMEOUT;
-        if (j != NULL)
-            cok = cancel_finish(j, grace, cerr, sizeof cerr);
-        after_deadline(c, r, io == PUMP_DONE, cok, cerr, err, errlen);
         compact(c, r, stmts, n, slot);
         free(slot);
-        return call_end(c, r, res_r, CG_PGCONN_TIMEOUT);
+        return deadline_finish(c, r, j, grace, io == PUMP_DONE, res_r, err, errlen);
     }
     compact(c, r, stmts, n, slot);
     free(slot);
@@ -1463,7 +1470,7 @@ int cg_pgconn_copy(struct cg_pgconn *c, int64_t deadline_ms, const char *sql,
     rc = call_start(c, deadline_ms, err, errlen);
     if (rc != CG_PGCONN_OK)
         return rc;
-    if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF) {
+    if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF) { /* never left on between calls */
         seterr(err, errlen, "COPY inside pipeline mode");
         return CG_PGCONN_MISUSE;
     }
@@ -1482,17 +1489,11 @@ int cg_pgconn_copy(struct cg_pgconn *c, int64_t deadline_ms, const char *sql,
         /* as a pipeline's: a cancel for what the server is doing; and if
          * it still waits for data, a CopyFail ends the COPY (a cancel is
          * not noticed by a server blocked reading); the grace for both */
-        int64_t grace = cg_pgconn_now_ms() + c->o.cancel_grace_ms;
-        struct cancel_job *j = cancel_start(c->pg);
-        char cerr[256] = "could not start a cancel";
-        int cok = -1;
+        int64_t grace;
+        struct cancel_job *j = deadline_start(c, r, &grace);
 
-        r->deadline_hit = 1;
         io = copy_run(c->pg, r, NULL, 0, "the client's deadline passed", &ended, grace);
-        if (j != NULL)
-            cok = cancel_finish(j, grace, cerr, sizeof cerr);
-        after_deadline(c, r, io == PUMP_DONE, cok, cerr, err, errlen);
-        return call_end(c, r, res_r, CG_PGCONN_TIMEOUT);
+        return deadline_finish(c, r, j, grace, io == PUMP_DONE, res_r, err, errlen);
     }
     rc = call_outcome(r, err, errlen);
     if (rc == CG_PGCONN_SQL_ERROR) {
