@@ -9,10 +9,8 @@
 # import with the wall time and what contactgatectl printed, then the
 # medians. A figure, not a test: the machine may be shared.
 set -u
-here=$(cd "$(dirname "$0")" && pwd)
-BUILD=${1:-build}
-cd "$here/.."
-case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+cd "$(dirname "$0")/.." || exit 1
+BUILD=$(cd "${1:-build}" 2>/dev/null && pwd) || { echo "import.sh: no directory ${1:-build}"; exit 1; }
 . tests/e2e/lib.sh
 . tests/pg/pglib.sh
 LINES=${BENCH_IMPORT_LINES:-1000000}
