@@ -21,7 +21,8 @@
  *   BENCH_DIR      where the databases live (not tmpfs: fsync must be real)
  *   BENCH_SIZES    comma list, k/M suffixes: "100k,1M,10M"
  *   BENCH_OPS      measured operations single-thread (default 20000);
- *                  the multi-thread run does 5x as many
+ *                  the multi-thread run does 5x as many (with
+ *                  BENCH_DATABASE, 0: the open-loop rows only)
  *   BENCH_THREADS  default 20
  *   BENCH_POLICY   default policies/retail-bank.json
  *   BENCH_PRUNE    0: skip the retention run (default 1, largest size)
@@ -29,6 +30,10 @@
  *   BENCH_PACE     ops/s offered in the paced single-thread run at the
  *                  largest size (default 2000; 0: none)
  *   BENCH_PACE_OPS ops in that run (default 10000)
+ *   BENCH_PG_PACES with BENCH_DATABASE: open-loop rows at these offered
+ *                  rates (ops/s over BENCH_THREADS threads, Poisson
+ *                  arrivals; default "200,500,1000"; "0": none), each
+ *                  BENCH_PACE_SECS long (default 10)
  *   BENCH_PRUNE_BATCH  rows per prune transaction (default 1000, as
  *                  contactgatectl prune)
  *   CONTACTGATE_PLUGIN_DIR  the plugins (engine.sh sets BUILD/plugins)
@@ -468,6 +473,9 @@ struct bench {
     pthread_barrier_t start;
     atomic_int stop;      /* open-ended runs: stop now */
     atomic_int recording; /* open-ended runs: latencies count now */
+    int poisson;          /* paced runs: random (exponential) gaps of mean
+                           * pace_ns, each thread's own, instead of a fixed
+                           * spacing that starts with every thread at once */
 };
 
 struct lat {
@@ -569,6 +577,15 @@ static void one_message(struct worker *w, struct counts *ct, int rec)
     cg_msg_clear(&m);
 }
 
+/* gap_ns - a random gap to the next op, exponential with mean pace_ns:
+ * the threads together are a Poisson stream of arrivals, as independent
+ * SMTP sessions are */
+static uint64_t gap_ns(struct worker *w)
+{
+    double u = (double)((rng_next(&w->rng) >> 11) + 1) / 9007199254740993.0; /* (0, 1] */
+    return (uint64_t)(-log(u) * (double)w->pace_ns);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -588,7 +605,7 @@ static void *worker_main(void *arg)
                  * before was slow counts from its slot (the wait is part of
                  * its latency); one that slept until its slot, from when it
                  * woke (the kernel's wake-up delay is not contactgate's) */
-                slot += w->pace_ns;
+                slot += w->b->poisson ? gap_ns(w) : w->pace_ns;
                 if (slot > t0) {
                     struct timespec ts = {(time_t)(slot / 1000000000ull),
                                           (long)(slot % 1000000000ull)};
@@ -622,6 +639,8 @@ struct result {
     long ops;
     double secs, ops_per_s, p50, p99, max;
     double rcpt_p50, rcpt_p99, eom_p50, eom_p99; /* the two decider calls of an op */
+    double rcpt_max, eom_max;
+    double dec_p50, dec_p99, dec_max; /* every decision, either call */
     double cpu_us;            /* process CPU (user + system) per op, us */
     double cores;             /* CPU seconds per second: cores kept busy */
     struct counts ct;
@@ -666,13 +685,22 @@ static void merge(struct worker *ws, int nt, struct result *res, double secs)
     res->p99 = pct(all, total, 0.99);
     res->max = total ? (double)all[total - 1] / 1000.0 : 0;
     free(all);
+    size_t m;
     all = pooled(ws, nt, offsetof(struct worker, lat_rcpt), &n);
+    uint64_t *eom = pooled(ws, nt, offsetof(struct worker, lat_eom), &m);
     res->rcpt_p50 = pct(all, n, 0.50);
     res->rcpt_p99 = pct(all, n, 0.99);
-    free(all);
-    all = pooled(ws, nt, offsetof(struct worker, lat_eom), &n);
-    res->eom_p50 = pct(all, n, 0.50);
-    res->eom_p99 = pct(all, n, 0.99);
+    res->rcpt_max = pct(all, n, 1);
+    res->eom_p50 = pct(eom, m, 0.50);
+    res->eom_p99 = pct(eom, m, 0.99);
+    res->eom_max = pct(eom, m, 1);
+    all = cg_xrealloc(all, (n + m + 1) * sizeof *all);
+    memcpy(all + n, eom, m * sizeof *eom);
+    qsort(all, n + m, sizeof *all, cmp_u64);
+    res->dec_p50 = pct(all, n + m, 0.50);
+    res->dec_p99 = pct(all, n + m, 0.99);
+    res->dec_max = pct(all, n + m, 1);
+    free(eom);
     free(all);
 }
 
@@ -942,6 +970,11 @@ static void median_of(const struct result *rk, int n, struct result *out)
     MEDIAN(rcpt_p99);
     MEDIAN(eom_p50);
     MEDIAN(eom_p99);
+    MEDIAN(rcpt_max);
+    MEDIAN(eom_max);
+    MEDIAN(dec_p50);
+    MEDIAN(dec_p99);
+    MEDIAN(dec_max);
 #undef MEDIAN
 }
 
@@ -1194,6 +1227,54 @@ static void print_rounds(const struct result *r1k, const struct result *rnk, int
         printf(" %.0f", rnk[k].ops_per_s);
 }
 
+/* run_open_loop - BENCH_PG_PACES: at each offered rate, nt threads (the
+ * SMTP sessions) each start an op at Poisson arrivals of rate/nt a second,
+ * whether the one before was quick or not (an op that starts late counts
+ * from its arrival), for BENCH_PACE_SECS; the latency of each decision
+ * (a decider call: the RCPT check or the end of message) and of each op */
+static void run_open_loop(const char *db, struct bench *b, int nt, int rounds)
+{
+    const char *list = getenv("BENCH_PG_PACES") ? getenv("BENCH_PG_PACES") : "200,500,1000";
+    long secs = env_long("BENCH_PACE_SECS", 10);
+    if (!*list || !strcmp(list, "0"))
+        return;
+    printf("\nopen loop: %d threads, Poisson arrivals at the offered rate, %ld s a round, %d"
+           " rounds, medians (us)\n", nt, secs, rounds);
+    printf("%8s %8s %26s %26s %26s %20s\n", "offered", "ops/s", "decision p50/p99/max",
+           "RCPT p50/p99/max", "end of msg p50/p99/max", "op p50/p99/max");
+    char *tmp = cg_xstrdup(list), err[1024];
+    for (char *save, *tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long rate = parse_count(tok);
+        if (rate < 1)
+            die("BENCH_PG_PACES: \"%s\" is not a rate", tok);
+        struct result rk[MAX_ROUNDS], r;
+        for (int k = 0; k < rounds; k++) {
+            b->dc = cg_decider_start(db, 0, err, sizeof err);
+            if (!b->dc)
+                die("%s", err);
+            b->poisson = 1;
+            run_fixed(b, nt, rate, rate * secs, 300 + (uint64_t)k,
+                      (uint64_t)(1e9 * nt / (double)rate), &rk[k]);
+            b->poisson = 0;
+            cg_decider_stop(&b->dc);
+        }
+        median_of(rk, rounds, &r);
+        char d[40], rc[40], e[40], o[40];
+        snprintf(d, sizeof d, "%.0f/%.0f/%.0f", r.dec_p50, r.dec_p99, r.dec_max);
+        snprintf(rc, sizeof rc, "%.0f/%.0f/%.0f", r.rcpt_p50, r.rcpt_p99, r.rcpt_max);
+        snprintf(e, sizeof e, "%.0f/%.0f/%.0f", r.eom_p50, r.eom_p99, r.eom_max);
+        snprintf(o, sizeof o, "%.0f/%.0f/%.0f", r.p50, r.p99, r.max);
+        printf("%8ld %8.0f %26s %26s %26s %20s%s\n", rate, r.ops_per_s, d, rc, e, o,
+               r.ct.errors ? "  ERRORS" : "");
+        printf("         (rounds: decision p99");
+        for (int k = 0; k < rounds; k++)
+            printf(" %.0f", rk[k].dec_p99);
+        printf(" us)\n");
+        fflush(stdout);
+    }
+    free(tmp);
+}
+
 /* run_database - BENCH_DATABASE: the same rounds against a database
  * filled by the caller (bench/engine_pg.sh fills PostgreSQL with the
  * layout of prefill()), BENCH_CUSTOMERS customers; nothing is cleaned up
@@ -1206,6 +1287,13 @@ static void run_database(const char *db, const struct cg_config *cfg, long ops1,
     struct result r1k[MAX_ROUNDS], rnk[MAX_ROUNDS], r1, rn;
     struct bench b = {.cfg = cfg, .customers = customers};
     char err[1024], label[32];
+    /* the open loop first: on the history as filled (the closed loop's
+     * hundreds of thousands of ops push many customers over their caps) */
+    run_open_loop(db, &b, nt, rounds);
+    if (ops1 <= 0)
+        return; /* BENCH_OPS=0: the open loop only */
+    printf("\nclosed loop: each thread starts its next op when its last is done\n");
+    print_header();
     for (int k = 0; k < rounds; k++)
         for (int kind = 0; kind < 2; kind++) {
             b.dc = cg_decider_start(db, 0, err, sizeof err);
@@ -1249,7 +1337,8 @@ int main(int argc, char **argv)
                              ? getenv("BENCH_POLICY") : "policies/retail-bank.json";
     const char *sizes_s = getenv("BENCH_SIZES") && *getenv("BENCH_SIZES") ? getenv("BENCH_SIZES")
                                                                          : "100k,1M,10M";
-    long ops1 = env_long("BENCH_OPS", 20000), opsn = 5 * ops1;
+    long ops1 = getenv("BENCH_OPS") && !strcmp(getenv("BENCH_OPS"), "0")
+                    ? 0 : env_long("BENCH_OPS", 20000), opsn = 5 * ops1;
     int nt = (int)env_long("BENCH_THREADS", 20);
     int do_prune = !getenv("BENCH_PRUNE") || strcmp(getenv("BENCH_PRUNE"), "0") != 0;
     int prune_batch = (int)env_long("BENCH_PRUNE_BATCH", 1000); /* contactgatectl's default */
@@ -1287,12 +1376,17 @@ int main(int argc, char **argv)
                "         refused at RCPT, each acknowledged after the decider's COMMIT\n",
                policy, cfg->n_policies);
         printf("ops:     %ld measured single-thread, %ld with %d threads, after a warm-up; %d"
-               " rounds, medians shown\n\n", ops1, opsn, nt, rounds);
-        print_header();
+               " rounds, medians shown\n", ops1, opsn, nt, rounds);
+        double f50, f99;
+        fsync_probe(dir, &f50, &f99);
+        printf("fsync:   4 KiB append + fdatasync in %s: p50 %.0f us, p99 %.0f us (a COMMIT"
+               " waits for one)\n", dir, f50, f99);
         run_database(external, cfg, ops1, opsn, nt, rounds);
         cg_config_unref(&cfg);
         return 0;
     }
+    if (!ops1)
+        die("BENCH_OPS=0 is for BENCH_DATABASE runs (the open loop alone)");
     printf("contactgate engine micro-benchmark (no MTA)\n");
     describe_machine(dir);
     double f50, f99;

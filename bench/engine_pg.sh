@@ -7,6 +7,18 @@
 # 1M, for BENCH_PG_ROWS / 10 customers). make bench runs it after
 # bench/engine.sh. Environment as engine.sh (BENCH_OPS, BENCH_THREADS,
 # BENCH_ROUNDS).
+#
+# Three runs on the filled history, each on the private server:
+#   1. open loop (what a relay sees): BENCH_THREADS threads as SMTP
+#      sessions, Poisson arrivals at each rate of BENCH_PG_PACES (default
+#      200,500,1000 ops/s offered), BENCH_PACE_SECS (10) a round; p50/p99/max
+#      of each decision (the RCPT check, the end of message) and of an op;
+#   2. the same open loop with COMMIT not waiting for the WAL flush
+#      (synchronous_commit=off: not durable, a diagnostic only): what the
+#      disk's fdatasync tail adds (BENCH_PG_DIAG=0 leaves it out);
+#   3. closed loop: 1 thread, then BENCH_THREADS threads always waiting
+#      (a queue, not a relay's load): ops/s.
+# engine_bench prints this disk's fdatasync latency (p50/p99) first.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:-build}
@@ -45,5 +57,18 @@ PG_PSQL_TIMEOUT=900 pg_psql "SET synchronous_commit = off" \
    WHERE substr(customer, 2)::int % 100 = 13" \
 "VACUUM ANALYZE contacts" "VACUUM ANALYZE customers" "VACUUM ANALYZE dept_counts" >/dev/null || { echo "engine_pg.sh: fill failed"; exit 1; }
 echo "engine_pg.sh: $ROWS contacts for $CUST customers filled in $(( $(date +%s) - t0 )) s"
-export CONTACTGATE_PLUGIN_DIR="$BUILD/plugins"
-BENCH_DATABASE=$PG_URI BENCH_CUSTOMERS=$CUST BENCH_ROWS=$ROWS "$BUILD/bench/engine_bench" "$BUILD"
+export CONTACTGATE_PLUGIN_DIR="$BUILD/plugins" BENCH_CUSTOMERS=$CUST BENCH_ROWS=$ROWS
+export BENCH_DIR=$E2E_DIR   # the fsync probe: on the disk of the server's data
+echo "engine_pg.sh: load average $(cut -d' ' -f1-3 /proc/loadavg)"
+BENCH_OPS=0 BENCH_DATABASE=$PG_URI "$BUILD/bench/engine_bench" "$BUILD"
+if [ "${BENCH_PG_DIAG:-1}" != 0 ]; then
+    echo
+    echo "diagnostic: the same open loop, COMMIT not waiting for the WAL flush (not durable)"
+    # the backend's own option (plan_cache_mode) too: an options= of ours
+    # takes the place of its own
+    BENCH_OPS=0 BENCH_DATABASE="$PG_URI?options=-cplan_cache_mode%3Dforce_generic_plan%20-csynchronous_commit%3Doff" \
+        "$BUILD/bench/engine_bench" "$BUILD" | sed -n '/^open loop/,$p'
+fi
+echo
+BENCH_PG_PACES=0 BENCH_DATABASE=$PG_URI "$BUILD/bench/engine_bench" "$BUILD" | sed -n '/^closed loop/,$p'
+echo "engine_pg.sh: load average $(cut -d' ' -f1-3 /proc/loadavg)"

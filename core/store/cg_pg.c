@@ -222,11 +222,11 @@ int pg_fail(struct pgs *p, const char *what, const char *why)
 
 /* --- text the server takes ----------------------------------------------------- */
 
-/* utf8_fixed - NULL when s is valid UTF-8 (what the server takes), else a
- * malloc'ed copy with each byte of an invalid sequence replaced by '?'
+/* pg_utf8_fixed - NULL when s is valid UTF-8 (what the server takes), else
+ * a malloc'ed copy with each byte of an invalid sequence replaced by '?'
  * (a raw 8-bit Message-ID or subject must not stop the mail: SQLite
  * stores any bytes, PostgreSQL refuses them) */
-static char *utf8_fixed(const char *s)
+char *pg_utf8_fixed(const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;
     char *copy = NULL;
@@ -284,7 +284,7 @@ static void enqueue(struct pgs *p, const char *sql, const struct pgq *q, int sav
     w->n = q ? q->n : 0;
     w->params = w->n ? cg_xcalloc((size_t)w->n, sizeof *w->params) : NULL;
     for (int i = 0; i < w->n; i++) {
-        char *fixed = q->v[i] ? utf8_fixed(q->v[i]) : NULL;
+        char *fixed = q->v[i] ? pg_utf8_fixed(q->v[i]) : NULL;
         w->params[i] = fixed ? fixed : cg_xstrdup(q->v[i]);
     }
     w->savepoint = savepoint;
@@ -393,6 +393,8 @@ static void add_deltas(struct pgs *p, size_t from, size_t to, struct cg_pgconn_s
 static int send(struct pgs *p, const char *what, const struct cg_pgconn_stmt *extra, int n_extra,
                 struct cg_pgres **res_r, int *first_r)
 {
+    if (pg_bulk_pending(p) && pg_bulk_flush(p) < 0) /* rows that came before */
+        return -1;
     int sp = p->sp_open && !p->sp_sent;
     size_t qa = sp ? p->sp_q : p->nq, da = sp ? p->sp_d : p->nd;
     size_t total = p->nq + 6 + (size_t)n_extra;
@@ -420,7 +422,7 @@ static int send(struct pgs *p, const char *what, const struct cg_pgconn_stmt *ex
     for (int i = 0; i < n_extra; i++) {
         v[k] = extra[i];
         for (int j = 0; j < extra[i].nparams; j++) {
-            char *f = extra[i].params[j] ? utf8_fixed(extra[i].params[j]) : NULL;
+            char *f = extra[i].params[j] ? pg_utf8_fixed(extra[i].params[j]) : NULL;
             if (!f)
                 continue;
             if (v[k].params == extra[i].params) { /* a copy of the array to change */
@@ -533,6 +535,8 @@ int pg_write(struct pgs *p, const char *what, const char *sql, const struct pgq 
         struct cg_pgconn_stmt s = {sql, q ? q->n : 0, q ? q->v : NULL, 0};
         return send(p, what, &s, 1, NULL, NULL);
     }
+    if (pg_bulk_pending(p) && pg_bulk_flush(p) < 0) /* rows that came before */
+        return -1;
     enqueue(p, sql, q, 0);
     return p->nq >= QUEUE_FLUSH_AT ? pg_flush(p, what) : 0;
 }
@@ -567,19 +571,20 @@ int pg_changes(struct pgs *p, const char *what, const char *sql, const struct pg
     return 0;
 }
 
-int pg_counts_subtract(struct pgs *p, const char *doomed, const struct pgq *q)
+int pg_counts_apply(struct pgs *p, const char *rows, const struct pgq *q, int sign)
 {
     /* floor buckets (ts may be negative in principle), rows in key order */
     char *sql = cg_xasprintf(
         "INSERT INTO dept_counts(department, level, bucket, category, n)"
-        " SELECT department, l, ts - ((ts %% l) + l) %% l, category, -count(*)"
-        " FROM (%s) AS doomed CROSS JOIN (VALUES (60::bigint), (3600), (86400)) AS v(l)"
+        " SELECT department, l, ts - ((ts %% l) + l) %% l, category, %scount(*)"
+        " FROM (%s) AS r CROSS JOIN (VALUES (" CG_STR(CG_COUNT_MINUTE) "::bigint), ("
+        CG_STR(CG_COUNT_HOUR) "), (" CG_STR(CG_COUNT_DAY) ")) AS v(l)"
         " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
         " ON CONFLICT (department, level, bucket, category)"
-        " DO UPDATE SET n = dept_counts.n + excluded.n", doomed);
+        " DO UPDATE SET n = dept_counts.n + excluded.n", sign < 0 ? "-" : "", rows);
     int rc = pg_exec(p, "department counters", sql, q, NULL);
     free(sql);
-    if (rc == 0)
+    if (rc == 0 && sign < 0)
         rc = pg_exec(p, "department counters", "DELETE FROM dept_counts WHERE n <= 0", NULL,
                      NULL);
     return rc;
@@ -666,6 +671,7 @@ static void pg_close(cg_store *st)
     free(p->q);
     free(p->deltas);
     cg_pg_cache_free(p);
+    pg_bulk_free(p);
     for (size_t i = 0; i < p->n_dept_read; i++)
         free(p->dept_read[i]);
     free(p->dept_read);
@@ -784,6 +790,7 @@ static void tx_end(struct pgs *p)
     p->sp_open = p->sp_sent = 0;
     p->sp_q = p->sp_d = 0;
     cg_pg_cache_free(p);
+    pg_bulk_reset(p);
 }
 
 static int pg_begin(cg_store *st, int immediate)
@@ -803,7 +810,7 @@ static int pg_commit(cg_store *st)
     if (!p->in_tx)
         return pg_fail(p, "commit", "no transaction is open");
     int rc = 0;
-    if (p->begin_queued && !p->nq && !p->nd) {
+    if (p->begin_queued && !p->nq && !p->nd && !pg_bulk_pending(p)) {
         tx_end(p); /* nothing was done */
         return 0;
     }
@@ -842,6 +849,8 @@ static int pg_savepoint(cg_store *st)
     struct pgs *p = pgs_of(st);
     if (!p->in_tx)
         return pg_fail(p, "savepoint", "no transaction is open");
+    if (pg_bulk_flush(p) < 0) /* a job's rows take the queue: they roll back with it */
+        return -1;
     /* sent only if something is sent before the job ends (see send) */
     p->sp_open = 1;
     p->sp_sent = 0;
@@ -959,6 +968,8 @@ static int pg_customer_put(cg_store *st, const char *address, const char *custom
     pgq_text(&q, customer);
     pgq_text(&q, timezone);
     pgq_text(&q, attrs_json);
+    if (!added_r && pg_bulk_on(p))
+        return pg_bulk_row(p, PG_BULK_CUSTOMERS, &q);
     if (!added_r)
         return pg_write(p, "customer put", sql, &q);
     struct pgr r;
@@ -997,6 +1008,8 @@ static int pg_contact_add(cg_store *st, const struct cg_contact_row *c)
         pg_counts_add(p, c->department, c->category, c->ts, 1);
         return send(p, "contact add", NULL, 0, NULL, NULL);
     }
+    if (pg_bulk_on(p)) /* its counters with the rows */
+        return pg_bulk_row(p, PG_BULK_CONTACTS, &q);
     if (pg_write(p, "contact add", sql, &q) < 0)
         return -1;
     pg_counts_add(p, c->department, c->category, c->ts, 1);
@@ -1332,6 +1345,8 @@ static int pg_decision_add(cg_store *st, const struct cg_decision_row *d)
     pgq_int(&q, d->monitor);
     pgq_text(&q, d->episode);
     pgq_text(&q, d->relay);
+    if (pg_bulk_on(pgs_of(st)))
+        return pg_bulk_row(pgs_of(st), PG_BULK_DECISIONS, &q);
     return pg_write(pgs_of(st), "decision add",
                     "INSERT INTO decisions(ts, ref, stage, verdict, policy, reason, detail,"
                     " department, sender, recipient, customer, category, message_id, queue_id,"

@@ -66,7 +66,7 @@ int cg_pg_customer_count(cg_store *st, int64_t *addresses_r, int64_t *customers_
 
 int cg_pg_bulk(cg_store *st)
 {
-    (void)st; /* the writes of a transaction are pipelined already */
+    pgs_of(st)->bulk = 1; /* the map, contacts and decisions by COPY (cg_pg_copy.c) */
     return 0;
 }
 
@@ -110,7 +110,7 @@ static int prune_table(cg_store *st, const char *table, int64_t before, int batc
         if (cg_store_begin(st, 1) < 0)
             break;
         int64_t k = 0;
-        if ((contacts && pg_counts_subtract(p, doomed, &q) < 0) ||
+        if ((contacts && pg_counts_apply(p, doomed, &q, -1) < 0) ||
             pg_changes(p, table, del, &q, &k) < 0 || cg_store_commit(st) < 0) {
             cg_store_rollback(st);
             break;
@@ -169,7 +169,7 @@ int cg_pg_forget(cg_store *st, const char *customer, int64_t now, char *ref, siz
     int rc = pg_lock_text(p, (const char *const *)&key, 1);
     free(key);
     if (rc == 0)
-        rc = pg_counts_subtract(p, cg_store_sql_erase_counted, &q);
+        rc = pg_counts_apply(p, cg_store_sql_erase_counted, &q, -1);
     if (rc == 0)
         rc = pg_exec(p, "erase", cg_store_sql_erase_episodes, &q, NULL);
     int64_t total = 0;

@@ -65,6 +65,7 @@ struct pg_delta {
 };
 
 struct pg_cache; /* cg_pg_batch.c */
+struct pg_bulk;  /* cg_pg_copy.c */
 
 /* One PostgreSQL connection. */
 struct pgs {
@@ -87,6 +88,8 @@ struct pgs {
     char **dept_read;         /* departments whose counters were read */
     size_t n_dept_read;
     char *ep_strings[5];      /* an episode's strings, until the next call */
+    int bulk;                 /* cg_admin_bulk: a transaction's rows go by COPY */
+    struct pg_bulk *bulkq;    /* rows waiting to be copied (cg_pg_copy.c) */
 };
 
 static inline struct pgs *pgs_of(cg_store *st)
@@ -137,9 +140,13 @@ char *pg_text_array(const char *const *v, size_t n);
 /* pg_counts_add - count a contact in the pending counter deltas */
 void pg_counts_add(struct pgs *p, const char *department, const char *category, int64_t ts,
                    int64_t n);
-/* pg_counts_subtract - take the contacts a query selects (department,
- * category, ts; parameters q) out of the counters, in this transaction */
-int pg_counts_subtract(struct pgs *p, const char *doomed, const struct pgq *q);
+/* pg_counts_apply - count the contacts a query selects (department,
+ * category, ts; parameters q) into the counters (sign 1) or out of them
+ * (sign -1: buckets brought to 0 go), in this transaction */
+int pg_counts_apply(struct pgs *p, const char *rows, const struct pgq *q, int sign);
+/* pg_utf8_fixed - NULL when s is valid UTF-8, else a malloc'ed copy with
+ * '?' for each byte of an invalid sequence (what the write queue stores) */
+char *pg_utf8_fixed(const char *s);
 /* pg_lock_text - lock "c:customer" / "d:department" keys (text, any
  * order, repeats allowed) in sorted order, as a statement of its own */
 int pg_lock_text(struct pgs *p, const char *const *keys, size_t n);
@@ -185,6 +192,23 @@ void cg_pg_cache_episode_end(struct pgs *p, const char *sender, const char *reci
 int cg_pg_cache_lock(struct pgs *p, const char *key);
 /* the cache can no longer be trusted (a job was rolled back) */
 void cg_pg_cache_drop(struct pgs *p);
+
+/* --- bulk rows by COPY (cg_pg_copy.c) -------------------------------------- */
+enum { PG_BULK_CUSTOMERS, PG_BULK_CONTACTS, PG_BULK_DECISIONS, PG_BULK_N };
+/* pg_bulk_on - rows go by COPY now: a bulk connection (cg_admin_bulk) in
+ * a transaction of its own, not a batch, no savepoint open */
+int pg_bulk_on(const struct pgs *p);
+/* pg_bulk_row - one row of a PG_BULK_ kind, its values as the row's own
+ * statement takes them (q); sent with others by COPY, applied before
+ * anything else is sent (pg_bulk_flush). 0, or -1 with the error set. */
+int pg_bulk_row(struct pgs *p, int kind, const struct pgq *q);
+/* pg_bulk_pending - rows wait to be applied */
+int pg_bulk_pending(const struct pgs *p);
+/* pg_bulk_flush - send and apply the waiting rows (send() calls it first) */
+int pg_bulk_flush(struct pgs *p);
+/* pg_bulk_reset - forget the waiting rows (the transaction ended) */
+void pg_bulk_reset(struct pgs *p);
+void pg_bulk_free(struct pgs *p);
 
 /* --- the ops of each module ---------------------------------------------- */
 int cg_pg_customers(cg_store *st, const char *customer, cg_admin_customer_cb cb, void *arg);

@@ -1154,6 +1154,109 @@ static int check_args(const struct cg_pgconn_stmt *stmts, int n, char *err, size
     return 0;
 }
 
+/* --- what every statement call shares ----------------------------------------- */
+
+/* call_start - connect if need be; CG_PGCONN_OK when the call may send */
+static int call_start(struct cg_pgconn *c, int64_t deadline_ms, char *err, size_t errlen)
+{
+    int rc = ensure(c, deadline_ms, err, errlen);
+
+    if (rc != CG_PGCONN_OK)
+        return rc;
+    if (cg_pgconn_now_ms() >= deadline_ms) {
+        seterr(err, errlen, "deadline passed before sending");
+        return CG_PGCONN_TIMEOUT;
+    }
+    return CG_PGCONN_OK;
+}
+
+/* call_outcome - a call whose results all came: CG_PGCONN_OK, the first
+ * failed statement's CG_PGCONN_SQL_ERROR, or CG_PGCONN_NOT_REPLICATED */
+static int call_outcome(const struct cg_pgres *r, char *err, size_t errlen)
+{
+    char line[512];
+
+    for (int i = 0; i < r->n; i++) {
+        if (r->status[i] != CG_PGRES_OK) {
+            seterr(err, errlen, "statement %d: %s: %s", i, cg_pgres_sqlstate(r, i),
+                   oneline(line, sizeof line, cg_pgres_errmsg(r, i)));
+            return CG_PGCONN_SQL_ERROR;
+        }
+    }
+    if (r->syncrep_cancelled) {
+        seterr(err, errlen, "the wait for synchronous replication was cancelled: "
+               "committed locally, maybe not replicated");
+        return CG_PGCONN_NOT_REPLICATED;
+    }
+    return CG_PGCONN_OK;
+}
+
+/* call_end - every call's end: the transaction state, the results handed
+ * over (res_r) or freed; returns rc */
+static int call_end(struct cg_pgconn *c, struct cg_pgres *r, struct cg_pgres **res_r, int rc)
+{
+    if (c->pg != NULL) {
+        PGTransactionStatusType ts = PQtransactionStatus(c->pg);
+
+        c->in_xact = ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
+    }
+    c->cur = NULL;
+    if (res_r != NULL)
+        *res_r = r;
+    else
+        cg_pgres_free(&r);
+    return rc;
+}
+
+/* deadline_start - a call's deadline passed: a cancel started (NULL when
+ * none could be) and the grace for the server's answer (*grace_r) */
+static struct cancel_job *deadline_start(struct cg_pgconn *c, struct cg_pgres *r,
+                                         int64_t *grace_r)
+{
+    *grace_r = cg_pgconn_now_ms() + c->o.cancel_grace_ms;
+    r->deadline_hit = 1;
+    return cancel_start(c->pg);
+}
+
+/* deadline_finish - the cancel's end and the call's (answered: the server
+ * answered within the grace); without an answer the connection is dropped */
+static int deadline_finish(struct cg_pgconn *c, struct cg_pgres *r, struct cancel_job *j,
+                           int64_t grace, int answered, struct cg_pgres **res_r, char *err,
+                           size_t errlen)
+{
+    char cerr[256] = "could not start a cancel";
+    int cok = j != NULL ? cancel_finish(j, grace, cerr, sizeof cerr) : -1;
+
+    if (!answered) {
+        drop(c);
+        seterr(err, errlen, "deadline passed; no answer to the cancel within %d ms "
+               "(%s): connection dropped; outcome unknown", c->o.cancel_grace_ms,
+               cok == 1 ? "cancel sent" : cerr);
+    } else if (r->syncrep_cancelled) {
+        seterr(err, errlen, "deadline passed while the commit waited for synchronous "
+               "replication: committed locally, maybe not replicated");
+    } else {
+        seterr(err, errlen, "deadline passed; cancelled (%s)",
+               cok == 1 ? "the statements may or may not have taken effect" : cerr);
+    }
+    return call_end(c, r, res_r, CG_PGCONN_TIMEOUT);
+}
+
+/* call_broken - the connection broke during a call (sent: after something
+ * was sent): why into err, the connection dropped */
+static int call_broken(struct cg_pgconn *c, struct cg_pgres *r, struct cg_pgres **res_r,
+                       int sent, char *err, size_t errlen)
+{
+    char line[512];
+
+    seterr(err, errlen, "connection lost%s: %s",
+           sent ? " during the call (outcome unknown)" : "",
+           oneline(line, sizeof line, PQerrorMessage(c->pg)));
+    snprintf(c->last_err, sizeof c->last_err, "connection lost: %.480s", line);
+    drop(c);
+    return call_end(c, r, res_r, CG_PGCONN_DOWN);
+}
+
 int cg_pgconn_pipeline(struct cg_pgconn *c, int64_t deadline_ms,
                        const struct cg_pgconn_stmt *stmts, int n,
                        struct cg_pgres **res_r, char *err, size_t errlen)
@@ -1161,7 +1264,6 @@ int cg_pgconn_pipeline(struct cg_pgconn *c, int64_t deadline_ms,
     struct cg_pgres *r;
     struct pump p = { 0, 0, 0, 0 };
     int rc, io, sent = 0;
-    char line[512];
 
     if (res_r != NULL)
         *res_r = NULL;
@@ -1170,13 +1272,9 @@ int cg_pgconn_pipeline(struct cg_pgconn *c, int64_t deadline_ms,
             seterr(err, errlen, "no connection object");
         return CG_PGCONN_MISUSE;
     }
-    rc = ensure(c, deadline_ms, err, errlen);
+    rc = call_start(c, deadline_ms, err, errlen);
     if (rc != CG_PGCONN_OK)
         return rc;
-    if (cg_pgconn_now_ms() >= deadline_ms) {
-        seterr(err, errlen, "deadline passed before sending");
-        return CG_PGCONN_TIMEOUT;
-    }
     /* statements to prepare first: their Parse results come in the
      * pipeline too (slot[i]: the result index of statement i) */
     if (c->prepared_gen != c->generation) {
@@ -1204,86 +1302,29 @@ int cg_pgconn_pipeline(struct cg_pgconn *c, int64_t deadline_ms,
     }
     c->cur = r;
 
-    if (!PQenterPipelineMode(c->pg))
-        goto broken;
-    if (send_all(c, stmts, n, slot, &newprep) < 0)
-        goto broken;
-    if (!PQpipelineSync(c->pg))
-        goto broken;
-
+    if (!PQenterPipelineMode(c->pg) || send_all(c, stmts, n, slot, &newprep) < 0 ||
+        !PQpipelineSync(c->pg)) {
+        compact(c, r, stmts, n, slot);
+        free(slot);
+        return call_broken(c, r, res_r, 0, err, errlen);
+    }
     sent = 1;
     io = pump(c, r, &p, deadline_ms);
     if (io == PUMP_TIMEOUT) {
         /* our deadline: cancel, then give the server the grace to answer */
-        int64_t grace = cg_pgconn_now_ms() + c->o.cancel_grace_ms;
-        struct cancel_job *j = cancel_start(c->pg);
-        char cerr[256] = "could not start a cancel";
-        int cok = -1;
+        int64_t grace;
+        struct cancel_job *j = deadline_start(c, r, &grace);
 
-        r->deadline_hit = 1;
         io = j ? pump(c, r, &p, grace) : PUMP_TIMEOUT;
-        if (j != NULL)
-            cok = cancel_finish(j, grace, cerr, sizeof cerr);
-        if (io != PUMP_DONE) {
-            drop(c);
-            seterr(err, errlen, "deadline passed; no answer to the cancel within %d ms "
-                   "(%s): connection dropped; outcome unknown", c->o.cancel_grace_ms,
-                   cok == 1 ? "cancel sent" : cerr);
-        } else if (r->syncrep_cancelled) {
-            seterr(err, errlen, "deadline passed while the commit waited for synchronous "
-                   "replication: committed locally, maybe not replicated");
-        } else {
-            seterr(err, errlen, "deadline passed; cancelled (%s)",
-                   cok == 1 ? "the statements may or may not have taken effect" : cerr);
-        }
         compact(c, r, stmts, n, slot);
-        rc = CG_PGCONN_TIMEOUT;
-    } else if (io == PUMP_BROKEN) {
-        goto broken;
-    } else {
-        compact(c, r, stmts, n, slot);
-        rc = CG_PGCONN_OK;
-        for (int i = 0; i < n; i++) {
-            if (r->status[i] != CG_PGRES_OK) {
-                rc = CG_PGCONN_SQL_ERROR;
-                seterr(err, errlen, "statement %d: %s: %s", i, cg_pgres_sqlstate(r, i),
-                       oneline(line, sizeof line, cg_pgres_errmsg(r, i)));
-                break;
-            }
-        }
-        if (rc == CG_PGCONN_OK && r->syncrep_cancelled) {
-            rc = CG_PGCONN_NOT_REPLICATED;
-            seterr(err, errlen, "the wait for synchronous replication was cancelled: "
-                   "committed locally, maybe not replicated");
-        }
+        free(slot);
+        return deadline_finish(c, r, j, grace, io == PUMP_DONE, res_r, err, errlen);
     }
-    if (c->pg != NULL) {
-        PGTransactionStatusType ts = PQtransactionStatus(c->pg);
-
-        c->in_xact = ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
-    }
-    c->cur = NULL;
-    free(slot);
-    if (res_r != NULL)
-        *res_r = r;
-    else
-        cg_pgres_free(&r);
-    return rc;
-
-broken:
     compact(c, r, stmts, n, slot);
     free(slot);
-    seterr(err, errlen, "connection lost%s: %s",
-           sent ? " during the call (outcome unknown)" : "",
-           oneline(line, sizeof line, PQerrorMessage(c->pg)));
-    snprintf(c->last_err, sizeof c->last_err, "connection lost: %.480s", line);
-    drop(c);
-    c->cur = NULL;
-    if (res_r != NULL)
-        *res_r = r;
-    else
-        cg_pgres_free(&r);
-    return CG_PGCONN_DOWN;
+    if (io == PUMP_BROKEN)
+        return call_broken(c, r, res_r, sent, err, errlen);
+    return call_end(c, r, res_r, call_outcome(r, err, errlen));
 }
 
 int cg_pgconn_exec(struct cg_pgconn *c, int64_t deadline_ms, const char *sql,
@@ -1297,4 +1338,172 @@ int cg_pgconn_exec(struct cg_pgconn *c, int64_t deadline_ms, const char *sql,
     s.params = params;
     s.prepare = 0;
     return cg_pgconn_pipeline(c, deadline_ms, &s, 1, res_r, err, errlen);
+}
+
+/* --- COPY ... FROM STDIN ------------------------------------------------------- */
+/* Outside pipeline mode (libpq has no COPY in it): the statement with
+ * PQsendQuery, the data with PQputCopyData in pieces, PQputCopyEnd, then
+ * the results until PQgetResult's NULL; every wait bounded by the call's
+ * deadline. libpq would buffer all of the data a non-blocking connection
+ * is given; a piece is given only when what went before has been sent, so
+ * it holds at most one piece. */
+
+#define COPY_PIECE (256 * 1024)
+
+/* next_result - flush, then wait until a result (or the end of them: NULL)
+ * can be taken without blocking; PUMP_DONE with *res_r set */
+static int next_result(PGconn *pg, int64_t deadline_ms, PGresult **res_r)
+{
+    *res_r = NULL;
+    for (;;) {
+        int f = PQflush(pg), w;
+
+        if (f < 0)
+            return PUMP_BROKEN;
+        if (!PQisBusy(pg)) {
+            *res_r = PQgetResult(pg);
+            if (PQstatus(pg) == CONNECTION_BAD) {
+                PQclear(*res_r);
+                *res_r = NULL;
+                return PUMP_BROKEN;
+            }
+            return PUMP_DONE;
+        }
+        w = wait_fd(PQsocket(pg), (short) (POLLIN | (f == 1 ? POLLOUT : 0)), deadline_ms);
+        if (w == 0)
+            return PUMP_TIMEOUT;
+        if (w < 0 || !PQconsumeInput(pg))
+            return PUMP_BROKEN;
+    }
+}
+
+/* copy_send - data[0..len-1] as CopyData, then CopyDone (or, with
+ * fail_msg, only a CopyFail saying so), all flushed. PUMP_DONE also when
+ * the server ended the COPY first (its result says why). */
+static int copy_send(PGconn *pg, const char *data, size_t len, const char *fail_msg,
+                     int64_t deadline_ms)
+{
+    size_t off = fail_msg ? len : 0;
+    int ended = 0;
+
+    for (;;) {
+        int f = PQflush(pg), k = 0, w;
+
+        if (f < 0)
+            return PUMP_BROKEN;
+        if (f == 0 && ended)
+            return PUMP_DONE;
+        if (f == 0) {
+            if (off < len) {
+                size_t n = len - off < COPY_PIECE ? len - off : COPY_PIECE;
+
+                k = PQputCopyData(pg, data + off, (int) n);
+                if (k > 0)
+                    off += n;
+            } else {
+                k = PQputCopyEnd(pg, fail_msg);
+                if (k > 0)
+                    ended = 1;
+            }
+            if (k < 0) /* no COPY in progress any more, or broken */
+                return PQstatus(pg) == CONNECTION_BAD ? PUMP_BROKEN : PUMP_DONE;
+            if (k > 0)
+                continue;
+        }
+        /* not all sent yet: wait until the socket takes more, reading
+         * what the server says meanwhile (it may be waiting to send) */
+        w = wait_fd(PQsocket(pg), POLLOUT | POLLIN, deadline_ms);
+        if (w == 0)
+            return PUMP_TIMEOUT;
+        if (w < 0 || !PQconsumeInput(pg))
+            return PUMP_BROKEN;
+    }
+}
+
+/* copy_run - read the COPY's results until the end, sending the data
+ * (fail_msg NULL) or a CopyFail (fail_msg) when the server asks for it;
+ * the statement's result goes into r. *copy_ended: the data went. */
+static int copy_run(PGconn *pg, struct cg_pgres *r, const char *data, size_t len,
+                    const char *fail_msg, int *copy_ended, int64_t deadline_ms)
+{
+    for (;;) {
+        PGresult *res;
+        int io = next_result(pg, deadline_ms, &res);
+
+        if (io != PUMP_DONE)
+            return io;
+        if (res == NULL) /* the end; a COPY always has a result first */
+            return r->res[0] != NULL ? PUMP_DONE : PUMP_BROKEN;
+        if (PQresultStatus(res) == PGRES_COPY_IN) {
+            PQclear(res);
+            if (*copy_ended && fail_msg == NULL)
+                return PUMP_BROKEN; /* asked again: protocol confusion */
+            io = copy_send(pg, data, len, fail_msg, deadline_ms);
+            if (io != PUMP_DONE)
+                return io;
+            *copy_ended = 1;
+            continue;
+        }
+        if (r->res[0] == NULL) {
+            r->res[0] = res;
+            r->status[0] = map_status(PQresultStatus(res));
+        } else {
+            PQclear(res);
+        }
+    }
+}
+
+int cg_pgconn_copy(struct cg_pgconn *c, int64_t deadline_ms, const char *sql,
+                   const char *data, size_t len, struct cg_pgres **res_r,
+                   char *err, size_t errlen)
+{
+    struct cg_pgres *r;
+    int rc, io, ended = 0;
+    char line[512], ctx[256];
+
+    if (res_r != NULL)
+        *res_r = NULL;
+    if (c == NULL || sql == NULL || (data == NULL && len > 0)) {
+        seterr(err, errlen, c == NULL ? "no connection object" : "no SQL or no data");
+        return CG_PGCONN_MISUSE;
+    }
+    rc = call_start(c, deadline_ms, err, errlen);
+    if (rc != CG_PGCONN_OK)
+        return rc;
+    if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF) { /* never left on between calls */
+        seterr(err, errlen, "COPY inside pipeline mode");
+        return CG_PGCONN_MISUSE;
+    }
+    r = res_new(1);
+    if (r == NULL) {
+        seterr(err, errlen, "out of memory");
+        return CG_PGCONN_MISUSE;
+    }
+    c->cur = r;
+    if (!PQsendQuery(c->pg, sql))
+        return call_broken(c, r, res_r, 0, err, errlen);
+    io = copy_run(c->pg, r, data, len, NULL, &ended, deadline_ms);
+    if (io == PUMP_BROKEN)
+        return call_broken(c, r, res_r, 1, err, errlen);
+    if (io == PUMP_TIMEOUT) {
+        /* as a pipeline's: a cancel for what the server is doing; and if
+         * it still waits for data, a CopyFail ends the COPY (a cancel is
+         * not noticed by a server blocked reading); the grace for both */
+        int64_t grace;
+        struct cancel_job *j = deadline_start(c, r, &grace);
+
+        io = copy_run(c->pg, r, NULL, 0, "the client's deadline passed", &ended, grace);
+        return deadline_finish(c, r, j, grace, io == PUMP_DONE, res_r, err, errlen);
+    }
+    rc = call_outcome(r, err, errlen);
+    if (rc == CG_PGCONN_SQL_ERROR) {
+        /* the server's CONTEXT names the row: "COPY t, line 3, column x: ..." */
+        const char *cx = r->res[0] ? PQresultErrorField(r->res[0], PG_DIAG_CONTEXT) : NULL;
+
+        oneline(ctx, sizeof ctx, cx);
+        seterr(err, errlen, "COPY: %s: %s%s%s%s", cg_pgres_sqlstate(r, 0),
+               oneline(line, sizeof line, cg_pgres_errmsg(r, 0)), ctx[0] ? " (" : "", ctx,
+               ctx[0] ? ")" : "");
+    }
+    return call_end(c, r, res_r, rc);
 }

@@ -68,8 +68,12 @@
  * (an SQL error, not a broken connection). Text cannot hold a NUL byte;
  * binary data goes hex-encoded into bytea with decode($1, 'hex').
  *
- * Not supported: COPY (libpq has no COPY in pipeline mode), LISTEN/NOTIFY,
- * several statements in one string (the extended protocol takes one).
+ * COPY. cg_pgconn_copy runs one COPY ... FROM STDIN with its data, on its
+ * own (libpq has no COPY in pipeline mode): for bulk loads, where one
+ * COPY moves as many rows as thousands of pipelined INSERTs.
+ *
+ * Not supported: COPY TO, LISTEN/NOTIFY, several statements in one string
+ * (the extended protocol takes one).
  *
  * Results. A call's results come back as one struct cg_pgres: per
  * statement a status, rows and errors (the PGresult itself is reachable),
@@ -205,6 +209,24 @@ int cg_pgconn_exec(struct cg_pgconn *c, int64_t deadline_ms, const char *sql,
 int cg_pgconn_pipeline(struct cg_pgconn *c, int64_t deadline_ms,
                        const struct cg_pgconn_stmt *stmts, int n,
                        struct cg_pgres **res_r, char *err, size_t errlen);
+
+/* cg_pgconn_copy - run sql, one COPY ... FROM STDIN statement, sending it
+ * data[0..len-1] in the format the statement names (text format: fields
+ * separated by tabs, rows ended by "\n", \N for NULL, and a backslash,
+ * tab, newline or carriage return inside a field escaped as \\, \t, \n,
+ * \r; the bytes must be valid in the client encoding). Not in a pipeline;
+ * on the connection's open transaction, else in one implicit transaction
+ * of its own. The deadline covers it all as for cg_pgconn_pipeline:
+ * connecting, the statement, the data (however slowly the server takes it)
+ * and the answer; past it, a cancel and, if the server still waits for
+ * data, a CopyFail, then the grace to read the answer. Returns an enum
+ * cg_pgconn_rc; a refused statement or row is CG_PGCONN_SQL_ERROR, the
+ * server's CONTEXT (which names the line and column) in err. *res_r, when
+ * anything was sent, has one statement: the COPY (cg_pgres_affected: the
+ * rows copied). len may be 0 (no rows). */
+int cg_pgconn_copy(struct cg_pgconn *c, int64_t deadline_ms, const char *sql,
+                   const char *data, size_t len, struct cg_pgres **res_r,
+                   char *err, size_t errlen);
 
 /* State, for logs and tests. generation counts connections made (0: none
  * yet). retry_in_ms: 0 when a connect may be tried now, else how long the

@@ -28,7 +28,10 @@ int cg_admin_customers(cg_store *st, const char *customer, cg_admin_customer_cb 
 /* Number of mapped addresses and of distinct customers (either may be NULL). */
 int cg_admin_customer_count(cg_store *st, int64_t *addresses_r, int64_t *customers_r);
 /* cg_admin_bulk - tune this connection for a large import (SQLite: a
- * larger page cache) */
+ * larger page cache; PostgreSQL: the customer map, contact and decision
+ * rows of its transactions go by COPY, applied before anything else is
+ * read or written; a row the server refuses fails the call that sent it
+ * or the COMMIT) */
 int cg_admin_bulk(cg_store *st);
 
 /* --- opt-outs ------------------------------------------------------------ */

@@ -125,7 +125,7 @@ int cg_store_copy(cg_store *dst, cg_store *src, struct cg_copy_counts *n,
 {
     memset(n, 0, sizeof *n);
     struct copy c = {dst, src, n, progress, arg, PROGRESS_EVERY, 0};
-    if (cg_store_begin(dst, 1) < 0) {
+    if (cg_admin_bulk(dst) < 0 || cg_store_begin(dst, 1) < 0) { /* PostgreSQL: by COPY */
         cg_errf(err, errlen, "%s", cg_store_errmsg(dst));
         return -1;
     }

@@ -56,4 +56,38 @@ t_eq "an older schema, read-only: refused" "$rc" 2
 t_match "... says why" "$out" "schema version 3, expected $want"
 t_check "an older schema: migrated forward on open" "$ctl" -c "$cfg" customers count
 t_eq "... to the current version" "$(pg_psql "SELECT value FROM guard.meta WHERE key = 'schema_version'")" "$want"
+
+# customers import on PostgreSQL goes by COPY (cg_pg_copy.c) and writes
+# the map an import on SQLite writes: backslashes and quotes in the
+# attributes' JSON, non-ASCII, an empty time zone (NULL), an address given
+# twice (the last line counts), then the same file again (all updated)
+pg_psql_admin primary "ALTER SYSTEM SET log_statement = 'all'" "SELECT pg_reload_conf()" >/dev/null
+printf '{"database": "%s", "departments": [], "policies": []}\n' "$E2E_DIR/map.db" > "$E2E_DIR/map-sqlite.json"
+pg_psql "CREATE SCHEMA map" >/dev/null
+printf '{"database": "%s?options=-csearch_path%%3Dmap", "departments": [], "policies": []}\n' \
+    "$PG_URI" > "$E2E_DIR/map-pg.json"
+{
+    printf 'address,customer,timezone,segment,note\n'
+    printf 'ann@example.com,C-1,Europe/Berlin,gold,"back\\slash \\N \\t and ""quotes"""\n'
+    printf '"Bob@Example.COM",C-2,,silver,"tab\there, comma"\n'
+    printf 'carl@example.com,"C-3, Jr.",America/New_York,,"two\nlines"\n'
+    printf 'dora@example.com,C-4,,,caf\xc3\xa9 \xe2\x82\xac\n'
+    for i in $(seq 1 3000); do printf 'u%d@example.net,C-u%d,Europe/London,s%d,\n' "$i" $((i / 2)) $((i % 7)); done
+    printf 'ann@example.com,C-1b,,,second line of ann\n'
+} > "$E2E_DIR/map.csv"
+for round in first again; do
+    sq=$("$ctl" -c "$E2E_DIR/map-sqlite.json" customers import "$E2E_DIR/map.csv" 2>&1)
+    pq=$("$ctl" -c "$E2E_DIR/map-pg.json" customers import "$E2E_DIR/map.csv" 2>&1)
+    t_eq "customers import ($round): the same counts on both" "$pq" "$sq"
+done
+t_eq "... and they are right" "$pq" "added 0, updated 3005"
+sq=$("$ctl" -c "$E2E_DIR/map-sqlite.json" --json customers list 2>&1)
+pq=$("$ctl" -c "$E2E_DIR/map-pg.json" --json customers list 2>&1)
+t_check "customers list: the same map on both ($(printf '%s\n' "$pq" | wc -l) lines)" \
+    test "$pq" = "$sq" -a -n "$pq"
+[ "$pq" = "$sq" ] || diff <(printf '%s\n' "$sq") <(printf '%s\n' "$pq") | head -20
+t_match "... with the last line of an address twice" "$pq" '"address":"ann@example.com","customer":"C-1b","timezone":null,"attrs":\{"note":"second line of ann"\}'
+t_check "the import went by COPY (the server's log)" \
+    grep -q 'statement: COPY cg_copy_customers (seq, address, customer, timezone, attrs) FROM STDIN' \
+    "$PG_BASE/primary.log"
 t_done store_pg

@@ -438,6 +438,202 @@ static void test_statement_deadline(void)
     cg_pgconn_free(&c);
 }
 
+/* COPY ... FROM STDIN: text with every escape and NULL arrives as sent,
+ * rows counted; no rows; several pieces; a row the server refuses names
+ * its line and the connection stays (an explicit transaction is aborted,
+ * as after any error); a COPY into nothing; no SQL */
+static void test_copy(void)
+{
+    struct cg_pgconn *c = open_uri(uri, 100);
+    struct cg_pgres *r = NULL;
+    char err[512];
+    static const char rows[] =
+        "1\ttab\\there\t\\N\n"
+        "2\tback\\\\slash \\\\N new\\nline cr\\r\t\n"
+        "3\tcaf\xc3\xa9 \xe2\x82\xac \"'\t\\\\.\n";
+    char *v;
+    int rc;
+
+    rc = cg_pgconn_exec(c, now_ms() + 5000,
+                        "CREATE TEMP TABLE copy_t (id bigint PRIMARY KEY, a text, b text)",
+                        0, NULL, NULL, err, sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    rc = cg_pgconn_copy(c, now_ms() + 5000, "COPY copy_t FROM STDIN", rows, strlen(rows), &r,
+                        err, sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    CHECK(cg_pgres_count(r) == 1 && cg_pgres_status(r, 0) == CG_PGRES_OK);
+    CHECK(cg_pgres_affected(r, 0) == 3);
+    cg_pgres_free(&r);
+    v = one_value(c, "SELECT string_agg(id || '=' || a || '|' || coalesce(b, 'NULL'), ';' "
+                  "ORDER BY id) FROM copy_t", &rc);
+    CHECK_STR(v, "1=tab\there|NULL;2=back\\slash \\N new\nline cr\r|;"
+                 "3=caf\xc3\xa9 \xe2\x82\xac \"'|\\.");
+    free(v);
+    /* nothing to copy */
+    rc = cg_pgconn_copy(c, now_ms() + 5000, "COPY copy_t FROM STDIN", "", 0, &r, err, sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    CHECK(cg_pgres_affected(r, 0) == 0);
+    cg_pgres_free(&r);
+    /* 200,000 rows, about 6 MB: many pieces */
+    {
+        size_t cap = 200000 * 40, len = 0;
+        char *big = malloc(cap);
+
+        CHECK(big != NULL);
+        for (int i = 0; big && i < 200000; i++)
+            len += (size_t) snprintf(big + len, cap - len, "%d\trow %d of many\t\\N\n", 100 + i, i);
+        rc = cg_pgconn_copy(c, now_ms() + 20000, "COPY copy_t FROM STDIN", big, len, &r, err,
+                            sizeof err);
+        CHECK_RC(rc, CG_PGCONN_OK, err);
+        CHECK(cg_pgres_affected(r, 0) == 200000);
+        cg_pgres_free(&r);
+        free(big);
+        v = one_value(c, "SELECT count(*) || ' ' || max(a) FROM copy_t WHERE id >= 100", &rc);
+        CHECK_STR(v, "200000 row 99999 of many");
+        free(v);
+    }
+    /* a bad row: the server's error with its line; nothing of it stays */
+    {
+        static const char bad[] = "7\tfine\t\\N\nseven\tbad\t\\N\n";
+
+        rc = cg_pgconn_copy(c, now_ms() + 5000, "COPY copy_t FROM STDIN", bad, strlen(bad), &r,
+                            err, sizeof err);
+    }
+    CHECK_RC(rc, CG_PGCONN_SQL_ERROR, err);
+    CHECK_STR(cg_pgres_sqlstate(r, 0), "22P02");
+    CHECK(strstr(err, "COPY: 22P02") != NULL && strstr(err, "line 2") != NULL);
+    printf("# a refused COPY row: %s\n", err);
+    cg_pgres_free(&r);
+    v = one_value(c, "SELECT count(*) FROM copy_t WHERE id = 7", &rc);
+    CHECK_STR(v, "0");
+    free(v);
+    /* inside a transaction: aborted by the error, usable after ROLLBACK */
+    rc = cg_pgconn_exec(c, now_ms() + 5000, "BEGIN", 0, NULL, NULL, err, sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    rc = cg_pgconn_copy(c, now_ms() + 5000, "COPY copy_t FROM STDIN", "8\ta\tb\n", 6, NULL, err,
+                        sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    CHECK(cg_pgconn_in_transaction(c) == 1);
+    rc = cg_pgconn_copy(c, now_ms() + 5000, "COPY copy_t FROM STDIN", "8\ta\tb\n", 6, NULL, err,
+                        sizeof err);
+    CHECK_RC(rc, CG_PGCONN_SQL_ERROR, err);
+    CHECK(strstr(err, "23505") != NULL);
+    CHECK(cg_pgconn_in_transaction(c) == 1);
+    rc = cg_pgconn_exec(c, now_ms() + 5000, "ROLLBACK", 0, NULL, NULL, err, sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    CHECK(cg_pgconn_in_transaction(c) == 0);
+    v = one_value(c, "SELECT count(*) FROM copy_t WHERE id = 8", &rc);
+    CHECK_STR(v, "0");
+    free(v);
+    /* no such table; a statement that is no COPY; no SQL */
+    rc = cg_pgconn_copy(c, now_ms() + 5000, "COPY no_such_t FROM STDIN", "1\n", 2, &r, err,
+                        sizeof err);
+    CHECK_RC(rc, CG_PGCONN_SQL_ERROR, err);
+    CHECK_STR(cg_pgres_sqlstate(r, 0), "42P01");
+    cg_pgres_free(&r);
+    rc = cg_pgconn_copy(c, now_ms() + 5000, "SELECT 1", "", 0, &r, err, sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    CHECK_STR(cg_pgres_value(r, 0, 0, 0), "1");
+    cg_pgres_free(&r);
+    CHECK(cg_pgconn_copy(c, now_ms() + 5000, NULL, "", 0, &r, err, sizeof err) == CG_PGCONN_MISUSE);
+    CHECK(cg_pgconn_copy(c, now_ms() + 5000, "COPY copy_t FROM STDIN", NULL, 3, &r, err,
+                         sizeof err) == CG_PGCONN_MISUSE);
+    CHECK(r == NULL);
+    CHECK(cg_pgconn_copy(NULL, now_ms() + 5000, "COPY copy_t FROM STDIN", "", 0, &r, err,
+                         sizeof err) == CG_PGCONN_MISUSE);
+    /* a pipeline after all of it */
+    v = one_value(c, "SELECT 'still usable'", &rc);
+    CHECK_STR(v, "still usable");
+    free(v);
+    CHECK(cg_pgconn_generation(c) == 1);
+    cg_pgconn_free(&c);
+}
+
+/* COPY past its deadline: waiting for a lock before the data (a cancel
+ * ends it), and with the server reading the data slower than it comes (a
+ * trigger sleeps per row: the socket fills; the cancel and a CopyFail end
+ * it); each TIMEOUT within the grace, the connection kept */
+static void test_copy_deadline(void)
+{
+    struct cg_pgconn *c = open_uri(uri, 100), *locker = open_uri(uri, 100);
+    struct cg_pgres *r = NULL;
+    char err[512];
+    int64_t t0, el;
+    char *v;
+    int rc;
+
+    rc = cg_pgconn_exec(c, now_ms() + 5000, "DROP TABLE IF EXISTS copy_slow", 0, NULL, NULL,
+                        err, sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    rc = cg_pgconn_exec(c, now_ms() + 5000, "CREATE TABLE copy_slow (id bigint, note text)", 0,
+                        NULL, NULL, err, sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    /* a lock held elsewhere */
+    rc = cg_pgconn_exec(locker, now_ms() + 5000, "BEGIN", 0, NULL, NULL, err, sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    rc = cg_pgconn_exec(locker, now_ms() + 5000, "LOCK TABLE copy_slow", 0, NULL, NULL, err,
+                        sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    t0 = now_ms();
+    rc = cg_pgconn_copy(c, t0 + 500, "COPY copy_slow FROM STDIN", "1\tx\n", 4, &r, err,
+                        sizeof err);
+    el = now_ms() - t0;
+    CHECK_RC(rc, CG_PGCONN_TIMEOUT, err);
+    CHECK(cg_pgres_deadline_hit(r));
+    CHECK_STR(cg_pgres_sqlstate(r, 0), "57014");
+    CHECK(el >= 490 && el < 500 + 1000 + 1000);
+    printf("# measured: COPY waiting for a lock, 500 ms deadline: timeout after %lld ms (%s)\n",
+           (long long) el, err);
+    cg_pgres_free(&r);
+    rc = cg_pgconn_exec(locker, now_ms() + 5000, "ROLLBACK", 0, NULL, NULL, err, sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    v = one_value(c, "SELECT 'usable after a cancelled COPY'", &rc);
+    CHECK_STR(v, "usable after a cancelled COPY");
+    free(v);
+    /* the server slower than the data */
+    rc = cg_pgconn_exec(c, now_ms() + 5000,
+                        "CREATE FUNCTION pg_temp.slow() RETURNS trigger LANGUAGE plpgsql AS "
+                        "$$BEGIN PERFORM pg_sleep(0.05); RETURN NEW; END$$", 0, NULL, NULL, err,
+                        sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    rc = cg_pgconn_exec(c, now_ms() + 5000,
+                        "CREATE TRIGGER slow BEFORE INSERT ON copy_slow FOR EACH ROW "
+                        "EXECUTE FUNCTION pg_temp.slow()", 0, NULL, NULL, err, sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    {
+        size_t cap = 200000 * 80, len = 0;
+        char *big = malloc(cap);
+
+        CHECK(big != NULL);
+        for (int i = 0; big && i < 200000; i++)
+            len += (size_t) snprintf(big + len, cap - len,
+                                     "%d\ta row the server takes its time over, %d\n", i, i);
+        t0 = now_ms();
+        rc = cg_pgconn_copy(c, t0 + 1000, "COPY copy_slow FROM STDIN", big, len, &r, err,
+                            sizeof err);
+        el = now_ms() - t0;
+        free(big);
+    }
+    CHECK_RC(rc, CG_PGCONN_TIMEOUT, err);
+    CHECK(cg_pgres_deadline_hit(r));
+    CHECK(cg_pgres_status(r, 0) == CG_PGRES_ERROR);
+    CHECK(el >= 990 && el < 1000 + 1000 + 1000);
+    printf("# measured: COPY of 15 MB into a table that takes 20 rows a second, 1000 ms "
+           "deadline: timeout after %lld ms (%s: %s)\n", (long long) el,
+           cg_pgres_sqlstate(r, 0), cg_pgres_errmsg(r, 0));
+    cg_pgres_free(&r);
+    CHECK(cg_pgconn_connected(c));
+    v = one_value(c, "SELECT count(*) FROM copy_slow", &rc);
+    CHECK_STR(v, "0");
+    free(v);
+    CHECK(cg_pgconn_generation(c) == 1);
+    rc = cg_pgconn_exec(c, now_ms() + 5000, "DROP TABLE copy_slow", 0, NULL, NULL, err,
+                        sizeof err);
+    CHECK_RC(rc, CG_PGCONN_OK, err);
+    cg_pgconn_free(&locker);
+    cg_pgconn_free(&c);
+}
+
 /* blackhole - a listening socket on 127.0.0.1 that never accepts: the
  * kernel completes a handshake or two, then nothing ever answers */
 static int blackhole(int *port_r)
@@ -955,6 +1151,8 @@ int main(void)
     RUN(test_prepared);
     RUN(test_notices);
     RUN(test_statement_deadline);
+    RUN(test_copy);
+    RUN(test_copy_deadline);
     RUN(test_connect_deadline_and_backoff);
     RUN(test_multihost_blackhole_first);
     RUN(test_read_write_second);
