@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cg_addr.h"
+#include "cg_category.h"
 #include "cg_config.h"
 #include "cg_database.h"
 #include "cg_keytab.h"

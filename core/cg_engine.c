@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_category.h"
 #include "cg_contact.h"
 #include "cg_declog.h"
 #include "cg_engine.h"

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "cg_category.h"
 #include "cg_host.h"
 #include "cg_msg.h"
 #include "cg_log.h"

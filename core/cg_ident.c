@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "cg_addr.h"
+#include "cg_category.h"
 #include "cg_ident.h"
 #include "cg_log.h"
 #include "cg_util.h"

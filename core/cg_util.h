@@ -29,15 +29,6 @@ size_t cg_strlcpy(char *dst, const char *src, size_t size);
 int cg_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Category patterns: "*", "a.b" (exact), "a.b.*" (a.b itself and below).
- * cg_category_valid: a dotted name of [a-z0-9_-] labels (pattern: may end
- * in ".*" or be "*"). */
-int cg_category_valid(const char *name, int allow_pattern);
-int cg_category_match(const char *pattern, const char *category);
-/* cg_category_subsumes - does every name matching `inner` (a pattern) also
- * match `outer`? */
-int cg_category_subsumes(const char *outer, const char *inner);
-
 /* cg_glob_match - case-insensitive shell-style '*' and '?' match (for
  * sender patterns like "*@offers.corp.example"). */
 int cg_glob_match(const char *pattern, const char *text);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_category.h"
 #include "cg_csv.h"
 #include "cg_store_admin.h"
 #include "cg_addr.h"

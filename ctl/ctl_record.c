@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cg_addr.h"
+#include "cg_category.h"
 #include "cg_ident.h"
 #include "cg_util.h"
 #include "ctl.h"

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_category.h"
 #include "cg_pg_int.h"
 #include "cg_util.h"
 

@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cg_category.h"
 #include "cg_sqlite_int.h"
 #include "cg_util.h"
 

@@ -23,7 +23,7 @@ subject() {
     case $1 in
     addr) printf '%s\n' core/cg_addr.c core/cg_util.c:cg_glob_match,cg_cidr_parse,cg_cidr_match ;;
     header) printf '%s\n' core/cg_ident.c:cg_ident_department,cg_ident_category,cg_ident_candidates,list_has,client_trusted,trim_dup,dept_envelope_match,dept_allows,looks_bulk,heuristic_category \
-        core/cg_msg.c core/cg_util.c:cg_category_valid,cg_category_match,cg_category_subsumes ;;
+        core/cg_msg.c core/cg_category.c ;;
     config) printf '%s\n' core/cg_config.c core/cg_param.c core/cg_plugin.c ;;
     csv) echo core/cg_csv.c ;;
     milter) printf '%s\n' milter/cg_milter.c core/cg_engine.c core/cg_ident.c milter/cg_decider.c ;;

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "fz_common.h"
+#include "cg_category.h"
 #include "cg_config.h"
 #include "cg_ident.h"
 #include "cg_msg.h"

@@ -3,6 +3,7 @@
  * durations and times: test_time.c).
  */
 #include <stdlib.h>
+#include "cg_category.h"
 #include "cg_test.h"
 #include "cg_util.h"
 
