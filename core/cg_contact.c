@@ -1,5 +1,5 @@
 /*
- * cg_contact.c - building the contact row of an e-mail (see cg_contact.h).
+ * cg_contact.c - building a contact row (see cg_contact.h).
  */
 #include <string.h>
 
@@ -20,6 +20,20 @@ void cg_contact_mail(struct cg_contact_row *c_r, int64_t ts, const char *custome
     c_r->message_id = message_id;
     c_r->queue_id = queue_id;
     c_r->digest = digest;
+}
+
+void cg_contact_other(struct cg_contact_row *c_r, int64_t ts, const char *customer,
+                      const char *address, const char *department, const char *category,
+                      const char *channel, double weight)
+{
+    memset(c_r, 0, sizeof *c_r);
+    c_r->ts = ts;
+    c_r->customer = customer;
+    c_r->address = address;
+    c_r->department = department;
+    c_r->category = category;
+    c_r->channel = channel;
+    c_r->weight = weight;
 }
 
 void cg_contact_from_decision(struct cg_contact_row *c_r, int64_t ts,

@@ -2,7 +2,10 @@
  * cg_contact.h - the one place where the contact that an e-mail counts as
  * is built: from the message at end of message (the engine), or from the
  * hold decision rows when a held message is released (contactgatectl
- * held release). Recording it is cg_store_contact_add.
+ * held release); and the contact of another channel, or one recorded by
+ * hand (contactgatectl record, simulate's replay of other channels).
+ * Recording it is cg_store_contact_add, which keeps the department
+ * counters with it.
  *
  * What a mail contact is (SPEC "What counts"): one message let through to
  * one customer, channel "email", weight 1, at the time it was let through
@@ -27,5 +30,13 @@ void cg_contact_mail(struct cg_contact_row *c_r, int64_t ts, const char *custome
  * digest: the decision log does not keep one. */
 void cg_contact_from_decision(struct cg_contact_row *c_r, int64_t ts,
                               const struct cg_decision_row *d);
+
+/* cg_contact_other - a contact that is no message contactgate let
+ * through: another channel's (sms, call, letter) or one an admin records
+ * (contactgatectl record), with its own channel and weight and nothing
+ * that ties it to an MTA. The row points at the strings given. */
+void cg_contact_other(struct cg_contact_row *c_r, int64_t ts, const char *customer,
+                      const char *address, const char *department, const char *category,
+                      const char *channel, double weight);
 
 #endif

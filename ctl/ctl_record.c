@@ -10,6 +10,7 @@
 
 #include "cg_addr.h"
 #include "cg_category.h"
+#include "cg_contact.h"
 #include "cg_ident.h"
 #include "cg_util.h"
 #include "ctl.h"
@@ -57,17 +58,16 @@ static int record_run(struct ctl *c, int argc, char **argv)
     if (!ctl_name_ok(channel, 32))
         return ctl_err(CTL_USAGE, cmd, "--channel \"%s\" is not a channel name ([a-z0-9_-], "
                        "e.g. sms, call, letter, email)", channel);
-    struct cg_contact_row row = {.ts = c->now, .department = dept, .category = cat,
-                                 .channel = channel, .weight = 1.0};
-    if (time_s && ctl_time_arg(c, cmd, "--time", time_s, &row.ts))
+    int64_t ts = c->now;
+    double weight = 1.0;
+    if (time_s && ctl_time_arg(c, cmd, "--time", time_s, &ts))
         return CTL_USAGE;
-    if (row.ts > c->now + FUTURE_SLACK)
+    if (ts > c->now + FUTURE_SLACK)
         return ctl_err(CTL_USAGE, cmd, "--time \"%s\" is in the future", time_s);
     if (weight_s) {
         char *end = NULL;
-        row.weight = strtod(weight_s, &end);
-        if (end == weight_s || *end || !isfinite(row.weight) || row.weight <= 0 ||
-            row.weight > 1000)
+        weight = strtod(weight_s, &end);
+        if (end == weight_s || *end || !isfinite(weight) || weight <= 0 || weight > 1000)
             return ctl_err(CTL_USAGE, cmd, "--weight \"%s\" is not a number above 0 "
                            "(at most 1000)", weight_s);
     }
@@ -87,10 +87,10 @@ static int record_run(struct ctl *c, int argc, char **argv)
         free(addr);
         return rc;
     }
-    row.customer = cust;
-    row.address = addr;
-    char ts[32];
-    cg_format_time(row.ts, ts, sizeof ts);
+    struct cg_contact_row row;
+    cg_contact_other(&row, ts, cust, addr, dept, cat, channel, weight);
+    char when[32];
+    cg_format_time(row.ts, when, sizeof when);
     if (cg_store_contact_add(st, &row) < 0) {
         rc = ctl_err(CTL_STORE, cmd, "%s", cg_store_errmsg(st));
     } else if (c->json) {
@@ -100,11 +100,11 @@ static int record_run(struct ctl *c, int argc, char **argv)
         json_object_set_new(o, "department", json_string(dept));
         json_object_set_new(o, "category", json_string(cat));
         json_object_set_new(o, "channel", json_string(channel));
-        json_object_set_new(o, "time", json_string(ts));
+        json_object_set_new(o, "time", json_string(when));
         json_object_set_new(o, "weight", json_real(row.weight));
         ctl_json_print(o);
     } else {
-        printf("recorded %s %s contact for %s from %s at %s\n", channel, cat, cust, dept, ts);
+        printf("recorded %s %s contact for %s from %s at %s\n", channel, cat, cust, dept, when);
     }
     free(addr);
     free(cust);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_contact.h"
 #include "cg_engine.h"
 #include "cg_store_sim.h"
 #include "cg_util.h"
@@ -128,10 +129,9 @@ static int replay_one(const struct cg_sim_event *e, void *arg)
                       (double)(e->ts - s->since) / (double)(s->until - s->since));
     if (strcmp(e->channel, "email") != 0) {
         /* another channel's contact is history, not a message to decide */
-        struct cg_contact_row row = {.ts = e->ts, .customer = e->customer,
-                                     .address = e->address, .department = e->department,
-                                     .category = e->category, .channel = e->channel,
-                                     .weight = 1.0};
+        struct cg_contact_row row;
+        cg_contact_other(&row, e->ts, e->customer, e->address, e->department, e->category,
+                         e->channel, 1.0);
         cg_store_contact_add(s->st, &row);
         s->other_channels++;
         return 0;
