@@ -229,7 +229,7 @@ struct cg_plugin_so *cg_plugin_open_path(const char *path, const char *name, cha
     const char *why = NULL;
     if (desc->abi_version != CG_PLUGIN_ABI_VERSION)
         why = "ABI version";
-    else if (desc->struct_size < offsetof(struct cg_plugin, destroy) + sizeof desc->destroy)
+    else if (!CG_HAS_MEMBER(desc, struct cg_plugin, destroy))
         why = "descriptor size";
     if (why) {
         cg_errf(err, errlen, "plugin %s: %s mismatch: plugin has ABI %u (descriptor %zu bytes), "
@@ -312,7 +312,7 @@ int cg_plugin_instance(struct cg_plugin_so *so, json_t *params, const char *key_
 unsigned cg_plugin_flags(const struct cg_plugin_so *so)
 {
     const struct cg_plugin *d = so->desc;
-    if (d->struct_size < offsetof(struct cg_plugin, flags) + sizeof d->flags)
+    if (!CG_HAS_MEMBER(d, struct cg_plugin, flags))
         return 0;
     return d->flags;
 }

@@ -5,7 +5,9 @@
  * Time is injected through cg_msg.now, so window edges are exact.
  * Needs the plugins built under $CG_BUILD_DIR/plugins (default build/).
  */
+#include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,6 +463,88 @@ static void test_plugin_error_and_third_party(void)
     cg_config_unref(&cfg);
 }
 
+/* the plugin ABI's promises (plugin.h, issue 15.7): destroy() follows a
+ * failed init(); a plugin's log line carries the queue ID, its name and
+ * its policy; CG_HAS_MEMBER tells a member a shorter descriptor lacks */
+static void test_plugin_abi_contract(void)
+{
+    char path[PATH_MAX + 64], marker[PATH_MAX + 64], logf[PATH_MAX + 64], err[1024] = "";
+    snprintf(path, sizeof path, "%s/abi.json", tmpdir);
+    snprintf(marker, sizeof marker, "%s/destroyed", tmpdir);
+    snprintf(logf, sizeof logf, "%s/stderr.log", tmpdir);
+    unlink(marker);
+    FILE *fp = fopen(path, "w");
+    fprintf(fp, "{\"plugin_dir\": \"%s\", \"policies\": [{\"name\": \"will-fail\", "
+            "\"plugin\": \"thirdparty\", \"action\": \"tag\", \"params\": {\"fail_init\": true, "
+            "\"destroy_marker\": \"%s\"}}]}\n", tp_dir, marker);
+    fclose(fp);
+    struct cg_config *cfg = cg_config_load(path, 0, err, sizeof err);
+    CG_CHECK(cfg == NULL);
+    CG_CHECK_CONTAINS(err, "policies[0].params: asked to fail");
+    cg_config_unref(&cfg);
+    char got[256] = "";
+    fp = fopen(marker, "r");
+    CG_CHECK(fp != NULL);
+    if (fp) {
+        if (!fgets(got, sizeof got, fp))
+            got[0] = 0;
+        fclose(fp);
+    }
+    CG_CHECK_STR(got, "destroyed\n");
+
+    /* a log line from evaluate(), on stderr for the length of one message */
+    fp = fopen(path, "w");
+    fprintf(fp, "{\"plugin_dir\": \"%s\", \"policies\": [{\"name\": \"no-spammy\", "
+            "\"plugin\": \"thirdparty\", \"action\": \"reject\"}]}\n", tp_dir);
+    fclose(fp);
+    cfg = cg_config_load(path, 0, err, sizeof err);
+    CG_CHECK(cfg != NULL);
+    if (!cfg) {
+        fprintf(stderr, "  %s\n", err);
+        return;
+    }
+    cg_store *st = store_new();
+    struct cg_msg m;
+    struct cg_decision d;
+    msg_new(&m, "a@b.example", T0);
+    cg_msg_add_rcpt(&m, "ivy@example.com");
+    cg_msg_set(&m.subject, "please LOG this");
+    fflush(stderr);
+    int saved = dup(2), fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CG_CHECK(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    cg_log_open("test_engine", 0, 1, LOG_INFO);
+    cg_store_begin(st, 1);
+    cg_engine_eom(cfg, st, &m, 1, &d);
+    cg_store_commit(st);
+    cg_log_open("test_engine", 0, 0, LOG_ERR);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    CG_CHECK(d.verdict == CG_ACT_ACCEPT);
+    struct cg_buf lines = {0};
+    fp = fopen(logf, "r");
+    for (char line[1024]; fp && fgets(line, sizeof line, fp);)
+        cg_buf_printf(&lines, "%s", line);
+    if (fp)
+        fclose(fp);
+    CG_CHECK_CONTAINS(lines.s ? lines.s : "",
+                      "4ABC123: plugin thirdparty (policy no-spammy): the subject asks for a log line");
+    cg_buf_free(&lines);
+    cg_msg_clear(&m);
+    cg_store_free(&st);
+    cg_config_unref(&cfg);
+
+    /* CG_HAS_MEMBER on a descriptor that ends before its last member, as
+     * one built against an older plugin.h would */
+    struct cg_plugin old = {.struct_size = offsetof(struct cg_plugin, destroy)};
+    CG_CHECK(CG_HAS_MEMBER(&old, struct cg_plugin, evaluate));
+    CG_CHECK(!CG_HAS_MEMBER(&old, struct cg_plugin, destroy));
+    old.struct_size = sizeof old;
+    CG_CHECK(CG_HAS_MEMBER(&old, struct cg_plugin, destroy));
+}
+
 /* every violated policy counts, however many there are (issue 12.2):
  * 19 tag policies and a reject last give reject, and the decision log
  * lists all 20 */
@@ -595,6 +679,7 @@ int main(void)
     CG_RUN(test_classification);
     CG_RUN(test_monitor_mode_tags);
     CG_RUN(test_plugin_error_and_third_party);
+    CG_RUN(test_plugin_abi_contract);
     CG_RUN(test_twenty_violations_reject_last);
     CG_RUN(test_loader_refusals);
     CG_RUN(test_bad_params_name_key_path);
