@@ -1178,11 +1178,12 @@ static void run_stall(const char *dir, const char *build, const char *policy, lo
            " second):\nthe other messages, 1 thread at %ld ops/s offered for %ld ops, medians of"
            " %d rounds\n", pace, ops, rounds);
     printf("%-26s %10s %10s %10s\n", "", "p50", "p99", "max");
-    struct result base = {0}, with = {0};
-    for (int stalled = 0; stalled <= 1; stalled++) {
-        struct result rk[MAX_ROUNDS];
-        int started = 0;
-        for (int k = 0; k < rounds; k++) {
+    /* the rounds alternate, no stall then stalls, so that the machine's
+     * drift over the run falls on both alike */
+    struct result base = {0}, with = {0}, rk[2][MAX_ROUNDS];
+    int started = 0;
+    for (int k = 0; k < rounds; k++)
+        for (int stalled = 0; stalled <= 1; stalled++) {
             struct bench b = {.cfg = cfg, .customers = 100000, .only_marketing = 1};
             warm(path);
             b.dc = cg_decider_start(path, bench_store_flags(), err, sizeof err);
@@ -1194,7 +1195,7 @@ static void run_stall(const char *dir, const char *build, const char *policy, lo
             if (stalled && pthread_create(&st, NULL, staller_main, &s) != 0)
                 die("pthread_create failed");
             run_fixed(&b, 1, pace / 10, ops, 31 + (uint64_t)k, 1000000000ull / (uint64_t)pace,
-                      &rk[k]);
+                      &rk[stalled][k]);
             if (stalled) {
                 atomic_store(&s.stop, 1);
                 pthread_join(st, NULL);
@@ -1202,12 +1203,16 @@ static void run_stall(const char *dir, const char *build, const char *policy, lo
             }
             cg_decider_stop(&b.dc);
         }
-        median_of(rk, rounds, stalled ? &with : &base);
-        const struct result *r = stalled ? &with : &base;
-        char label[64];
-        snprintf(label, sizeof label, stalled ? "with %d stalls" : "no stall", started);
-        printf("%-26s %7.0f us %7.0f us %7.0f us\n", label, r->p50, r->p99, r->max);
-    }
+    median_of(rk[0], rounds, &base);
+    median_of(rk[1], rounds, &with);
+    char label[64];
+    snprintf(label, sizeof label, "with %d stalls", started);
+    printf("%-26s %7.0f us %7.0f us %7.0f us\n", "no stall", base.p50, base.p99, base.max);
+    printf("%-26s %7.0f us %7.0f us %7.0f us\n", label, with.p50, with.p99, with.max);
+    printf("  rounds' p99, no stall / stalls:");
+    for (int k = 0; k < rounds; k++)
+        printf(" %.0f/%.0f", rk[0][k].p99, rk[1][k].p99);
+    printf(" us\n");
     printf("  p99 with the stalls / without: %.2fx (target: unchanged within noise)\n",
            base.p99 > 0 ? with.p99 / base.p99 : 0);
     cg_config_unref(&cfg);
