@@ -178,16 +178,24 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
     return SMFIS_CONTINUE;
 }
 
+/* transaction_reset - forget the transaction: the message and what was
+ * counted of its headers (which control headers to remove at end of
+ * message: the next transaction's own, never this one's) */
+static void transaction_reset(struct conn *c)
+{
+    cg_msg_reset_transaction(&c->m);
+    c->header_bytes = c->headers_seen = c->ctl_ignored = 0;
+    c->headers_full = 0;
+    memset(c->ctl_seen, 0, sizeof c->ctl_seen);
+}
+
 /* cb_envfrom - a new transaction */
 static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 {
     struct conn *c = conn_get(ctx);
     if (!c)
         return SMFIS_CONTINUE;
-    cg_msg_reset_transaction(&c->m);
-    c->header_bytes = c->headers_seen = c->ctl_ignored = 0;
-    c->headers_full = 0;
-    memset(c->ctl_seen, 0, sizeof c->ctl_seen);
+    transaction_reset(c);
     cg_msg_set(&c->m.queue_id, macro(ctx, "i"));
     /* the argument as the client wrote it, and the MTA's own parse of it */
     c->m.sender = cg_ident_sender(&c->m, argv[0], macro(ctx, "{mail_addr}"));
@@ -334,7 +342,7 @@ static sfsistat cb_abort(SMFICTX *ctx)
 {
     struct conn *c = conn_get(ctx);
     if (c)
-        cg_msg_reset_transaction(&c->m);
+        transaction_reset(c);
     return SMFIS_CONTINUE;
 }
 
