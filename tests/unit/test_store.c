@@ -388,6 +388,65 @@ static void t_decisions(void)
     cg_store_free(&st);
 }
 
+/* held mail (contactgatectl held): the enforced hold rows of a queue ID's
+ * newest hold, and whether it was released or dropped */
+static int held_cb(const struct cg_decision_row *d, void *arg)
+{
+    struct collect *k = arg;
+    size_t l = strlen(k->buf);
+    snprintf(k->buf + l, sizeof k->buf - l, "%s%s/%s/%s", k->n ? "," : "", d->ref,
+             d->recipient ? d->recipient : "-", d->customer ? d->customer : "-");
+    k->n++;
+    return 0;
+}
+
+static void t_held(void)
+{
+    cg_store *st = fresh();
+    CG_REQUIRE(st);
+    struct cg_decision_row rows[] = {
+        /* an older message the MTA gave the same queue ID */
+        {.ts = T0 - 100, .ref = "R0", .stage = "eom", .verdict = "hold", .policy = "p-hold",
+         .recipient = "old@x.example", .customer = "C-0", .queue_id = "QH"},
+        {.ts = T0, .ref = "R1", .stage = "eom", .verdict = "hold", .policy = "p-hold",
+         .recipient = "ann@x.example", .customer = "C-1", .queue_id = "QH"},
+        {.ts = T0, .ref = "R1", .stage = "eom", .verdict = "hold", .policy = "p-hold",
+         .recipient = "bob@x.example", .customer = "C-2", .queue_id = "QH"},
+        /* a monitored hold held nothing */
+        {.ts = T0, .ref = "R2", .stage = "eom", .verdict = "hold", .policy = "p-hold",
+         .recipient = "cy@x.example", .customer = "C-3", .queue_id = "QM", .monitor = 1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        CG_CHECK_INT(cg_store_decision_add(st, &rows[i]), 0);
+    struct collect k = {0};
+    CG_CHECK_INT(cg_held_rows(st, "QH", T0 - 10, held_cb, &k), 0);
+    CG_CHECK_STR(k.buf, "R1/ann@x.example/C-1,R1/bob@x.example/C-2");
+    memset(&k, 0, sizeof k); /* since before the older message: still the newest hold only */
+    CG_CHECK_INT(cg_held_rows(st, "QH", T0 - 1000, held_cb, &k), 0);
+    CG_CHECK_STR(k.buf, "R1/ann@x.example/C-1,R1/bob@x.example/C-2");
+    memset(&k, 0, sizeof k);
+    CG_CHECK_INT(cg_held_rows(st, "QM", 0, held_cb, &k), 0);
+    CG_CHECK_INT(k.n, 0);
+    memset(&k, 0, sizeof k);
+    CG_CHECK_INT(cg_held_rows(st, "NOSUCH", 0, held_cb, &k), 0);
+    CG_CHECK_INT(k.n, 0);
+    const char *v = NULL;
+    CG_CHECK_INT(cg_held_outcome(st, "QH", "R1", &v), 0);
+    struct cg_decision_row out = {.ts = T0 + 5, .ref = "R1", .stage = "admin",
+                                  .verdict = "released", .recipient = "ann@x.example",
+                                  .customer = "C-1", .queue_id = "QH"};
+    CG_CHECK_INT(cg_store_decision_add(st, &out), 0);
+    CG_CHECK_INT(cg_held_outcome(st, "QH", "R1", &v), 1);
+    CG_CHECK_STR(v, "released");
+    CG_CHECK_INT(cg_held_outcome(st, "QH", "R0", &v), 0);
+    out.ref = "R0";
+    out.verdict = "dropped";
+    CG_CHECK_INT(cg_store_decision_add(st, &out), 0);
+    CG_CHECK_INT(cg_held_outcome(st, "QH", "R0", &v), 1);
+    CG_CHECK_STR(v, "dropped");
+    cg_store_free(&st);
+}
+
 static int full_cb(const struct cg_decision_row *d, void *arg)
 {
     struct cg_buf *b = arg;
@@ -965,6 +1024,7 @@ static const struct {
     {"optouts", t_optouts},
     {"decisions", t_decisions},
     {"decision_fields", t_decision_fields},
+    {"held", t_held},
     {"dept_counts", t_dept_counts},
     {"count_spans", t_count_spans},
     {"counters_follow_prune_forget", t_counters_follow_prune_forget},
