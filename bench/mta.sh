@@ -29,6 +29,8 @@
 #
 # BENCH_PERF=VARIANT records that variant's milter with perf (call graphs)
 # into BENCH_PERF_OUT (/var/tmp)/perf.VARIANT.ROUND.data.
+# BENCH_SOCKET=unix (default: the installed shape) or inet: how Postfix
+# reaches the milters.
 # Environment: BENCH_ROUNDS (3), BENCH_MSGS (10000), BENCH_SESSIONS (20),
 # BENCH_CONTACTS (10000000), BENCH_CACHE (/var/tmp/contactgate-bench: the
 # pre-filled history is built once and reused).
@@ -54,6 +56,10 @@ command -v smtp-source >/dev/null || PATH=$PATH:/usr/sbin
 e2e_setup bench
 mkdir -p "$CACHE"
 WITH_PG=${BENCH_PG:-1}
+# how Postfix reaches the milters: "unix" (the installed default,
+# unix:/run/contactgate/contactgate.sock) or "inet" (127.0.0.1)
+SOCKET=${BENCH_SOCKET:-unix}
+case $SOCKET in unix|inet) ;; *) echo "mta.sh: BENCH_SOCKET is unix or inet"; exit 2 ;; esac
 PG_CONTACTS=${BENCH_PG_CONTACTS:-$CONTACTS}
 
 # --- the pre-filled history (built once, then copied for this run) ------------
@@ -101,6 +107,15 @@ cp "$cached" "$CG_DB"
 chown -R "$CG_USER" "$E2E_DIR/contactgate"
 CG_PORT=$(e2e_free_port)
 cg_config "$E2E_DIR/contactgate.json"
+# unix sockets: contactgate's in a directory of the MTA's group (setgid, as
+# the installed unit makes it), the pass-through's open to all
+SOCK_DIR=$E2E_DIR/sockets
+mkdir -p "$SOCK_DIR"
+chown "$CG_USER:postfix" "$SOCK_DIR"
+chmod 2751 "$SOCK_DIR"
+CG_SOCK=$SOCK_DIR/contactgate.sock PT_SOCK=$SOCK_DIR/passthrough.sock
+[ "$SOCKET" = unix ] &&
+    sed -i "s|\"socket\": \"inet:$CG_PORT@127.0.0.1\"|\"socket\": \"unix:$CG_SOCK\"|" "$E2E_DIR/contactgate.json"
 cp "$here/all-plugins.json" "$E2E_DIR/all-plugins.json"
 sed -i "s|\"include\": \[\(.*\)\]|\"include\": [\1, \"$E2E_DIR/all-plugins.json\"]|" "$E2E_DIR/contactgate.json"
 "$CG_BIN" -n -c "$E2E_DIR/contactgate.json" 2>&1 | grep -q 'marketing-budget: department_budget' ||
@@ -142,23 +157,50 @@ proc_cpu() {
 }
 proc_hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
+# wait_sock PATH - until a socket file is there (10 s)
+wait_sock() {
+    local i
+    for i in $(seq 1 100); do [ -S "$1" ] && return 0; sleep 0.1; done
+    return 1
+}
+
+# cg_up [CONFIG] - contactgate serving on the socket of this run
+cg_up() {
+    if [ "$SOCKET" = inet ]; then cg_start "$@"; return; fi
+    rm -f "$CG_SOCK"
+    CG_LOG=$E2E_DIR/contactgate/contactgate.log
+    e2e_bg "$CG_BIN" -f -u "$CG_USER" -c "${1:-$CG_CONFIG}" 2>>"$CG_LOG"
+    CG_PID=$E2E_LAST_PID
+    wait_sock "$CG_SOCK" || { echo "contactgate did not open $CG_SOCK"; cat "$CG_LOG"; return 1; }
+}
+if [ "$SOCKET" = unix ]; then CG_MILTER=unix:$CG_SOCK; else CG_MILTER=inet:127.0.0.1:$CG_PORT; fi
+
 # run VARIANT ROUND - one timed run; appends "variant round msgs secs ..." to results
 run() {
     local v=$1 r=$2 milter="" pid=""
     case $v in
         passthrough)
-            e2e_bg "$PT_BIN" "inet:$PT_PORT@127.0.0.1" </dev/null >>"$E2E_DIR/pt.log" 2>&1
-            pid=$E2E_LAST_PID
-            e2e_wait_port "$PT_PORT" 10 || { echo "passthrough did not start"; return 1; }
-            milter="inet:127.0.0.1:$PT_PORT" ;;
+            if [ "$SOCKET" = unix ]; then
+                rm -f "$PT_SOCK"
+                e2e_bg "$PT_BIN" "unix:$PT_SOCK" </dev/null >>"$E2E_DIR/pt.log" 2>&1
+                pid=$E2E_LAST_PID
+                wait_sock "$PT_SOCK" || { echo "passthrough did not start"; return 1; }
+                chmod 666 "$PT_SOCK"
+                milter="unix:$PT_SOCK"
+            else
+                e2e_bg "$PT_BIN" "inet:$PT_PORT@127.0.0.1" </dev/null >>"$E2E_DIR/pt.log" 2>&1
+                pid=$E2E_LAST_PID
+                e2e_wait_port "$PT_PORT" 10 || { echo "passthrough did not start"; return 1; }
+                milter="inet:127.0.0.1:$PT_PORT"
+            fi ;;
         contactgate)
-            cg_start >/dev/null || return 1
+            cg_up >/dev/null || return 1
             pid=$(cg_serving_pid)   # the serving process, not its supervisor
-            milter="inet:127.0.0.1:$CG_PORT" ;;
+            milter=$CG_MILTER ;;
         contactgate-pg)
-            cg_start "$CG_PG_CONFIG" >/dev/null || return 1
+            cg_up "$CG_PG_CONFIG" >/dev/null || return 1
             pid=$(cg_serving_pid)
-            milter="inet:127.0.0.1:$CG_PORT" ;;
+            milter=$CG_MILTER ;;
     esac
     e2e_start_postfix "$milter" "default_process_limit = 250" >/dev/null || return 1
     local lines0 cpu0 t0 t1 cpu1 accepted sent deferred i
@@ -207,7 +249,7 @@ run() {
     esac
 }
 
-echo "rounds: $ROUNDS, $MSGS messages of 1 KiB per run, $SESSIONS sessions"
+echo "rounds: $ROUNDS, $MSGS messages of 1 KiB per run, $SESSIONS sessions, milters on $SOCKET sockets"
 variants=(postfix passthrough contactgate)
 [ "$WITH_PG" = 1 ] && variants+=(contactgate-pg)
 : > "$E2E_DIR/logged-pg"
@@ -222,8 +264,8 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 # --- peak RSS with 200 concurrent sessions ----------------------------------------
-cg_start >/dev/null || exit 1
-e2e_start_postfix "inet:127.0.0.1:$CG_PORT" "default_process_limit = 250" >/dev/null || exit 1
+cg_up >/dev/null || exit 1
+e2e_start_postfix "$CG_MILTER" "default_process_limit = 250" >/dev/null || exit 1
 smtp-source -A -s 200 -m 4000 -l 1024 -N -f offers@offers.bank.example \
     -t "c@r$DOMAINS.bench.example" 127.0.0.1:$SMTP_PORT >"$E2E_DIR/source.200" 2>&1
 rss200=$(proc_hwm "$(cg_serving_pid)")
