@@ -132,9 +132,6 @@ int cg_pg_prune(cg_store *st, int64_t before, int batch, int dry_run,
                 struct cg_prune_counts *n)
 {
     struct pgs *p = pgs_of(st);
-    memset(n, 0, sizeof *n);
-    if (batch < 1)
-        batch = 1;
     struct pgq q = {0};
     pgq_int(&q, before);
     if (dry_run)

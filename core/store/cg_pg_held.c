@@ -58,9 +58,6 @@ int cg_pg_held_outcome(cg_store *st, const char *queue_id, const char *ref,
 int cg_pg_lifecycle(cg_store *st, const struct cg_lifecycle_filter *f, cg_lifecycle_cb cb,
                     void *arg)
 {
-    static const struct cg_lifecycle_filter none;
-    if (!f)
-        f = &none;
     struct cg_buf q = {0};
     cg_store_sql_lifecycle(&q, f);
     struct pgn n = {0};

@@ -173,9 +173,6 @@ int cg_sqlite_prune(cg_store *st, int64_t before, int batch, int dry_run,
                     struct cg_prune_counts *n)
 {
     struct sq *sq = sq_of(st);
-    memset(n, 0, sizeof *n);
-    if (batch < 1)
-        batch = 1;
     if (dry_run)
         return cg_sqlite_count(sq, "SELECT count(*) FROM contacts WHERE ts < ?1", 1, before,
                                &n->contacts) < 0 ||

@@ -65,9 +65,6 @@ int cg_sqlite_held_outcome(cg_store *st, const char *queue_id, const char *ref,
 int cg_sqlite_lifecycle(cg_store *st, const struct cg_lifecycle_filter *f, cg_lifecycle_cb cb,
                         void *arg)
 {
-    static const struct cg_lifecycle_filter none;
-    if (!f)
-        f = &none;
     struct cg_buf q = {0};
     cg_store_sql_lifecycle(&q, f);
     sqlite3_stmt *s = cg_sqlite_prepare(sq_of(st), q.s, "deferred messages");

@@ -404,7 +404,8 @@ int cg_admin_optouts(cg_store *st, const char *customer, cg_admin_optout_cb cb, 
 int cg_admin_prune(cg_store *st, int64_t before, int batch, int dry_run,
                    struct cg_prune_counts *n)
 {
-    return st->ops->prune(st, before, batch, dry_run, n);
+    memset(n, 0, sizeof *n); /* the backends count from zero, in batches of at least 1 */
+    return st->ops->prune(st, before, batch < 1 ? 1 : batch, dry_run, n);
 }
 
 int cg_admin_forget(cg_store *st, const char *customer, int64_t now, char *ref, size_t reflen,
@@ -442,7 +443,8 @@ int cg_held_outcome(cg_store *st, const char *queue_id, const char *ref, const c
 int cg_lifecycle(cg_store *st, const struct cg_lifecycle_filter *f, cg_lifecycle_cb cb,
                  void *arg)
 {
-    return st->ops->lifecycle(st, f, cb, arg);
+    static const struct cg_lifecycle_filter none; /* the backends get a filter */
+    return st->ops->lifecycle(st, f ? f : &none, cb, arg);
 }
 
 int cg_store_report_counts(cg_store *st, const struct cg_report_range *r, enum cg_report_by by,

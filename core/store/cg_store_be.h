@@ -77,6 +77,7 @@ struct cg_store_ops {
     int (*customer_count)(cg_store *st, int64_t *addresses_r, int64_t *customers_r);
     int (*bulk)(cg_store *st);
     int (*optouts)(cg_store *st, const char *customer, cg_admin_optout_cb cb, void *arg);
+    /* n comes zeroed and batch at least 1 (cg_admin_prune) */
     int (*prune)(cg_store *st, int64_t before, int batch, int dry_run,
                  struct cg_prune_counts *n);
     int (*forget)(cg_store *st, const char *customer, int64_t now, char *ref, size_t reflen,
@@ -90,6 +91,7 @@ struct cg_store_ops {
                      cg_store_decision_cb cb, void *arg);
     int (*held_outcome)(cg_store *st, const char *queue_id, const char *ref,
                         const char **verdict_r);
+    /* f is never NULL (cg_lifecycle) */
     int (*lifecycle)(cg_store *st, const struct cg_lifecycle_filter *f, cg_lifecycle_cb cb,
                      void *arg);
 
