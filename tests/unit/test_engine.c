@@ -397,25 +397,33 @@ static void test_monitor_mode_tags(void)
     cg_config_unref(&cfg);
 }
 
+/* tp_load - a configuration of the third-party test plugin's directory
+ * with `policies` (a JSON array's members) and `extra` top-level members
+ * (each ending with a comma, or ""), loaded; NULL with err on failure */
+static struct cg_config *tp_load(const char *extra, const char *policies, char *err,
+                                 size_t errlen)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/tp.json", tmpdir);
+    FILE *fp = fopen(path, "w");
+    if (!fp) {
+        cg_strlcpy(err, "tp.json: cannot write", errlen);
+        return NULL;
+    }
+    fprintf(fp, "{%s \"socket\": \"inet:10025@127.0.0.1\", \"plugin_dir\": \"%s\", "
+            "\"policies\": [%s]}\n", extra, tp_dir, policies);
+    fclose(fp);
+    return cg_config_load(path, 0, err, errlen);
+}
+
 /* a plugin error: tempfail (never reject) by default; accept with
  * on_error=accept; a third-party plugin works through the public ABI */
 static void test_plugin_error_and_third_party(void)
 {
-    char extra[PATH_MAX + 64];
     const char *pol = "{\"name\": \"no-spammy\", \"plugin\": \"thirdparty\", \"action\": \"reject\","
                       " \"params\": {\"word\": \"SPAMMY\"}}";
-    snprintf(extra, sizeof extra, "\"plugin_dir\": \"%s\",", tp_dir);
-    /* the third-party plugin lives in its own dir: copy the real ones there */
-    struct cg_config *cfg = load_config(NULL, NULL);
-    cg_config_unref(&cfg);
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/cfg2.json", tmpdir);
-    FILE *fp = fopen(path, "w");
-    fprintf(fp, "{\"socket\": \"inet:10025@127.0.0.1\", \"plugin_dir\": \"%s\", \"policies\": [%s]}\n",
-            tp_dir, pol);
-    fclose(fp);
     char err[1024] = "";
-    cfg = cg_config_load(path, 0, err, sizeof err);
+    struct cg_config *cfg = tp_load("", pol, err, sizeof err);
     CG_CHECK(cfg != NULL);
     if (!cfg) {
         fprintf(stderr, "  %s\n", err);
@@ -442,11 +450,7 @@ static void test_plugin_error_and_third_party(void)
     cg_msg_clear(&m);
     cg_config_unref(&cfg);
 
-    fp = fopen(path, "w");
-    fprintf(fp, "{\"socket\": \"inet:10025@127.0.0.1\", \"on_error\": \"accept\", \"plugin_dir\": \"%s\", \"policies\": [%s]}\n",
-            tp_dir, pol);
-    fclose(fp);
-    cfg = cg_config_load(path, 0, err, sizeof err);
+    cfg = tp_load("\"on_error\": \"accept\",", pol, err, sizeof err);
     CG_CHECK(cfg != NULL);
     if (cfg) {
         msg_new(&m, "a@b.example", T0);
@@ -458,7 +462,6 @@ static void test_plugin_error_and_third_party(void)
         CG_CHECK(d.verdict == CG_ACT_ACCEPT);
         cg_msg_clear(&m);
     }
-    (void)extra;
     cg_store_free(&st);
     cg_config_unref(&cfg);
 }
@@ -468,22 +471,19 @@ static void test_plugin_error_and_third_party(void)
  * its policy; CG_HAS_MEMBER tells a member a shorter descriptor lacks */
 static void test_plugin_abi_contract(void)
 {
-    char path[PATH_MAX + 64], marker[PATH_MAX + 64], logf[PATH_MAX + 64], err[1024] = "";
-    snprintf(path, sizeof path, "%s/abi.json", tmpdir);
+    char marker[PATH_MAX + 64], logf[PATH_MAX + 64], pol[2 * PATH_MAX], err[1024] = "";
     snprintf(marker, sizeof marker, "%s/destroyed", tmpdir);
     snprintf(logf, sizeof logf, "%s/stderr.log", tmpdir);
     unlink(marker);
-    FILE *fp = fopen(path, "w");
-    fprintf(fp, "{\"plugin_dir\": \"%s\", \"policies\": [{\"name\": \"will-fail\", "
-            "\"plugin\": \"thirdparty\", \"action\": \"tag\", \"params\": {\"fail_init\": true, "
-            "\"destroy_marker\": \"%s\"}}]}\n", tp_dir, marker);
-    fclose(fp);
-    struct cg_config *cfg = cg_config_load(path, 0, err, sizeof err);
+    snprintf(pol, sizeof pol, "{\"name\": \"will-fail\", \"plugin\": \"thirdparty\", "
+             "\"action\": \"tag\", \"params\": {\"fail_init\": true, \"destroy_marker\": "
+             "\"%s\"}}", marker);
+    struct cg_config *cfg = tp_load("", pol, err, sizeof err);
     CG_CHECK(cfg == NULL);
     CG_CHECK_CONTAINS(err, "policies[0].params: asked to fail");
     cg_config_unref(&cfg);
     char got[256] = "";
-    fp = fopen(marker, "r");
+    FILE *fp = fopen(marker, "r");
     CG_CHECK(fp != NULL);
     if (fp) {
         if (!fgets(got, sizeof got, fp))
@@ -493,11 +493,8 @@ static void test_plugin_abi_contract(void)
     CG_CHECK_STR(got, "destroyed\n");
 
     /* a log line from evaluate(), on stderr for the length of one message */
-    fp = fopen(path, "w");
-    fprintf(fp, "{\"plugin_dir\": \"%s\", \"policies\": [{\"name\": \"no-spammy\", "
-            "\"plugin\": \"thirdparty\", \"action\": \"reject\"}]}\n", tp_dir);
-    fclose(fp);
-    cfg = cg_config_load(path, 0, err, sizeof err);
+    cfg = tp_load("", "{\"name\": \"no-spammy\", \"plugin\": \"thirdparty\", "
+                      "\"action\": \"reject\"}", err, sizeof err);
     CG_CHECK(cfg != NULL);
     if (!cfg) {
         fprintf(stderr, "  %s\n", err);
