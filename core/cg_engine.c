@@ -86,6 +86,8 @@ struct cust {
     int decisive;             /* index into hits, -1 none */
     int expire_later;         /* an expiry kept for the next attempt (other
                                  customers of the message are fine) */
+    int errors_accepted;      /* policies that could not decide, skipped
+                                 (on_error=accept) */
 };
 
 /* cg_engine_error - the on_error decision */
@@ -762,8 +764,10 @@ static int eom_decide_customer(const struct cg_config *cfg, cg_store *st, struct
                    m->queue_id ? m->queue_id : "NOQUEUE", p->name, p->plugin_name,
                    accept ? "on_error=accept" : p->fail_closed ? "legal suppression: tempfail"
                                                               : "on_error=tempfail");
-            if (accept)
+            if (accept) {
+                c->errors_accepted++;
                 continue;
+            }
         }
         hit_set(hits_add(&c->hits), p, &vd, rc == CG_ERROR);
     }
@@ -811,6 +815,7 @@ static void eom_combine(const struct cg_msg *m, struct eom *e, struct cg_decisio
         }
     }
     for (size_t k = 0; k < e->n; k++) {
+        d->errors_accepted += e->cs[k].errors_accepted;
         if (k > 0 && e->cs[k].verdict != e->cs[0].verdict)
             d->mixed = 1;
         if (best < 0 || e->cs[k].verdict > e->cs[best].verdict)

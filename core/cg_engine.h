@@ -69,6 +69,8 @@ struct cg_trace {
 struct cg_decision {
     int verdict;             /* enum cg_action: what the MTA is told */
     int error;               /* 1: internal error, on_error applied */
+    int errors_accepted;     /* policies that could not decide and were
+                              * skipped (on_error=accept): counted as errors */
     const struct cg_policy *policy; /* deciding policy (NULL for accept) */
     char reason[200];        /* the deciding policy's reason (decision log) */
     int64_t retry_after;     /* for defer */

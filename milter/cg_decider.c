@@ -603,7 +603,7 @@ static void decide(cg_decider *dc, const struct cg_config *cfg, struct cg_msg *m
     clock_gettime(CLOCK_MONOTONIC, &t1);
     cg_metrics_decided(m, d, r != NULL,
                        (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
-                       !r && d->error && !j.errored);
+                       !r && (d->error || d->errors_accepted) && !j.errored);
     cg_engine_syslog(cfg, m, d);
 }
 

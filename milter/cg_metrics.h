@@ -80,7 +80,8 @@ void cg_metrics_config(const struct cg_config *cfg);
 /* cg_metrics_decided - a decision at RCPT (rcpt = 1: counted when it
  * settled a verdict; every check's latency) or end of message, secs after
  * it was asked for; plugin_error: d is the on_error answer to a plugin's
- * failure (a store failure is counted by cg_metrics_error) */
+ * failure, or a policy that could not decide was skipped under
+ * on_error=accept (a store failure is counted by cg_metrics_error) */
 void cg_metrics_decided(const struct cg_msg *m, const struct cg_decision *d, int rcpt, double secs,
                         int plugin_error);
 /* cg_metrics_error - an internal error of `cause`; tempfail: the MTA was

@@ -22,9 +22,10 @@ mkdir -p "$MDIR"
 chown "$CG_USER" "$MDIR"
 METRICS=$MDIR/contactgate.prom
 CG_CONFIG=$E2E_DIR/contactgate.json
-write_config() { # write_config EXTRA-POLICY-JSON
+write_config() { # write_config EXTRA-POLICY-JSON [EXTRA-TOP-LEVEL-MEMBERS,]
     cat > "$CG_CONFIG" <<JSON
 {
+  ${2:-}
   "socket": "inet:$CG_PORT@127.0.0.1",
   "control_socket": "$E2E_DIR/contactgate/control/control.sock",
   "database": "$CG_DB",
@@ -173,6 +174,18 @@ t_check "a good reload counts as ok" wait_metric 'contactgate_reloads_total{resu
 version1=$(sed -n 's/^contactgate_config_info{version="\([0-9a-f]*\)"} 1$/\1/p' "$METRICS")
 t_check "config_info shows the new version" test -n "$version1" -a "$version1" != "$version0"
 t_eq "last reload succeeded" "$(metric contactgate_last_reload_success)" 1
+# on_error=accept: a plugin that cannot decide is skipped, and still counted
+write_config ',
+    {"name": "offers-watch", "plugin": "frequency", "mode": "monitor",
+     "applies_to": {"departments": ["marketing"]}, "action": "tag",
+     "params": {"limit": 5, "window": "1h"}}' '"on_error": "accept",'
+kill -HUP "$CG_PID"
+t_check "a reload to on_error=accept" wait_metric 'contactgate_reloads_total{result="ok"}' 2 10
+t_eq "the plugin fails under on_error=accept: accepted" \
+    "$(code "$(send billing@corp.example c6@cust.example 'FAIL')")" 250
+t_check "... and counted as a plugin error" wait_metric 'contactgate_errors_total{cause="plugin"}' 2 10
+t_eq "... not as a tempfail" "$(metric 'contactgate_tempfails_total{cause="plugin"}')" 1
+version1=$(sed -n 's/^contactgate_config_info{version="\([0-9a-f]*\)"} 1$/\1/p' "$METRICS")
 echo '{"mode": "strict"' > "$CG_CONFIG"
 kill -HUP "$CG_PID"
 t_check "a bad reload counts as failed" wait_metric 'contactgate_reloads_total{result="failed"}' 1 10
