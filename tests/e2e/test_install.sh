@@ -152,6 +152,21 @@ t_check "contactgate decided it (not milter_default_action)" cg_log_wait 'stage=
 out=$($PY "$here/smtpc.py" --port "$SMTP_PORT" --from offers@offers.bank.example --to ann@example.com --subject "Promo")
 t_eq "the migrated history still applies: C-1001's complaint blocks a promotion (550)" \
     "$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["rcpt"][0]["code"])' "$out")" 550
+# on a unix socket connect, MAIL and headers get no reply and DATA is not
+# sent (no Nagle delay there; over TCP test_core.sh checks the opposite)
+neg=$($PY "$here/milter_optneg.py" "unix:$sock")
+t_match "unix socket: DATA dropped, no reply to connect, MAIL and headers" \
+    "$($PY -c 'import json,sys; print(" ".join(json.loads(sys.argv[1])["protocol_flags"]))' "$neg")" \
+    '^NOHELO NOBODY NOEOH NR_HDR NOUNKNOWN NODATA NR_CONN NR_MAIL$'
+# headers still arrive without replies: the control header is counted and removed
+out=$($PY "$here/smtpc.py" --port "$SMTP_PORT" --from billing@bank.example --to uma@example.com \
+      --subject "Headers via unix socket" --header "X-Contact-Category: transactional.bill")
+t_eq "a message with a control header through the unix socket: accepted" \
+    "$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["data"]["code"])' "$out")" 250
+e2e_sink_wait 2 15
+t_check "and delivered" e2e_sink_grep "Subject: Headers via unix socket"
+t_check "without the control header (seen with no reply, removed at end of message)" \
+    sh -c "! grep -rqi '^X-Contact-Category:' '$E2E_DIR/sink'"
 # contactgatectl as root acts as the database owner: the WAL stays usable
 cg_ctl state set una@example.com complaint >/dev/null
 # (each file named: "none owned by root" alone would pass with no -wal at all)
