@@ -1,24 +1,68 @@
 /*
  * passthrough.c - the floor cost of any milter, for bench/mta.sh: a libmilter
- * milter that registers every callback and does no work in any of them.
+ * milter that does no work in any callback.
  *
- *   passthrough inet:PORT@127.0.0.1
+ *   passthrough SOCKET        every callback, a reply to every event
+ *   passthrough -s SOCKET     contactgate's protocol shape, no work: the
+ *                             events contactgate negotiates away are
+ *                             negotiated away here too, the same macros
+ *                             are asked for, and on a unix socket connect,
+ *                             MAIL and headers get no reply (what
+ *                             milter/cg_milter.c agrees with the MTA).
+ *                             What contactgate costs beyond this is its own
+ *                             work, on any machine.
+ *
+ * SOCKET: unix:PATH or inet:PORT@127.0.0.1
  */
 #include <libmilter/mfapi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+static int shaped;          /* -s */
+static int local_socket;    /* unix: or local: */
+static unsigned long no_reply; /* the NR bits agreed (one MTA per run) */
+
+static sfsistat go_on(unsigned long bit)
+{
+    return (no_reply & bit) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+static sfsistat pt_negotiate(SMFICTX *c, unsigned long f0, unsigned long f1, unsigned long f2,
+                             unsigned long f3, unsigned long *pf0, unsigned long *pf1,
+                             unsigned long *pf2, unsigned long *pf3)
+{
+    (void)f2, (void)f3;
+    unsigned long drop = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NOEOH | SMFIP_NOBODY;
+    if (local_socket)
+        drop |= SMFIP_NODATA | SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_HDR;
+    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
+    *pf1 = f1 & drop;
+    *pf2 = *pf3 = 0;
+    no_reply = *pf1 & (SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_HDR);
+    if (f0 & SMFIF_SETSYMLIST) {
+        smfi_setsymlist(c, SMFIM_CONNECT, "{daemon_name} {client_addr} {client_name}");
+        smfi_setsymlist(c, SMFIM_ENVFROM, "i {auth_authen} {mail_addr}");
+        smfi_setsymlist(c, SMFIM_ENVRCPT, "i {rcpt_addr}");
+        smfi_setsymlist(c, SMFIM_EOM, "i");
+    }
+    return SMFIS_CONTINUE;
+}
 static sfsistat pt_connect(SMFICTX *c, char *host, _SOCK_ADDR *addr)
 {
     (void)c, (void)host, (void)addr;
-    return SMFIS_CONTINUE;
+    return go_on(SMFIP_NR_CONN);
 }
 static sfsistat pt_helo(SMFICTX *c, char *h)
 {
     (void)c, (void)h;
     return SMFIS_CONTINUE;
 }
-static sfsistat pt_env(SMFICTX *c, char **argv)
+static sfsistat pt_from(SMFICTX *c, char **argv)
+{
+    (void)c, (void)argv;
+    return go_on(SMFIP_NR_MAIL);
+}
+static sfsistat pt_rcpt(SMFICTX *c, char **argv)
 {
     (void)c, (void)argv;
     return SMFIS_CONTINUE;
@@ -26,7 +70,7 @@ static sfsistat pt_env(SMFICTX *c, char **argv)
 static sfsistat pt_header(SMFICTX *c, char *n, char *v)
 {
     (void)c, (void)n, (void)v;
-    return SMFIS_CONTINUE;
+    return go_on(SMFIP_NR_HDR);
 }
 static sfsistat pt_ctx(SMFICTX *c)
 {
@@ -45,18 +89,23 @@ static sfsistat pt_unknown(SMFICTX *c, const char *cmd)
 }
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "-s") == 0) {
+        shaped = 1;
+        argv++, argc--;
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: passthrough inet:PORT@127.0.0.1\n");
+        fprintf(stderr, "usage: passthrough [-s] unix:PATH|inet:PORT@127.0.0.1\n");
         return 1;
     }
+    local_socket = !strncmp(argv[1], "unix:", 5) || !strncmp(argv[1], "local:", 6);
     struct smfiDesc d = {
         .xxfi_name = "passthrough",
         .xxfi_version = SMFI_VERSION,
-        .xxfi_flags = 0,
+        .xxfi_flags = shaped ? SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE : 0,
         .xxfi_connect = pt_connect,
         .xxfi_helo = pt_helo,
-        .xxfi_envfrom = pt_env,
-        .xxfi_envrcpt = pt_env,
+        .xxfi_envfrom = pt_from,
+        .xxfi_envrcpt = pt_rcpt,
         .xxfi_header = pt_header,
         .xxfi_eoh = pt_ctx,
         .xxfi_body = pt_body,
@@ -65,6 +114,7 @@ int main(int argc, char **argv)
         .xxfi_close = pt_ctx,
         .xxfi_unknown = pt_unknown,
         .xxfi_data = pt_ctx,
+        .xxfi_negotiate = shaped ? pt_negotiate : NULL,
     };
     if (smfi_setconn(argv[1]) != MI_SUCCESS || smfi_register(d) != MI_SUCCESS ||
         smfi_opensocket(1) != MI_SUCCESS) {
