@@ -10,7 +10,8 @@
 #                the floor cost of any milter
 #   bare         bench/passthrough -s: contactgate's protocol shape (the same
 #                events negotiated away, the same macros, no replies where
-#                contactgate agrees none) and no work; contactgate's CPU
+#                contactgate agrees none, the body kept as dedupe wants it)
+#                and no work; contactgate's CPU
 #                beyond it is contactgate's own work on whatever machine
 #                this runs on (BENCH_BARE=0 leaves it out)
 #   contactgate  the same with contactgate running policies/retail-bank.json

@@ -8,7 +8,9 @@
  *                             negotiated away here too, the same macros
  *                             are asked for, and on a unix socket connect,
  *                             MAIL and headers get no reply (what
- *                             milter/cg_milter.c agrees with the MTA).
+ *                             milter/cg_milter.c agrees with the MTA). The
+ *                             body is kept, as contactgate keeps it when a
+ *                             plugin reads it (dedupe, in the bench's set).
  *                             What contactgate costs beyond this is its own
  *                             work, on any machine.
  *
@@ -32,7 +34,7 @@ static sfsistat pt_negotiate(SMFICTX *c, unsigned long f0, unsigned long f1, uns
                              unsigned long *pf2, unsigned long *pf3)
 {
     (void)f2, (void)f3;
-    unsigned long drop = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NOEOH | SMFIP_NOBODY;
+    unsigned long drop = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NOEOH;
     if (local_socket)
         drop |= SMFIP_NODATA | SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_HDR;
     *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
