@@ -265,6 +265,7 @@ FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECS  ?= 120
 FUZZ_RUNS  ?= 0
 FUZZ_JOBS  ?= 1
+FUZZ_WORKERS ?= 1
 FUZZ_TARGETS ?=
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
@@ -283,7 +284,7 @@ fuzz-build:
 		PLUGIN_LDFLAGS=-shared fuzz-bins
 
 fuzz: deps-test fuzz-build
-	@FUZZ_SECS=$(FUZZ_SECS) FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_JOBS=$(FUZZ_JOBS) \
+	@FUZZ_SECS=$(FUZZ_SECS) FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_WORKERS=$(FUZZ_WORKERS) \
 		sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TARGETS)
 
 # (with BUILD=$(FUZZ_BUILD), from fuzz-build) the ASan runtime is in the

@@ -3,9 +3,13 @@
 #
 #   run.sh FUZZBUILD [TARGET...]     TARGET: addr, fuzz_addr, ...; default all
 #   env: FUZZ_SECS (per target, 0 = no limit), FUZZ_RUNS (executions per
-#        target, 0 = no limit; one of the two must be set), FUZZ_JOBS
-#        (targets run side by side; default 1), FUZZ_ARGS (more libFuzzer
-#        flags)
+#        target and worker, 0 = no limit; one of the two must be set),
+#        FUZZ_JOBS (targets run side by side; default 1), FUZZ_WORKERS
+#        (processes per target on its one corpus, default 1: each reloads
+#        what the others found; the second and later ones are capped at
+#        FUZZ_SPLIT_LEN bytes of input, default 4096, which runs the
+#        milter target at twice the speed while the first keeps growing
+#        large inputs), FUZZ_ARGS (more libFuzzer flags)
 #
 # Each target starts from its seeds (tests/fuzz/corpus/NAME, never written)
 # and the inputs earlier runs found (FUZZBUILD/fuzz/corpus/NAME, kept), with
@@ -20,6 +24,7 @@ shift
 secs=${FUZZ_SECS:-0}
 runs=${FUZZ_RUNS:-0}
 jobs=${FUZZ_JOBS:-1}
+workers=${FUZZ_WORKERS:-1}
 src=$(cd "$(dirname "$0")" && pwd)
 [ "$secs" != 0 ] || [ "$runs" != 0 ] || { echo "run.sh: set FUZZ_SECS or FUZZ_RUNS" >&2; exit 2; }
 
@@ -35,7 +40,8 @@ if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && [ -x /usr/bin/llvm-symbolizer-14 ]; the
     export ASAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14
 fi
 
-# one TARGET - fuzz it; the summary line goes to the log's .sum file
+# one TARGET - fuzz it (FUZZ_WORKERS processes); the summary line goes to
+# the log's .sum file: executions and exec/s summed over the workers
 one() {
     t=$1 name=${1#fuzz_}
     bin=$fb/fuzz/$t log=$fb/fuzz/logs/$name.log
@@ -50,13 +56,35 @@ one() {
     [ "$secs" != 0 ] && set -- "$@" -max_total_time="$secs"
     [ -f "$src/$name.dict" ] && set -- "$@" -dict="$src/$name.dict"
     start=$(date +%s)
-    # shellcheck disable=SC2086
-    "$bin" "$@" ${FUZZ_ARGS:-} "$fb/fuzz/corpus/$name" "$src/corpus/$name" > "$log" 2>&1
-    rc=$?
+    k=1 wpids=""
+    while [ "$k" -le "$workers" ]; do
+        cap=""
+        [ "$k" -gt 1 ] && cap=-max_len=${FUZZ_SPLIT_LEN:-4096}
+        # shellcheck disable=SC2086
+        "$bin" "$@" $cap ${FUZZ_ARGS:-} "$fb/fuzz/corpus/$name" "$src/corpus/$name" \
+            > "$log.w$k" 2>&1 &
+        wpids="$wpids $!"
+        k=$((k + 1))
+    done
+    rc=0
+    for p in $wpids; do
+        wait "$p" || rc=$?
+    done
     took=$(($(date +%s) - start))
-    n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-    eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
-    cov=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -n 's/.* cov: \([0-9]*\) ft: \([0-9]*\) corp: \([0-9]*\).*/\1 \2 \3/p')
+    if [ "$workers" = 1 ]; then
+        mv "$log.w1" "$log"
+    else
+        k=1
+        while [ "$k" -le "$workers" ]; do
+            echo "=== worker $k of $workers"
+            cat "$log.w$k" && rm -f "$log.w$k"
+            k=$((k + 1))
+        done > "$log"
+    fi
+    n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | awk '{ s += $1 } END { if (NR) print s }')
+    eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | awk '{ s += $1 } END { if (NR) print s }')
+    cov=$(grep -E '^#[0-9]+' "$log" | sed -n 's/.* cov: \([0-9]*\) ft: \([0-9]*\) corp: \([0-9]*\).*/\1 \2 \3/p' |
+        sort -n -k1,1 -k2,2 | tail -n 1)
     set -- $cov
     crashes=$(ls "$fb/fuzz/artifacts" | grep -c "^$name-" || true)
     if [ $rc != 0 ]; then
@@ -64,7 +92,9 @@ one() {
         grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz invariant|artifact_prefix|Test unit written)' "$log" |
             head -n 6 | sed 's/^/    /' >> "$log.sum"
     else
-        echo "$t: ${n:-?} runs in $took s (${eps:-?} exec/s), cov ${1:-?}, ft ${2:-?}, corpus ${3:-?}, crashes $crashes" > "$log.sum"
+        w=""
+        [ "$workers" != 1 ] && w=" ($workers workers)"
+        echo "$t: ${n:-?} runs in $took s (${eps:-?} exec/s)$w, cov ${1:-?}, ft ${2:-?}, corpus ${3:-?}, crashes $crashes" > "$log.sum"
     fi
 }
 
