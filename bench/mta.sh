@@ -33,8 +33,14 @@
 # Afterwards every run is checked: delivered + deferred by contactgate =
 # messages sent, and contactgate's own decision log agrees with Postfix.
 #
-# BENCH_PERF=VARIANT records that variant's milter with perf (call graphs)
+# BENCH_PERF="VARIANT ..." records those variants' milter with perf (call graphs)
 # into BENCH_PERF_OUT (/var/tmp)/perf.VARIANT.ROUND.data.
+# BENCH_STRACE="VARIANT ..." counts those variants' milter system calls
+# (strace -c -f) into BENCH_PERF_OUT (/var/tmp)/strace.VARIANT.ROUND.txt;
+# strace slows the milter: that run's rate and CPU are not comparable.
+# BENCH_STAT="VARIANT ..." counts those variants' milter task-clock, context
+# switches, migrations and page faults (perf stat) into
+# BENCH_PERF_OUT (/var/tmp)/stat.VARIANT.ROUND.txt.
 # BENCH_SOCKET=unix (default: the installed shape) or inet: how Postfix
 # reaches the milters.
 # Environment: BENCH_ROUNDS (3), BENCH_MSGS (10000), BENCH_SESSIONS (20),
@@ -216,11 +222,28 @@ run() {
     # since_start PATTERN - matching log lines written during this run
     since_start() { tail -n +"$((lines0 + 1))" "$E2E_MAILLOG" | grep -c -- "$1"; }
     cpu0=$([ -n "$pid" ] && proc_cpu "$pid" || echo 0)
-    local perf_pid=""
-    if [ -n "${BENCH_PERF:-}" ] && [ "$v" = "$BENCH_PERF" ] && [ -n "$pid" ]; then
+    local perf_pid="" perf_on=""
+    case " ${BENCH_PERF:-} " in *" $v "*) [ -n "$pid" ] && perf_on=1 ;; esac
+    if [ -n "$perf_on" ]; then
         perf record -q -g -p "$pid" -o "$E2E_DIR/perf.$v.$r.data" >/dev/null 2>&1 &
         perf_pid=$!
     fi
+    local strace_pid=""
+    case " ${BENCH_STRACE:-} " in *" $v "*)
+        if [ -n "$pid" ]; then
+            strace -q -f ${BENCH_STRACE_OPTS:--c} -p "$pid" -o "${BENCH_PERF_OUT:-/var/tmp}/strace.$v.$r.txt" &
+            strace_pid=$!
+            sleep 1
+        fi ;;
+    esac
+    local stat_pid=""
+    case " ${BENCH_STAT:-} " in *" $v "*)
+        if [ -n "$pid" ]; then
+            perf stat -e task-clock,context-switches,cpu-migrations,page-faults -p "$pid" \
+                -o "${BENCH_PERF_OUT:-/var/tmp}/stat.$v.$r.txt" &
+            stat_pid=$!
+        fi ;;
+    esac
     t0=$(date +%s.%N)
     smtp-source -A -s "$SESSIONS" -m "$MSGS" -l 1024 -N -f offers@offers.bank.example \
         -t "c@r$r.bench.example" 127.0.0.1:$SMTP_PORT >"$E2E_DIR/source.$v.$r" 2>&1
@@ -236,6 +259,8 @@ run() {
         kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null
         cp "$E2E_DIR/perf.$v.$r.data" "${BENCH_PERF_OUT:-/var/tmp}/perf.$v.$r.data"
     fi
+    if [ -n "$stat_pid" ]; then kill -INT "$stat_pid"; wait "$stat_pid" 2>/dev/null; fi
+    if [ -n "$strace_pid" ]; then kill -INT "$strace_pid"; wait "$strace_pid" 2>/dev/null; fi
     deferred=$(since_start 'milter-reject: RCPT from .*451 4\.7\.1')
     local hwm=0
     [ -n "$pid" ] && hwm=$(proc_hwm "$pid")
