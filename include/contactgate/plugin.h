@@ -31,6 +31,8 @@
  *    failed (with whatever it put in *instance_r, possibly NULL).
  *  - evaluate() runs on many threads at once with the same instance: the
  *    instance is read-only after init(); keep per-call state on the stack.
+ *    Those threads (the MTA connections') have stacks of 512 KiB, not
+ *    glibc's 8 MiB: allocate anything of more than a few KiB.
  *  - evaluate() of a plugin that reads the history (the default) runs
  *    inside the store's write transaction, in whichever session thread
  *    leads the batch of decisions: every other message of the host waits
