@@ -229,16 +229,35 @@ uint64_t cg_fnv64(const void *data, size_t len, uint64_t h)
     return h;
 }
 
+/* the pid in references: looked up once per process (a forked child's
+ * own is looked up again: ref_forked), not by a system call per decision */
+static _Atomic pid_t ref_pid;
+
+static void ref_forked(void)
+{
+    ref_pid = 0;
+}
+
+static void ref_atfork(void)
+{
+    pthread_atfork(NULL, NULL, ref_forked);
+}
+
 /* cg_ref_new - unique reference: time, pid and a per-process counter, in
  * Postfix-queue-ID-like upper-case hex: "CG" + 8 time + 4 pid + 4 counter. */
 void cg_ref_new(char *buf, size_t len)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static unsigned counter;
+    pthread_once(&once, ref_atfork);
+    pid_t pid = ref_pid;
+    if (!pid)
+        ref_pid = pid = getpid();
     pthread_mutex_lock(&lock);
     unsigned c = ++counter;
     pthread_mutex_unlock(&lock);
-    snprintf(buf, len, "CG%08X%04X%04X", (unsigned)time(NULL), (unsigned)getpid() & 0xffff,
+    snprintf(buf, len, "CG%08X%04X%04X", (unsigned)time(NULL), (unsigned)pid & 0xffff,
              c & 0xffff);
 }
 

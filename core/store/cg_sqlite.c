@@ -30,6 +30,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -506,8 +507,18 @@ static void identify(struct sq *s)
     }
 }
 
+/* sq_global - SQLite's process-wide settings, before its first use: no
+ * memory statistics (nothing reads them, and keeping them takes a global
+ * mutex on every allocation of every connection) */
+static void sq_global(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* SQLITE_MISUSE if too late: harmless */
+}
+
 cg_store *cg_sqlite_open(const char *path, int flags, char *err, size_t errlen)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sq_global);
     struct sq *s = cg_xcalloc(1, sizeof *s);
     cg_store_base_init(&s->base, &sqlite_ops, path);
     s->path = cg_xstrdup(path);
