@@ -328,6 +328,12 @@ static void t_optouts(void)
     CG_CHECK_INT(r, 1);
     cg_store_opted_out(st, "C-1", "bob@example.com", "promotional.offer", T0, &r);
     CG_CHECK_INT(r, 0);
+    /* a customer who is its own address (no customer map entry): one key */
+    r = -1;
+    cg_store_opted_out(st, "ann@example.com", "ann@example.com", "promotional.offer", T0, &r);
+    CG_CHECK_INT(r, 1);
+    cg_store_opted_out(st, "ann@example.com", "ann@example.com", "functional.bill", T0, &r);
+    CG_CHECK_INT(r, 0);
     cg_store_opted_out(st, "C-1", NULL, "promotional.offer", T0, &r);
     CG_CHECK_INT(r, 0);
     cg_store_free(&st);
