@@ -194,6 +194,12 @@ run() {
         passthrough|bare)
             local shape=()
             [ "$v" = bare ] && shape=(-s)
+            # the recipients contactgate deferred in this round, if it ran
+            # first: they send the bare milter no data either
+            if [ "$v" = bare ] && [ -f "$E2E_DIR/deferred.$r" ]; then
+                shape+=(-d "$E2E_DIR/deferred.$r")
+                echo "$r $(wc -l < "$E2E_DIR/deferred.$r")" >> "$E2E_DIR/bare-deferred"
+            fi
             if [ "$SOCKET" = unix ]; then
                 rm -f "$PT_SOCK"
                 e2e_bg "$PT_BIN" "${shape[@]}" "unix:$PT_SOCK" </dev/null >>"$E2E_DIR/pt.log" 2>&1
@@ -271,6 +277,9 @@ run() {
         logged=$(runuser -u "$CG_USER" -- sqlite3 "$CG_DB" \
             "SELECT count(*) FROM decisions WHERE verdict = 'defer' AND recipient LIKE '%@r$r.bench.example'")
         echo "$r $logged" >> "$E2E_DIR/logged"
+        runuser -u "$CG_USER" -- sqlite3 "$CG_DB" "SELECT DISTINCT recipient FROM decisions
+            WHERE verdict = 'defer' AND stage = 'rcpt' AND recipient LIKE '%@r$r.bench.example'" \
+            > "$E2E_DIR/deferred.$r"
     elif [ "$v" = contactgate-pg ]; then
         echo "$r $(pg_psql "SELECT count(*) FROM decisions WHERE verdict = 'defer'
             AND recipient LIKE '%@r$r.bench.example'")" >> "$E2E_DIR/logged-pg"
@@ -287,6 +296,7 @@ variants=(postfix passthrough contactgate)
 [ "${BENCH_BARE:-1}" = 1 ] && variants+=(bare)
 [ "$WITH_PG" = 1 ] && variants+=(contactgate-pg)
 : > "$E2E_DIR/logged-pg"
+: > "$E2E_DIR/bare-deferred"
 nv=${#variants[@]}
 for r in $(seq 1 "$ROUNDS"); do
     for k in $(seq 0 $((nv - 1))); do
@@ -307,11 +317,13 @@ e2e_stop_postfix
 cg_stop
 
 # --- the table ------------------------------------------------------------------------
-python3 - "$E2E_DIR/results" "$E2E_DIR/logged" "$rss200" "$MSGS" "$E2E_DIR/logged-pg" <<'PY'
+python3 - "$E2E_DIR/results" "$E2E_DIR/logged" "$rss200" "$MSGS" "$E2E_DIR/logged-pg" \
+    "$E2E_DIR/bare-deferred" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 logged = dict(l.split() for l in open(sys.argv[2]))
 logged_pg = dict(l.split() for l in open(sys.argv[5]))
+bare_deferred = {int(r): int(n) for r, n in (l.split() for l in open(sys.argv[6]))}
 rss200 = int(sys.argv[3]); msgs = int(sys.argv[4])
 by = {}
 ok = True
@@ -328,9 +340,10 @@ for v, r, m, t0, t1, sent, deferred, c0, c1, hwm in rows:
     if v == "contactgate-pg" and int(logged_pg.get(r, -1)) != int(deferred):
         ok = False
         print(f"CHECK FAILED: round {r}: Postfix says {deferred} deferred, contactgate-pg logged {logged_pg.get(r)}")
-    if not v.startswith("contactgate") and int(deferred) != 0:
+    expect = bare_deferred.get(int(r), 0) if v == "bare" else 0
+    if not v.startswith("contactgate") and int(deferred) != expect:
         ok = False
-        print(f"CHECK FAILED: {v} round {r}: {deferred} deferred without contactgate")
+        print(f"CHECK FAILED: {v} round {r}: {deferred} deferred, {expect} expected")
 rounds = sorted(by["postfix"])
 med = lambda xs: statistics.median(xs)
 print()
@@ -351,6 +364,10 @@ ratios = [by["contactgate"][r]["rate"] / by["passthrough"][r]["rate"] for r in r
 print(f"paired ratio contactgate / passthrough per round: {', '.join(f'{x:.2f}' for x in ratios)} "
       f"(target >= 0.95: {'PASS' if med(ratios) >= 0.95 else 'MISS'})")
 if "bare" in by:
+    same = [r for r in rounds if r in bare_deferred]
+    print(f"bare deferred at RCPT the recipients contactgate deferred in the same round "
+          f"(rounds {', '.join(map(str, same)) or 'none'}; in a round where it ran before "
+          f"contactgate it deferred nothing)")
     own = [by["contactgate"][r]["cpu"] - by["bare"][r]["cpu"] for r in rounds]
     rel = [by["contactgate"][r]["cpu"] / by["bare"][r]["cpu"] for r in rounds]
     print(f"milter CPU per message, contactgate beyond the bare milter per round: "

@@ -13,9 +13,17 @@
  *                             plugin reads it (dedupe, in the bench's set).
  *                             What contactgate costs beyond this is its own
  *                             work, on any machine.
+ *   passthrough -s -d FILE SOCKET
+ *                             the same, and the recipients listed in FILE
+ *                             (one address a line, as contactgate's
+ *                             decision log has them) get 451 4.7.1 at RCPT:
+ *                             the messages contactgate deferred in the same
+ *                             run send the bare milter no data either.
  *
  * SOCKET: unix:PATH or inet:PORT@127.0.0.1
  */
+#define _POSIX_C_SOURCE 200809L /* strdup */
+#include <ctype.h>
 #include <libmilter/mfapi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +32,56 @@
 static int shaped;          /* -s */
 static int local_socket;    /* unix: or local: */
 static unsigned long no_reply; /* the NR bits agreed (one MTA per run) */
+static char **deferred;     /* -d: sorted, lower case */
+static size_t n_deferred;
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* load_deferred - the -d file's addresses, sorted; -1 if unreadable */
+static int load_deferred(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return -1;
+    char line[512];
+    size_t cap = 0;
+    while (fgets(line, sizeof line, fp)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0])
+            continue;
+        for (char *p = line; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        if (n_deferred == cap) {
+            cap = cap ? 2 * cap : 1024;
+            char **n = realloc(deferred, cap * sizeof *n);
+            if (!n)
+                break;
+            deferred = n;
+        }
+        if (!(deferred[n_deferred] = strdup(line)))
+            break;
+        n_deferred++;
+    }
+    fclose(fp);
+    qsort(deferred, n_deferred, sizeof *deferred, cmp_str);
+    return 0;
+}
+
+/* is_deferred - is the RCPT argument (<addr>) listed */
+static int is_deferred(const char *arg)
+{
+    char a[512];
+    size_t n = 0;
+    for (const char *p = arg; *p && n + 1 < sizeof a; p++)
+        if (*p != '<' && *p != '>')
+            a[n++] = (char)tolower((unsigned char)*p);
+    a[n] = 0;
+    const char *key = a;
+    return n_deferred && bsearch(&key, deferred, n_deferred, sizeof *deferred, cmp_str);
+}
 
 static sfsistat go_on(unsigned long bit)
 {
@@ -66,7 +124,10 @@ static sfsistat pt_from(SMFICTX *c, char **argv)
 }
 static sfsistat pt_rcpt(SMFICTX *c, char **argv)
 {
-    (void)c, (void)argv;
+    if (argv[0] && is_deferred(argv[0])) {
+        smfi_setreply(c, "451", "4.7.1", "bench: deferred as contactgate deferred it");
+        return SMFIS_TEMPFAIL;
+    }
     return SMFIS_CONTINUE;
 }
 static sfsistat pt_header(SMFICTX *c, char *n, char *v)
@@ -91,12 +152,19 @@ static sfsistat pt_unknown(SMFICTX *c, const char *cmd)
 }
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "-s") == 0) {
+    if (argc >= 3 && strcmp(argv[1], "-s") == 0) {
         shaped = 1;
         argv++, argc--;
+        if (argc >= 4 && strcmp(argv[1], "-d") == 0) {
+            if (load_deferred(argv[2]) < 0) {
+                fprintf(stderr, "passthrough: cannot read %s\n", argv[2]);
+                return 1;
+            }
+            argv += 2, argc -= 2;
+        }
     }
     if (argc != 2) {
-        fprintf(stderr, "usage: passthrough [-s] unix:PATH|inet:PORT@127.0.0.1\n");
+        fprintf(stderr, "usage: passthrough [-s [-d FILE]] unix:PATH|inet:PORT@127.0.0.1\n");
         return 1;
     }
     local_socket = !strncmp(argv[1], "unix:", 5) || !strncmp(argv[1], "local:", 6);
