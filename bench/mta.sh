@@ -187,6 +187,9 @@ cg_up() {
 }
 if [ "$SOCKET" = unix ]; then CG_MILTER=unix:$CG_SOCK; else CG_MILTER=inet:127.0.0.1:$CG_PORT; fi
 
+# listed "A B ..." WORD - is WORD one of the words
+listed() { case " $1 " in *" $2 "*) return 0 ;; esac; return 1; }
+
 # run VARIANT ROUND - one timed run; appends "variant round msgs secs ..." to results
 run() {
     local v=$1 r=$2 milter="" pid=""
@@ -228,28 +231,22 @@ run() {
     # since_start PATTERN - matching log lines written during this run
     since_start() { tail -n +"$((lines0 + 1))" "$E2E_MAILLOG" | grep -c -- "$1"; }
     cpu0=$([ -n "$pid" ] && proc_cpu "$pid" || echo 0)
-    local perf_pid="" perf_on=""
-    case " ${BENCH_PERF:-} " in *" $v "*) [ -n "$pid" ] && perf_on=1 ;; esac
-    if [ -n "$perf_on" ]; then
+    # probes of this variant's milter (BENCH_PERF, BENCH_STRACE, BENCH_STAT)
+    local perf_pid="" strace_pid="" stat_pid="" out=${BENCH_PERF_OUT:-/var/tmp}
+    if [ -n "$pid" ] && listed "${BENCH_PERF:-}" "$v"; then
         perf record -q -g -p "$pid" -o "$E2E_DIR/perf.$v.$r.data" >/dev/null 2>&1 &
         perf_pid=$!
     fi
-    local strace_pid=""
-    case " ${BENCH_STRACE:-} " in *" $v "*)
-        if [ -n "$pid" ]; then
-            strace -q -f ${BENCH_STRACE_OPTS:--c} -p "$pid" -o "${BENCH_PERF_OUT:-/var/tmp}/strace.$v.$r.txt" &
-            strace_pid=$!
-            sleep 1
-        fi ;;
-    esac
-    local stat_pid=""
-    case " ${BENCH_STAT:-} " in *" $v "*)
-        if [ -n "$pid" ]; then
-            perf stat -e task-clock,context-switches,cpu-migrations,page-faults -p "$pid" \
-                -o "${BENCH_PERF_OUT:-/var/tmp}/stat.$v.$r.txt" &
-            stat_pid=$!
-        fi ;;
-    esac
+    if [ -n "$pid" ] && listed "${BENCH_STRACE:-}" "$v"; then
+        strace -q -f ${BENCH_STRACE_OPTS:--c} -p "$pid" -o "$out/strace.$v.$r.txt" &
+        strace_pid=$!
+        sleep 1
+    fi
+    if [ -n "$pid" ] && listed "${BENCH_STAT:-}" "$v"; then
+        perf stat -e task-clock,context-switches,cpu-migrations,page-faults -p "$pid" \
+            -o "$out/stat.$v.$r.txt" &
+        stat_pid=$!
+    fi
     t0=$(date +%s.%N)
     smtp-source -A -s "$SESSIONS" -m "$MSGS" -l 1024 -N -f offers@offers.bank.example \
         -t "c@r$r.bench.example" 127.0.0.1:$SMTP_PORT >"$E2E_DIR/source.$v.$r" 2>&1
@@ -263,7 +260,7 @@ run() {
     cpu1=$([ -n "$pid" ] && proc_cpu "$pid" || echo 0)
     if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null
-        cp "$E2E_DIR/perf.$v.$r.data" "${BENCH_PERF_OUT:-/var/tmp}/perf.$v.$r.data"
+        cp "$E2E_DIR/perf.$v.$r.data" "$out/perf.$v.$r.data"
     fi
     if [ -n "$stat_pid" ]; then kill -INT "$stat_pid"; wait "$stat_pid" 2>/dev/null; fi
     if [ -n "$strace_pid" ]; then kill -INT "$strace_pid"; wait "$strace_pid" 2>/dev/null; fi
